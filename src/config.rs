@@ -1,0 +1,54 @@
+//! Server configuration: command line flags and their environment variables, validated once.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "auspex", version, about = "Anomaly-detection job engine speaking the Elasticsearch ML API")]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port (the log says which).
+    #[arg(long, env = "AUSPEX_LISTEN", default_value = "127.0.0.1:9200")]
+    pub listen: SocketAddr,
+    /// Data path (like Elasticsearch's path.data): the store lives in <data>/store.
+    #[arg(long, env = "AUSPEX_DATA", default_value = "data")]
+    pub data: PathBuf,
+    /// Largest request body accepted, e.g. 100mb (http.max_content_length).
+    #[arg(long, env = "AUSPEX_MAX_CONTENT_LENGTH", default_value = "100mb", value_parser = parse_byte_size)]
+    pub max_content_length: u64,
+}
+
+/// `100mb`, `512kb`, `1gb`, `1048576b` or a plain byte count.
+pub fn parse_byte_size(text: &str) -> Result<u64, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let split = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let (digits, unit) = lower.split_at(split);
+    let number: u64 = digits
+        .parse()
+        .map_err(|_| format!("failed to parse [{text}] as a byte size"))?;
+    let factor: u64 = match unit {
+        "" | "b" => 1,
+        "kb" | "k" => 1 << 10,
+        "mb" | "m" => 1 << 20,
+        "gb" | "g" => 1 << 30,
+        _ => return Err(format!("failed to parse [{text}] as a byte size: unknown unit [{unit}]")),
+    };
+    number
+        .checked_mul(factor)
+        .ok_or_else(|| format!("byte size [{text}] is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_sizes() {
+        assert_eq!(parse_byte_size("100mb"), Ok(100 << 20));
+        assert_eq!(parse_byte_size("1KB"), Ok(1024));
+        assert_eq!(parse_byte_size("42"), Ok(42));
+        assert!(parse_byte_size("ten").is_err());
+        assert!(parse_byte_size("5zb").is_err());
+    }
+}

@@ -1,0 +1,72 @@
+//! Ingest: turns a `_data` request body into records for one job. Pure: no I/O, no tokio, no sled.
+//!
+//! Owns the body formats (NDJSON, concatenated JSON objects, one JSON array), the time formats
+//! (`epoch`, `epoch_ms`, Java-style date patterns), dotted field paths, and the per-record counts that
+//! feed `data_counts`. Does not own ordering or bucketing: whether a record is out of order depends on
+//! earlier records, so the job's pipeline decides that.
+//!
+//! A malformed document rejects the whole request ([`IngestError`]); a record with a bad or missing
+//! timestamp is not an error, it is counted (`invalid_date_count`).
+
+pub mod counts;
+pub mod description;
+mod error;
+mod reader;
+pub mod time;
+
+pub use counts::DataCounts;
+pub use description::DataDescription;
+pub use error::IngestError;
+pub use reader::RecordReader;
+
+/// One analysis field's value as found in a record. Numbers stay numbers so metric fields need no
+/// re-parsing; a numeric string is kept as text and converted by the model when it needs a number.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldValue {
+    Num(f64),
+    Text(String),
+}
+
+impl FieldValue {
+    /// The value as a metric: numbers, and strings that parse as finite numbers.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            FieldValue::Num(n) => Some(*n),
+            FieldValue::Text(t) => t.trim().parse::<f64>().ok().filter(|n| n.is_finite()),
+        }
+    }
+
+    /// The value as a by/over/partition/influencer term (ES renders numbers without a trailing `.0`).
+    pub fn as_term(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            FieldValue::Text(t) => std::borrow::Cow::Borrowed(t),
+            FieldValue::Num(n) if n.fract() == 0.0 && n.abs() < 1e15 => {
+                std::borrow::Cow::Owned(format!("{}", *n as i64))
+            }
+            FieldValue::Num(n) => std::borrow::Cow::Owned(n.to_string()),
+        }
+    }
+}
+
+/// One input record, reduced to what the analysis reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Epoch milliseconds; `None` when the time field is missing or cannot be parsed
+    /// (counted as `invalid_date_count`, never analysed).
+    pub time_ms: Option<i64>,
+    /// One slot per analysis field, in the order given to [`RecordReader::new`]; `None` = absent or null.
+    pub values: Vec<Option<FieldValue>>,
+    /// How many fields the record has in all (`input_field_count`), the time field included.
+    pub input_fields: u32,
+}
+
+/// The records of one request body plus what must be stored to replay it.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    pub records: Vec<Record>,
+    /// Every record's JSON text exactly as received, one per line (NDJSON). Reading this back with
+    /// [`RecordReader::read_body`] yields the same `records`; it is what the store keeps.
+    pub stored: Vec<u8>,
+    /// Size of the request body as received (`input_bytes`).
+    pub input_bytes: u64,
+}

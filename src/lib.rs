@@ -1,0 +1,27 @@
+//! auspex: an anomaly-detection job engine that speaks the Elasticsearch ML anomaly-detection REST API.
+//!
+//! # Layout
+//! Data flows one way, top to bottom; a module only calls the modules below it.
+//!
+//! | module   | owns |
+//! |----------|------|
+//! | [`server`] | accept loop, hyper connections, graceful shutdown |
+//! | [`api`]    | routing, request parsing, the Elasticsearch error envelope, replies |
+//! | [`job`]    | job configs and lifecycle; one actor task per open job that owns its model and serializes its work |
+//! | [`ingest`] | `_data` bodies -> records: formats, time parsing, per-record field counts |
+//! | [`model`]  | detector functions, per-series models, probabilities and scores |
+//! | [`store`]  | the sled layout, value framing (CRC32), snapshots, crash invariants |
+//!
+//! # Ownership rules
+//! - Only a job's actor writes that job's input, results, snapshots and progress (store invariant I1).
+//! - Handlers hold no state: they parse, call `job`, and render.
+//! - CPU-heavy work (parsing large bodies, finalizing buckets over many series, snapshots) runs on the
+//!   blocking pool, never on a reactor thread.
+
+pub mod api;
+pub mod config;
+pub mod ingest;
+pub mod job;
+pub mod model;
+pub mod server;
+pub mod store;
