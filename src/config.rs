@@ -4,7 +4,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "auspex", version, about = "Anomaly-detection job engine speaking the Elasticsearch ML API")]
+#[command(
+    name = "auspex",
+    version,
+    about = "Anomaly-detection job engine speaking the Elasticsearch ML API"
+)]
 pub struct Config {
     /// Address to listen on; port 0 picks a free port (the log says which).
     #[arg(long, env = "AUSPEX_LISTEN", default_value = "127.0.0.1:9200")]
@@ -32,7 +36,11 @@ pub fn parse_byte_size(text: &str) -> Result<u64, String> {
         "kb" | "k" => 1 << 10,
         "mb" | "m" => 1 << 20,
         "gb" | "g" => 1 << 30,
-        _ => return Err(format!("failed to parse [{text}] as a byte size: unknown unit [{unit}]")),
+        _ => {
+            return Err(format!(
+                "failed to parse [{text}] as a byte size: unknown unit [{unit}]"
+            ))
+        }
     };
     number
         .checked_mul(factor)

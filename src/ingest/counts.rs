@@ -56,13 +56,21 @@ impl DataCounts {
             "sparse_bucket_count": self.sparse_bucket_count,
             "bucket_count": self.bucket_count,
         });
-        let map = out.as_object_mut().expect("json! of an object literal is an object");
+        let map = out
+            .as_object_mut()
+            .expect("json! of an object literal is an object");
         let optional = [
             ("earliest_record_timestamp", self.earliest_record_timestamp),
             ("latest_record_timestamp", self.latest_record_timestamp),
             ("last_data_time", self.last_data_time),
-            ("latest_empty_bucket_timestamp", self.latest_empty_bucket_timestamp),
-            ("latest_sparse_bucket_timestamp", self.latest_sparse_bucket_timestamp),
+            (
+                "latest_empty_bucket_timestamp",
+                self.latest_empty_bucket_timestamp,
+            ),
+            (
+                "latest_sparse_bucket_timestamp",
+                self.latest_sparse_bucket_timestamp,
+            ),
             ("latest_bucket_timestamp", self.latest_bucket_timestamp),
         ];
         for (name, value) in optional {
@@ -70,7 +78,10 @@ impl DataCounts {
                 map.insert(name.to_string(), v.into());
             }
         }
-        map.insert("input_record_count".to_string(), self.input_record_count.into());
+        map.insert(
+            "input_record_count".to_string(),
+            self.input_record_count.into(),
+        );
         if let Some(v) = self.log_time {
             map.insert("log_time".to_string(), v.into());
         }

@@ -9,7 +9,10 @@ pub struct RecordReader {
 }
 
 impl RecordReader {
-    pub fn new(_description: &DataDescription, fields: &[String]) -> Result<RecordReader, IngestError> {
+    pub fn new(
+        _description: &DataDescription,
+        fields: &[String],
+    ) -> Result<RecordReader, IngestError> {
         let _ = fields;
         todo!("ingest helper")
     }

@@ -45,19 +45,31 @@ impl JobManager {
 
     /// Expands an id expression (id, group, comma list, wildcards, `_all`, empty = all) to sorted ids.
     /// With `allow_no_match = false` an expression part that matches nothing is a 404.
-    pub fn expand_ids(&self, expression: &str, allow_no_match: bool) -> Result<Vec<String>, JobError> {
+    pub fn expand_ids(
+        &self,
+        expression: &str,
+        allow_no_match: bool,
+    ) -> Result<Vec<String>, JobError> {
         let _ = (expression, allow_no_match);
         todo!()
     }
 
     /// `GET _ml/anomaly_detectors/<expr>`: the job documents.
-    pub fn get_jobs(&self, expression: &str, allow_no_match: bool) -> Result<Vec<serde_json::Value>, JobError> {
+    pub fn get_jobs(
+        &self,
+        expression: &str,
+        allow_no_match: bool,
+    ) -> Result<Vec<serde_json::Value>, JobError> {
         let _ = (expression, allow_no_match);
         todo!()
     }
 
     /// `GET _ml/anomaly_detectors/<expr>/_stats`: one stats document per job.
-    pub async fn job_stats(&self, expression: &str, allow_no_match: bool) -> Result<Vec<serde_json::Value>, JobError> {
+    pub async fn job_stats(
+        &self,
+        expression: &str,
+        allow_no_match: bool,
+    ) -> Result<Vec<serde_json::Value>, JobError> {
         let _ = (expression, allow_no_match);
         todo!()
     }
@@ -72,13 +84,22 @@ impl JobManager {
         todo!()
     }
 
-    pub async fn close_jobs(&self, expression: &str, force: bool, allow_no_match: bool) -> Result<(), JobError> {
+    pub async fn close_jobs(
+        &self,
+        expression: &str,
+        force: bool,
+        allow_no_match: bool,
+    ) -> Result<(), JobError> {
         let _ = (expression, force, allow_no_match);
         todo!()
     }
 
     /// `_data`: returns the job's data counts after the body (ES shape, with `job_id`).
-    pub async fn post_data(&self, job_id: &str, body: Bytes) -> Result<serde_json::Value, JobError> {
+    pub async fn post_data(
+        &self,
+        job_id: &str,
+        body: Bytes,
+    ) -> Result<serde_json::Value, JobError> {
         let _ = (job_id, body);
         todo!()
     }

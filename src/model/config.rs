@@ -207,6 +207,9 @@ mod tests {
             "influencers": ["airline", "host"]
         }))
         .unwrap();
-        assert_eq!(config.analysis_fields(), vec!["responsetime", "airline", "host"]);
+        assert_eq!(
+            config.analysis_fields(),
+            vec!["responsetime", "airline", "host"]
+        );
     }
 }

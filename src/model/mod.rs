@@ -20,5 +20,5 @@ pub mod series;
 
 pub use config::{AnalysisConfig, AnalysisLimits, Detector, TimeSpan};
 pub use detector::AnomalyDetector;
-pub use function::DetectorFunction;
+pub use function::{DetectorFunction, Tail};
 pub use result::{AnomalyRecord, BucketInfluencer, BucketResult, ModelSizeStats};

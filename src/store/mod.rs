@@ -89,7 +89,12 @@ impl Store {
         todo!("store helper")
     }
 
-    pub fn create_job(&self, job_id: &str, config_json: &[u8], progress: &Progress) -> Result<bool, StoreError> {
+    pub fn create_job(
+        &self,
+        job_id: &str,
+        config_json: &[u8],
+        progress: &Progress,
+    ) -> Result<bool, StoreError> {
         let _ = (job_id, config_json, progress);
         todo!("store helper")
     }
@@ -121,19 +126,39 @@ impl Store {
         let _ = (job_id, commit);
         todo!("store helper")
     }
-    pub fn scan_input(&self, job_id: &str, after_seq: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+    pub fn scan_input(
+        &self,
+        job_id: &str,
+        after_seq: u64,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let _ = (job_id, after_seq);
         todo!("store helper")
     }
-    pub fn scan_results(&self, job_id: &str, kind: ResultKind, start_ms: Option<i64>, end_ms: Option<i64>) -> Result<Vec<Vec<u8>>, StoreError> {
+    pub fn scan_results(
+        &self,
+        job_id: &str,
+        kind: ResultKind,
+        start_ms: Option<i64>,
+        end_ms: Option<i64>,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
         let _ = (job_id, kind, start_ms, end_ms);
         todo!("store helper")
     }
-    pub fn put_snapshot(&self, job_id: &str, doc: &SnapshotDoc, state: &[u8], progress: &Progress) -> Result<(), StoreError> {
+    pub fn put_snapshot(
+        &self,
+        job_id: &str,
+        doc: &SnapshotDoc,
+        state: &[u8],
+        progress: &Progress,
+    ) -> Result<(), StoreError> {
         let _ = (job_id, doc, state, progress);
         todo!("store helper")
     }
-    pub fn get_snapshot_state(&self, job_id: &str, snapshot_id: &str) -> Result<Vec<u8>, StoreError> {
+    pub fn get_snapshot_state(
+        &self,
+        job_id: &str,
+        snapshot_id: &str,
+    ) -> Result<Vec<u8>, StoreError> {
         let _ = (job_id, snapshot_id);
         todo!("store helper")
     }
