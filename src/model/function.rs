@@ -124,7 +124,13 @@ impl DetectorFunction {
             .unwrap_or(name)
     }
 
+    /// `max` only looks for unusually high values and `min` for low ones, as in Elasticsearch.
     pub fn tail(self) -> Tail {
+        match self {
+            DetectorFunction::Max => return Tail::High,
+            DetectorFunction::Min => return Tail::Low,
+            _ => {}
+        }
         let name = self.name();
         if name.starts_with("high_") {
             Tail::High
@@ -205,7 +211,8 @@ mod tests {
     fn sides_and_descriptions() {
         assert_eq!(DetectorFunction::HighCount.tail(), Tail::High);
         assert_eq!(DetectorFunction::LowMean.tail(), Tail::Low);
-        assert_eq!(DetectorFunction::Max.tail(), Tail::Both);
+        assert_eq!(DetectorFunction::Max.tail(), Tail::High);
+        assert_eq!(DetectorFunction::Mean.tail(), Tail::Both);
         assert_eq!(DetectorFunction::HighCount.description(), "count");
         assert_eq!(
             DetectorFunction::LowNonNullSum.description(),
