@@ -1,18 +1,34 @@
 //! Job: configs, lifecycle, and one actor per open job that owns its model and serializes its work.
+//!
+//! [`JobManager`] is the registry. A job exists in three places, kept consistent here:
+//! the `jobs` tree (its config; only the manager writes it), the `progress` tree (its persisted state
+//! and counts; written by its actor while open, by the manager otherwise), and the in-memory slot
+//! (its phase and, while open, the handle of its actor). The slot map's lock is never held across an
+//! `.await`: a lifecycle change marks the slot `Opening`/`Closing`/`Deleting`, does its slow work
+//! unlocked, then records the outcome; a request that meets a transitional phase gets a 409.
 
+mod actor;
 pub mod config;
 mod error;
+mod ids;
+pub mod pipeline;
+mod snapshot;
+mod status;
 
 pub use config::JobConfig;
 pub use error::JobError;
+pub use status::JobStatus;
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::store::Store;
+use crate::job::actor::JobHandle;
+use crate::store::{PersistedState, Progress, Store};
 
-/// `_flush` parameters after date parsing (all times epoch ms), before validation.
+/// `_flush` parameters after date parsing (all times epoch ms), validated by the api layer.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FlushParams {
     pub calc_interim: bool,
@@ -22,100 +38,442 @@ pub struct FlushParams {
     pub skip_time: Option<i64>,
 }
 
+/// A job's state as Elasticsearch names it (`state` in `_stats`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    Opening,
+    Opened,
+    Closing,
+    Closed,
+    Failed,
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            JobState::Opening => "opening",
+            JobState::Opened => "opened",
+            JobState::Closing => "closing",
+            JobState::Closed => "closed",
+            JobState::Failed => "failed",
+        })
+    }
+}
+
+enum Phase {
+    Closed,
+    Failed,
+    Opening,
+    Opened { handle: JobHandle, since: Instant },
+    Closing,
+    Deleting,
+}
+
+struct JobSlot {
+    config: Arc<JobConfig>,
+    phase: Phase,
+}
+
+impl JobSlot {
+    fn state(&self) -> JobState {
+        match &self.phase {
+            Phase::Closed | Phase::Deleting => JobState::Closed,
+            Phase::Failed => JobState::Failed,
+            Phase::Opening => JobState::Opening,
+            Phase::Opened { handle, .. } if handle.has_failed() => JobState::Failed,
+            Phase::Opened { .. } => JobState::Opened,
+            Phase::Closing => JobState::Closing,
+        }
+    }
+}
+
 /// Registry of jobs and their actors.
 pub struct JobManager {
     store: Store,
+    node_id: String,
+    slots: Mutex<BTreeMap<String, JobSlot>>,
 }
 
 impl JobManager {
     /// Opens the registry on a store; reopens the jobs that were open when the process stopped.
     pub async fn start(store: Store) -> Result<Arc<JobManager>, JobError> {
-        Ok(Arc::new(JobManager { store }))
+        let mut slots = BTreeMap::new();
+        let mut to_reopen = Vec::new();
+        for (job_id, bytes) in store.scan_job_configs()? {
+            let config: JobConfig = match serde_json::from_slice(&bytes) {
+                Ok(config) => config,
+                Err(error) => {
+                    tracing::error!(%job_id, %error, "stored job config unreadable; job skipped");
+                    continue;
+                }
+            };
+            let persisted = store.get_progress(&job_id)?.map(|p| p.state);
+            let phase = match persisted {
+                Some(PersistedState::Failed) => Phase::Failed,
+                Some(PersistedState::Opened) => {
+                    to_reopen.push(job_id.clone());
+                    Phase::Opening
+                }
+                _ => Phase::Closed,
+            };
+            slots.insert(job_id, JobSlot { config: Arc::new(config), phase });
+        }
+        let manager = Arc::new(JobManager {
+            store,
+            node_id: uuid::Uuid::new_v4().simple().to_string()[..22].to_string(),
+            slots: Mutex::new(slots),
+        });
+        for job_id in to_reopen {
+            let config = manager.slot_config(&job_id)?;
+            let outcome = actor::spawn(config, manager.store.clone()).await;
+            let mut slots = manager.lock();
+            let Some(slot) = slots.get_mut(&job_id) else { continue };
+            slot.phase = match outcome {
+                Ok(handle) => {
+                    tracing::info!(%job_id, "job reopened after restart");
+                    Phase::Opened { handle, since: Instant::now() }
+                }
+                Err(error) => {
+                    tracing::error!(%job_id, %error, "job could not be reopened after restart; it is now failed");
+                    drop(slots);
+                    manager.persist_state(&job_id, PersistedState::Failed)?;
+                    continue;
+                }
+            };
+        }
+        manager.store.flush().await?;
+        Ok(manager)
     }
 
     pub fn store(&self) -> &Store {
         &self.store
     }
 
+    /// The id this process answers `_open` with and reports as the job's node.
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, JobSlot>> {
+        // A panic while holding this lock leaves the map itself consistent (every change is a
+        // single field assignment), so a poisoned lock is safe to keep using.
+        self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn slot_config(&self, job_id: &str) -> Result<Arc<JobConfig>, JobError> {
+        self.lock()
+            .get(job_id)
+            .map(|slot| slot.config.clone())
+            .ok_or_else(|| not_found(job_id))
+    }
+
+    fn set_phase(&self, job_id: &str, phase: Phase) {
+        if let Some(slot) = self.lock().get_mut(job_id) {
+            slot.phase = phase;
+        }
+    }
+
+    /// Writes the job's lifecycle state while no actor owns its progress record.
+    fn persist_state(&self, job_id: &str, state: PersistedState) -> Result<(), JobError> {
+        let mut progress = self.store.get_progress(job_id)?.unwrap_or(Progress {
+            state,
+            last_seq: 0,
+            latest_snapshot_id: None,
+            status: Vec::new(),
+        });
+        progress.state = state;
+        self.store.put_progress(job_id, &progress)?;
+        if let Some(slot) = self.lock().get_mut(job_id) {
+            slot.phase = match state {
+                PersistedState::Failed => Phase::Failed,
+                _ => Phase::Closed,
+            };
+        }
+        Ok(())
+    }
+
     /// `PUT _ml/anomaly_detectors/<job_id>`: returns the created job document.
     pub async fn put_job(&self, job_id: &str, body: &[u8]) -> Result<serde_json::Value, JobError> {
-        let _ = (job_id, body);
-        todo!()
+        let config = JobConfig::from_put_body(job_id, body, actor::now_ms())?;
+        let json = serde_json::to_vec(&config).map_err(|e| JobError::Parse(e.to_string()))?;
+        {
+            let mut slots = self.lock();
+            if slots.contains_key(job_id) {
+                return Err(JobError::AlreadyExists { job_id: job_id.to_string() });
+            }
+            let progress = Progress {
+                state: PersistedState::Closed,
+                last_seq: 0,
+                latest_snapshot_id: None,
+                status: Vec::new(),
+            };
+            if !self.store.create_job(job_id, &json, &progress)? {
+                return Err(JobError::AlreadyExists { job_id: job_id.to_string() });
+            }
+            slots.insert(
+                job_id.to_string(),
+                JobSlot { config: Arc::new(config.clone()), phase: Phase::Closed },
+            );
+        }
+        self.store.flush().await?;
+        serde_json::to_value(&config).map_err(|e| JobError::Parse(e.to_string()))
     }
 
     /// Expands an id expression (id, group, comma list, wildcards, `_all`, empty = all) to sorted ids.
     /// With `allow_no_match = false` an expression part that matches nothing is a 404.
-    pub fn expand_ids(
-        &self,
-        expression: &str,
-        allow_no_match: bool,
-    ) -> Result<Vec<String>, JobError> {
-        let _ = (expression, allow_no_match);
-        todo!()
+    pub fn expand_ids(&self, expression: &str, allow_no_match: bool) -> Result<Vec<String>, JobError> {
+        let slots = self.lock();
+        ids::expand(
+            expression,
+            slots.values().map(|slot| ids::Known {
+                job_id: &slot.config.job_id,
+                groups: &slot.config.groups,
+            }),
+            allow_no_match,
+        )
     }
 
     /// `GET _ml/anomaly_detectors/<expr>`: the job documents.
-    pub fn get_jobs(
-        &self,
-        expression: &str,
-        allow_no_match: bool,
-    ) -> Result<Vec<serde_json::Value>, JobError> {
-        let _ = (expression, allow_no_match);
-        todo!()
+    pub fn get_jobs(&self, expression: &str, allow_no_match: bool) -> Result<Vec<serde_json::Value>, JobError> {
+        let ids = self.expand_ids(expression, allow_no_match)?;
+        let slots = self.lock();
+        ids.iter()
+            .filter_map(|id| slots.get(id))
+            .map(|slot| serde_json::to_value(&*slot.config).map_err(|e| JobError::Parse(e.to_string())))
+            .collect()
     }
 
     /// `GET _ml/anomaly_detectors/<expr>/_stats`: one stats document per job.
-    pub async fn job_stats(
-        &self,
-        expression: &str,
-        allow_no_match: bool,
-    ) -> Result<Vec<serde_json::Value>, JobError> {
-        let _ = (expression, allow_no_match);
-        todo!()
+    pub async fn job_stats(&self, expression: &str, allow_no_match: bool) -> Result<Vec<serde_json::Value>, JobError> {
+        let ids = self.expand_ids(expression, allow_no_match)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for job_id in ids {
+            let (state, open_for, config) = {
+                let slots = self.lock();
+                let Some(slot) = slots.get(&job_id) else { continue };
+                let open_for = match &slot.phase {
+                    Phase::Opened { since, .. } => Some(since.elapsed().as_secs()),
+                    _ => None,
+                };
+                (slot.state(), open_for, slot.config.clone())
+            };
+            let (_, status) = snapshot::stored_status(&self.store, &job_id)?;
+            let mut stats = serde_json::json!({
+                "job_id": job_id,
+                "data_counts": status.counts.to_json(&job_id),
+                "model_size_stats": status.model_size_stats_json(&job_id, snapshot::memory_limit_bytes(&config)),
+                "forecasts_stats": {"total": 0, "forecasted_jobs": 0},
+                "state": state.to_string(),
+            });
+            let map = stats.as_object_mut().expect("object literal");
+            if state == JobState::Opened {
+                map.insert("node".into(), self.node_json());
+                map.insert("assignment_explanation".into(), "".into());
+            }
+            if let Some(secs) = open_for {
+                map.insert("open_time".into(), format!("{secs}s").into());
+            }
+            map.insert("timing_stats".into(), status.timing.to_json(&job_id));
+            out.push(stats);
+        }
+        Ok(out)
+    }
+
+    fn node_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.node_id,
+            "name": "auspex",
+            "ephemeral_id": self.node_id,
+            "transport_address": "127.0.0.1:9300",
+            "attributes": {},
+        })
     }
 
     pub async fn delete_job(&self, job_id: &str, force: bool) -> Result<(), JobError> {
-        let _ = (job_id, force);
-        todo!()
+        let handle = {
+            let mut slots = self.lock();
+            let slot = slots.get_mut(job_id).ok_or_else(|| not_found(job_id))?;
+            let state = slot.state();
+            let handle = match (&slot.phase, force) {
+                (Phase::Closed, _) => None,
+                (Phase::Opened { handle, .. }, true) => Some(handle.clone()),
+                (Phase::Failed, true) => None,
+                (Phase::Opened { .. } | Phase::Failed, false) => {
+                    return Err(JobError::Conflict(format!(
+                        "Cannot delete job [{job_id}] because the job is {state}"
+                    )))
+                }
+                (Phase::Opening | Phase::Closing | Phase::Deleting, _) => {
+                    return Err(JobError::Conflict(format!(
+                        "Cannot delete job [{job_id}] because the job is {state}"
+                    )))
+                }
+            };
+            slot.phase = Phase::Deleting;
+            handle
+        };
+        if let Some(handle) = handle {
+            // The actor may already be gone (failed); either way it no longer writes.
+            let _ = handle.stop().await;
+        }
+        let store = self.store.clone();
+        let id = job_id.to_string();
+        let deleted = tokio::task::spawn_blocking(move || store.delete_job(&id))
+            .await
+            .map_err(|_| JobError::ActorGone { job_id: job_id.to_string() })?;
+        if let Err(error) = deleted {
+            self.set_phase(job_id, Phase::Closed);
+            return Err(error.into());
+        }
+        self.lock().remove(job_id);
+        self.store.flush().await?;
+        Ok(())
     }
 
     pub async fn open_job(&self, job_id: &str) -> Result<(), JobError> {
-        let _ = job_id;
-        todo!()
+        let config = {
+            let mut slots = self.lock();
+            let slot = slots.get_mut(job_id).ok_or_else(|| not_found(job_id))?;
+            match slot.state() {
+                JobState::Opened => return Ok(()),
+                JobState::Closed => {}
+                JobState::Failed => {
+                    return Err(JobError::Conflict(format!(
+                        "Cannot open job [{job_id}] because it has failed; close it with force=true first"
+                    )))
+                }
+                other => {
+                    return Err(JobError::Conflict(format!(
+                        "Cannot open job [{job_id}] because it is {other}"
+                    )))
+                }
+            }
+            slot.phase = Phase::Opening;
+            slot.config.clone()
+        };
+        match actor::spawn(config, self.store.clone()).await {
+            Ok(handle) => {
+                self.set_phase(job_id, Phase::Opened { handle, since: Instant::now() });
+                self.store.flush().await?;
+                Ok(())
+            }
+            Err(error) => {
+                self.set_phase(job_id, Phase::Closed);
+                Err(error)
+            }
+        }
     }
 
-    pub async fn close_jobs(
-        &self,
-        expression: &str,
-        force: bool,
-        allow_no_match: bool,
-    ) -> Result<(), JobError> {
-        let _ = (expression, force, allow_no_match);
-        todo!()
+    pub async fn close_jobs(&self, expression: &str, force: bool, allow_no_match: bool) -> Result<(), JobError> {
+        let ids = self.expand_ids(expression, allow_no_match)?;
+        if !force {
+            let slots = self.lock();
+            if let Some(failed) = ids.iter().find(|id| slots.get(*id).is_some_and(|s| s.state() == JobState::Failed)) {
+                return Err(JobError::Conflict(format!(
+                    "cannot close job [{failed}] because it failed, use force close"
+                )));
+            }
+        }
+        for job_id in ids {
+            self.close_one(&job_id, force).await?;
+        }
+        self.store.flush().await?;
+        Ok(())
+    }
+
+    async fn close_one(&self, job_id: &str, force: bool) -> Result<(), JobError> {
+        let handle = {
+            let mut slots = self.lock();
+            let Some(slot) = slots.get_mut(job_id) else { return Ok(()) };
+            let handle = match &slot.phase {
+                Phase::Closed | Phase::Deleting => return Ok(()),
+                Phase::Opening | Phase::Closing => {
+                    return Err(JobError::Conflict(format!(
+                        "Cannot close job [{job_id}] because it is {}",
+                        slot.state()
+                    )))
+                }
+                Phase::Failed => None,
+                Phase::Opened { handle, .. } => Some(handle.clone()),
+            };
+            slot.phase = Phase::Closing;
+            handle
+        };
+        let graceful = match (&handle, force) {
+            (Some(handle), false) if !handle.has_failed() => Some(handle.close().await),
+            (Some(handle), _) => {
+                let _ = handle.stop().await;
+                None
+            }
+            (None, _) => None,
+        };
+        match graceful {
+            Some(Err(error)) => {
+                // The actor keeps running with its last good state; the job stays open.
+                if let Some(handle) = handle {
+                    self.set_phase(job_id, Phase::Opened { handle, since: Instant::now() });
+                }
+                Err(error)
+            }
+            Some(Ok(())) => {
+                self.set_phase(job_id, Phase::Closed);
+                Ok(())
+            }
+            None => self.persist_state(job_id, PersistedState::Closed),
+        }
+    }
+
+    fn open_handle(&self, job_id: &str) -> Result<JobHandle, JobError> {
+        let slots = self.lock();
+        let slot = slots.get(job_id).ok_or_else(|| not_found(job_id))?;
+        match &slot.phase {
+            Phase::Opened { handle, .. } if !handle.has_failed() => Ok(handle.clone()),
+            _ => Err(JobError::NotOpen { job_id: job_id.to_string() }),
+        }
     }
 
     /// `_data`: returns the job's data counts after the body (ES shape, with `job_id`).
-    pub async fn post_data(
-        &self,
-        job_id: &str,
-        body: Bytes,
-    ) -> Result<serde_json::Value, JobError> {
-        let _ = (job_id, body);
-        todo!()
+    /// The records are durable before this returns.
+    pub async fn post_data(&self, job_id: &str, body: Bytes) -> Result<serde_json::Value, JobError> {
+        let counts = self.open_handle(job_id)?.post_data(body).await?;
+        self.store.flush().await?;
+        Ok(counts.to_json(job_id))
     }
 
     /// `_flush`: returns `last_finalized_bucket_end` (None before any data).
     pub async fn flush(&self, job_id: &str, params: FlushParams) -> Result<Option<i64>, JobError> {
-        let _ = (job_id, params);
-        todo!()
+        let end = self.open_handle(job_id)?.flush(params).await?;
+        self.store.flush().await?;
+        Ok(end)
     }
 
     /// 404 unless the job exists (results and snapshot reads check this first).
     pub fn require_job(&self, job_id: &str) -> Result<JobConfig, JobError> {
-        let _ = job_id;
-        todo!()
+        self.slot_config(job_id).map(|c| (*c).clone())
     }
 
-    /// Persists every open job (as `_close` would, but they stay `opened` on disk so a restart reopens them).
-    pub async fn shutdown(&self) {}
+    /// Persists every open job (a snapshot, as `_close` would, but they stay `opened` on disk so a
+    /// restart reopens them).
+    pub async fn shutdown(&self) {
+        let open: Vec<(String, JobHandle)> = self
+            .lock()
+            .iter()
+            .filter_map(|(id, slot)| match &slot.phase {
+                Phase::Opened { handle, .. } => Some((id.clone(), handle.clone())),
+                _ => None,
+            })
+            .collect();
+        for (job_id, handle) in open {
+            if let Err(error) = handle.persist().await {
+                tracing::error!(%job_id, %error, "could not persist the job at shutdown");
+            }
+        }
+        if let Err(error) = self.store.flush().await {
+            tracing::error!(%error, "final store flush failed");
+        }
+    }
+}
+
+fn not_found(job_id: &str) -> JobError {
+    JobError::NotFound { job_id: job_id.to_string() }
 }

@@ -1,0 +1,446 @@
+//! The job actor: one OS thread per open job, the only owner of its pipeline (model, counts,
+//! watermark) and the only writer of the job's input, results, snapshots and progress (store I1).
+//!
+//! Commands arrive in order on a bounded channel (a slow job pushes back on HTTP) and are handled one
+//! at a time, so concurrent posts to one job are applied in arrival order. Each command commits its
+//! changes in one store transaction and replies; the caller then awaits `Store::flush` before
+//! acknowledging, so concurrent requests of all jobs share fsyncs. The work runs on this thread,
+//! never on the async reactor.
+//!
+//! Failure: if a store write fails, the in-memory state may be ahead of the store, so the actor
+//! rebuilds it from the store (snapshot + input replay) before taking the next command. A panic or a
+//! failed rebuild marks the job `failed` (persisted); only a force close clears that.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::ingest::{DataCounts, RecordReader};
+use crate::job::pipeline::{InputEntry, Pipeline};
+use crate::job::snapshot;
+use crate::job::status::JobStatus;
+use crate::job::{FlushParams, JobConfig, JobError};
+use crate::model::BucketResult;
+use crate::store::{self, Commit, PersistedState, Progress, ResultDoc, ResultKind, Store};
+
+/// Largest input entry stored as one value: bigger bodies are split at record boundaries so no
+/// single sled value (or replay step) gets huge.
+const MAX_ENTRY_BYTES: usize = 8 << 20;
+
+/// Queue length per job: enough to overlap parsing with the next request's network read.
+const QUEUE_CAPACITY: usize = 16;
+
+type Reply<T> = oneshot::Sender<Result<T, JobError>>;
+
+enum JobCommand {
+    PostData { body: Bytes, reply: Reply<DataCounts> },
+    Flush { params: FlushParams, reply: Reply<Option<i64>> },
+    /// Finalize, snapshot, mark closed, and stop.
+    Close { reply: Reply<()> },
+    /// Snapshot but stay `opened` on disk (server shutdown), then stop.
+    Persist { reply: Reply<()> },
+    /// Stop without persisting anything (force close / force delete).
+    Stop { reply: Reply<()> },
+}
+
+/// The async side's handle on a job actor.
+#[derive(Clone)]
+pub struct JobHandle {
+    job_id: Arc<str>,
+    commands: mpsc::Sender<JobCommand>,
+    failed: Arc<AtomicBool>,
+}
+
+impl JobHandle {
+    /// True once the actor gave up (panic, or state it could not rebuild).
+    pub fn has_failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire) || self.commands.is_closed()
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> JobCommand) -> Result<T, JobError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(make(reply))
+            .await
+            .map_err(|_| self.gone())?;
+        answer.await.map_err(|_| self.gone())?
+    }
+
+    fn gone(&self) -> JobError {
+        JobError::ActorGone {
+            job_id: self.job_id.to_string(),
+        }
+    }
+
+    pub async fn post_data(&self, body: Bytes) -> Result<DataCounts, JobError> {
+        self.call(|reply| JobCommand::PostData { body, reply }).await
+    }
+
+    pub async fn flush(&self, params: FlushParams) -> Result<Option<i64>, JobError> {
+        self.call(|reply| JobCommand::Flush { params, reply }).await
+    }
+
+    pub async fn close(&self) -> Result<(), JobError> {
+        self.call(|reply| JobCommand::Close { reply }).await
+    }
+
+    pub async fn persist(&self) -> Result<(), JobError> {
+        self.call(|reply| JobCommand::Persist { reply }).await
+    }
+
+    pub async fn stop(&self) -> Result<(), JobError> {
+        self.call(|reply| JobCommand::Stop { reply }).await
+    }
+}
+
+/// Starts the actor thread: restores the job from the store (snapshot + replay), marks it opened on
+/// disk, and answers once it is ready to take commands.
+pub async fn spawn(config: Arc<JobConfig>, store: Store) -> Result<JobHandle, JobError> {
+    let (commands, inbox) = mpsc::channel(QUEUE_CAPACITY);
+    let failed = Arc::new(AtomicBool::new(false));
+    let handle = JobHandle {
+        job_id: Arc::from(config.job_id.as_str()),
+        commands,
+        failed: failed.clone(),
+    };
+    let (ready, is_ready) = oneshot::channel();
+    let thread_name = format!("job-{}", config.job_id);
+    std::thread::Builder::new()
+        .name(thread_name)
+        .spawn(move || {
+            let span = tracing::info_span!("job", job_id = %config.job_id);
+            let _entered = span.enter();
+            let started = std::panic::catch_unwind(AssertUnwindSafe(|| JobActor::start(config, store)));
+            let actor = match started {
+                Ok(Ok(actor)) => actor,
+                Ok(Err(error)) => {
+                    let _ = ready.send(Err(error));
+                    return;
+                }
+                Err(_) => {
+                    let _ = ready.send(Err(JobError::Conflict(
+                        "the job's model state could not be restored".to_string(),
+                    )));
+                    return;
+                }
+            };
+            let _ = ready.send(Ok(()));
+            actor.run(inbox, &failed);
+        })
+        .map_err(|e| JobError::Conflict(format!("could not start the job's thread: {e}")))?;
+    is_ready.await.map_err(|_| handle.gone())??;
+    Ok(handle)
+}
+
+struct JobActor {
+    config: Arc<JobConfig>,
+    store: Store,
+    pipeline: Pipeline,
+    progress: Progress,
+    status: JobStatus,
+}
+
+impl JobActor {
+    fn start(config: Arc<JobConfig>, store: Store) -> Result<JobActor, JobError> {
+        let reader = Arc::new(RecordReader::new(
+            &config.data_description,
+            &config.analysis_config.analysis_fields(),
+        )?);
+        let (pipeline, progress) = snapshot::restore(&config, &store, reader)?;
+        let mut actor = JobActor {
+            status: status_of(&progress)?,
+            config,
+            store,
+            pipeline,
+            progress,
+        };
+        actor.progress.state = PersistedState::Opened;
+        actor.store.put_progress(&actor.config.job_id, &actor.progress)?;
+        Ok(actor)
+    }
+
+    fn job_id(&self) -> &str {
+        &self.config.job_id
+    }
+
+    fn run(mut self, mut inbox: mpsc::Receiver<JobCommand>, failed: &AtomicBool) {
+        while let Some(command) = inbox.blocking_recv() {
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| self.handle(command)));
+            match outcome {
+                Ok(Continue::Yes) => {}
+                Ok(Continue::No) => return,
+                Err(_) => {
+                    tracing::error!("job actor panicked; the job is now failed");
+                    failed.store(true, Ordering::Release);
+                    self.progress.state = PersistedState::Failed;
+                    if let Err(error) = self.store.put_progress(self.job_id(), &self.progress) {
+                        tracing::error!(%error, "could not persist the failed state");
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, command: JobCommand) -> Continue {
+        match command {
+            JobCommand::PostData { body, reply } => {
+                let result = self.post_data(&body);
+                let _ = reply.send(result);
+                Continue::Yes
+            }
+            JobCommand::Flush { params, reply } => {
+                let result = self.flush(&params);
+                let _ = reply.send(result);
+                Continue::Yes
+            }
+            JobCommand::Close { reply } => {
+                let result = self.close();
+                let stop = result.is_ok();
+                let _ = reply.send(result);
+                if stop {
+                    Continue::No
+                } else {
+                    Continue::Yes
+                }
+            }
+            JobCommand::Persist { reply } => {
+                let result = self.write_snapshot(PersistedState::Opened, "State persisted due to node shutdown");
+                let _ = reply.send(result);
+                Continue::No
+            }
+            JobCommand::Stop { reply } => {
+                let _ = reply.send(Ok(()));
+                Continue::No
+            }
+        }
+    }
+
+    fn post_data(&mut self, body: &[u8]) -> Result<DataCounts, JobError> {
+        // Parse first: a malformed body is rejected whole and changes nothing.
+        let batch = self.pipeline.reader().read_body(body)?;
+        let received_ms = now_ms();
+        let mut entries = Vec::new();
+        let mut input_bytes = batch.input_bytes;
+        for chunk in split_lines(&batch.stored, MAX_ENTRY_BYTES) {
+            let entry = InputEntry::Data {
+                input_bytes,
+                received_ms,
+                ndjson: chunk.to_vec(),
+            };
+            input_bytes = 0;
+            entries.push(entry);
+        }
+        if entries.is_empty() {
+            entries.push(InputEntry::Data {
+                input_bytes,
+                received_ms,
+                ndjson: Vec::new(),
+            });
+        }
+        let started = Instant::now();
+        let first_seq = self.progress.last_seq + 1;
+        let last_seq = first_seq + entries.len() as u64 - 1;
+        let finalized = self
+            .pipeline
+            .apply_data(last_seq, &batch, batch.input_bytes, received_ms)
+            .finalized;
+        let encoded = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| Ok((first_seq + i as u64, store::encode(e)?)))
+            .collect::<Result<Vec<_>, JobError>>()?;
+        self.commit(encoded, finalized, Vec::new(), started)?;
+        Ok(self.status.counts.clone())
+    }
+
+    fn flush(&mut self, params: &FlushParams) -> Result<Option<i64>, JobError> {
+        let started = Instant::now();
+        let mut input = Vec::new();
+        let mut finalized = Vec::new();
+        if params.skip_time.is_some() || params.advance_time.is_some() {
+            let entry = InputEntry::Flush {
+                skip_time: params.skip_time,
+                advance_time: params.advance_time,
+            };
+            let seq = self.progress.last_seq + 1;
+            finalized = self.pipeline.apply(seq, &entry)?.finalized;
+            input.push((seq, store::encode(&entry)?));
+        }
+        let interim = if params.calc_interim {
+            self.pipeline.interim(params.start, params.end)
+        } else {
+            Vec::new()
+        };
+        if !input.is_empty() || !interim.is_empty() {
+            self.commit(input, finalized, interim, started)?;
+        }
+        Ok(self.pipeline.state.finalized_end)
+    }
+
+    fn close(&mut self) -> Result<(), JobError> {
+        let started = Instant::now();
+        let seq = self.progress.last_seq + 1;
+        let finalized = self.pipeline.apply(seq, &InputEntry::Close)?.finalized;
+        self.commit(vec![(seq, store::encode(&InputEntry::Close)?)], finalized, Vec::new(), started)?;
+        self.write_snapshot(PersistedState::Closed, "State persisted due to job close")
+    }
+
+    fn write_snapshot(&mut self, state: PersistedState, description: &str) -> Result<(), JobError> {
+        let written = snapshot::write(&self.config, &self.store, &self.pipeline, &self.progress, &self.status, state, description);
+        match written {
+            Ok(progress) => {
+                self.progress = progress;
+                Ok(())
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Writes the input entries, the results and the new progress in one transaction (I2). On
+    /// failure the in-memory state is rebuilt from the store, which still holds the last good state.
+    fn commit(
+        &mut self,
+        input: Vec<(u64, Vec<u8>)>,
+        finalized: Vec<BucketResult>,
+        interim: Vec<BucketResult>,
+        started: Instant,
+    ) -> Result<(), JobError> {
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let job_id = self.config.job_id.clone();
+        let mut status = self.status.clone();
+        let state = &self.pipeline.state;
+        status.counts = state.counts.clone();
+        status.finalized_end = state.finalized_end;
+        status.latest_record_time = state.latest_record_time;
+        status.latest_result_time = state.latest_result_time;
+        status.timing.record(finalized.len(), elapsed_ms);
+        if !finalized.is_empty() {
+            status.model_size_stats = state.detector.model_size_stats();
+            status.model_log_time = Some(now_ms());
+        }
+        let mut clear_results = None;
+        if !finalized.is_empty() || !interim.is_empty() {
+            clear_results = status.interim_range.take();
+        }
+        if let (Some(first), Some(last)) = (interim.first(), interim.last()) {
+            status.interim_range = Some((first.timestamp, last.timestamp + self.pipeline.bucket_span()));
+        }
+        let per_bucket_ms = if finalized.is_empty() { 0 } else { (elapsed_ms / finalized.len() as f64) as u64 };
+        let mut results = Vec::new();
+        for bucket in finalized.iter().chain(interim.iter()) {
+            result_docs(&job_id, bucket, per_bucket_ms, &mut results)?;
+        }
+        let last_seq = input.last().map_or(self.progress.last_seq, |(seq, _)| *seq);
+        let progress = Progress {
+            state: PersistedState::Opened,
+            last_seq,
+            latest_snapshot_id: self.progress.latest_snapshot_id.clone(),
+            status: store::encode(&status)?,
+        };
+        let commit = Commit {
+            input,
+            results,
+            clear_results,
+            progress: progress.clone(),
+        };
+        if let Err(error) = self.store.commit(&job_id, &commit) {
+            tracing::error!(%error, "commit failed; rebuilding the job state from the store");
+            self.rebuild()?;
+            return Err(error.into());
+        }
+        self.progress = progress;
+        self.status = status;
+        Ok(())
+    }
+
+    /// Reloads the pipeline from what the store holds (after a failed write).
+    fn rebuild(&mut self) -> Result<(), JobError> {
+        let reader = self.pipeline.reader().clone();
+        let (pipeline, progress) = snapshot::restore(&self.config, &self.store, reader)?;
+        self.status = status_of(&progress)?;
+        self.pipeline = pipeline;
+        self.progress = progress;
+        Ok(())
+    }
+}
+
+enum Continue {
+    Yes,
+    No,
+}
+
+/// The job status stored in a progress record (default for a job that never committed).
+pub fn status_of(progress: &Progress) -> Result<JobStatus, JobError> {
+    if progress.status.is_empty() {
+        return Ok(JobStatus::default());
+    }
+    Ok(store::decode(&progress.status)?)
+}
+
+/// The documents of one bucket: the bucket at ordinal 0 and its records at 0..n.
+fn result_docs(job_id: &str, bucket: &BucketResult, processing_ms: u64, out: &mut Vec<ResultDoc>) -> Result<(), JobError> {
+    let encode = |value: &serde_json::Value| {
+        serde_json::to_vec(value).map_err(|e| JobError::Store(store::StoreError::Encode(e.to_string())))
+    };
+    out.push(ResultDoc {
+        kind: ResultKind::Bucket,
+        timestamp_ms: bucket.timestamp,
+        ordinal: 0,
+        json: encode(&bucket.bucket_json(job_id, processing_ms))?,
+    });
+    for (ordinal, record) in bucket.records_json(job_id).iter().enumerate() {
+        out.push(ResultDoc {
+            kind: ResultKind::Record,
+            timestamp_ms: bucket.timestamp,
+            ordinal: ordinal as u32,
+            json: encode(record)?,
+        });
+    }
+    Ok(())
+}
+
+/// Splits NDJSON into pieces of at most `max` bytes at line ends (a longer single line stays whole).
+fn split_lines(ndjson: &[u8], max: usize) -> Vec<&[u8]> {
+    let mut pieces = Vec::new();
+    let mut rest = ndjson;
+    while !rest.is_empty() {
+        if rest.len() <= max {
+            pieces.push(rest);
+            break;
+        }
+        let cut = match rest[..max].iter().rposition(|&b| b == b'\n') {
+            Some(newline) => newline + 1,
+            None => rest.iter().position(|&b| b == b'\n').map_or(rest.len(), |n| n + 1),
+        };
+        pieces.push(&rest[..cut]);
+        rest = &rest[cut..];
+    }
+    pieces
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_lines_cuts_at_line_ends() {
+        let text = b"aaa\nbb\ncccc\nd\n";
+        let pieces = split_lines(text, 7);
+        assert_eq!(pieces, vec![&b"aaa\nbb\n"[..], &b"cccc\n"[..], &b"d\n"[..]]);
+        assert_eq!(pieces.concat(), text.to_vec());
+        let long = b"0123456789\nx\n";
+        assert_eq!(split_lines(long, 4), vec![&b"0123456789\n"[..], &b"x\n"[..]]);
+        assert!(split_lines(b"", 4).is_empty());
+    }
+}

@@ -1,0 +1,296 @@
+//! Pipeline: the deterministic heart of an open job. It turns input entries (record batches and
+//! time controls) into finalized buckets, and owns the time rules of Elasticsearch ML: bucket
+//! boundaries, latency, finalization, out-of-order records, `advance_time` and `skip_time`.
+//!
+//! Pure and synchronous: no store, no channels, no wall clock. The actor feeds it; the same entries
+//! in the same order always give the same results and the same state, which is what makes "load the
+//! snapshot, replay the input stored after it" restore a job exactly (store invariant I4).
+//!
+//! Time rules (NOTES.md "Flush"): a bucket is `[floor(t/L)*L, +L)`. On the first record the last
+//! finalized end is `floor(t/L)*L - latency` (rounded down to a bucket boundary so buckets stay
+//! aligned). A bucket is finalized when a record or an advance time at or after `bucket end + latency`
+//! arrives; empty buckets on the way are finalized too. A record older than the last finalized end is
+//! out of order and dropped. Skip time jumps to `ceil(t/L)*L`, dropping open buckets unscored.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ingest::{Batch, DataCounts, IngestError, RecordReader};
+use crate::model::{AnalysisConfig, AnomalyDetector, BucketResult};
+
+/// One durable unit of job input. The input log (store tree `input`) holds these in order; replaying
+/// them through [`Pipeline::apply`] after a snapshot rebuilds the job's state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum InputEntry {
+    /// Records as NDJSON (`ingest::Batch::stored`). `input_bytes` is the share of the request body
+    /// this entry accounts for; `received_ms` the wall-clock time it arrived (for `last_data_time`).
+    Data {
+        input_bytes: u64,
+        received_ms: i64,
+        ndjson: Vec<u8>,
+    },
+    /// `_flush` with `skip_time` and/or `advance_time` (epoch ms): the only flush parts that change state.
+    Flush {
+        skip_time: Option<i64>,
+        advance_time: Option<i64>,
+    },
+    /// `_close`: finalize every open bucket and prune series idle for longer than `model_prune_window`.
+    Close,
+}
+
+/// Everything a snapshot must hold to resume the job exactly.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PipelineState {
+    /// Sequence number of the last input entry applied.
+    pub last_seq: u64,
+    /// End (exclusive) of the last finalized bucket; `None` before the first record or advance.
+    pub finalized_end: Option<i64>,
+    /// Latest processed record time (ms).
+    pub latest_record_time: Option<i64>,
+    /// Start of the latest finalized bucket that had results.
+    pub latest_result_time: Option<i64>,
+    pub counts: DataCounts,
+    pub detector: AnomalyDetector,
+}
+
+/// What applying one entry produced.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub finalized: Vec<BucketResult>,
+}
+
+/// An open job's deterministic state machine.
+pub struct Pipeline {
+    reader: Arc<RecordReader>,
+    bucket_span: i64,
+    latency: i64,
+    prune_window: Option<i64>,
+    pub state: PipelineState,
+}
+
+impl Pipeline {
+    /// A fresh pipeline for a job that has never seen data.
+    pub fn new(analysis: &AnalysisConfig, reader: Arc<RecordReader>) -> Pipeline {
+        let detector = AnomalyDetector::new(analysis, reader.fields());
+        let state = PipelineState {
+            last_seq: 0,
+            finalized_end: None,
+            latest_record_time: None,
+            latest_result_time: None,
+            counts: DataCounts::default(),
+            detector,
+        };
+        Pipeline::resume(analysis, reader, state)
+    }
+
+    /// A pipeline continuing from a snapshot's state.
+    pub fn resume(analysis: &AnalysisConfig, reader: Arc<RecordReader>, state: PipelineState) -> Pipeline {
+        Pipeline {
+            reader,
+            bucket_span: analysis.bucket_span.millis.max(1),
+            latency: analysis.latency_millis().max(0),
+            prune_window: analysis.model_prune_window.as_ref().map(|w| w.millis),
+            state,
+        }
+    }
+
+    pub fn reader(&self) -> &Arc<RecordReader> {
+        &self.reader
+    }
+
+    pub fn bucket_span(&self) -> i64 {
+        self.bucket_span
+    }
+
+    /// Applies one input entry with sequence number `seq`.
+    pub fn apply(&mut self, seq: u64, entry: &InputEntry) -> Result<Applied, IngestError> {
+        let mut applied = Applied::default();
+        match entry {
+            InputEntry::Data {
+                input_bytes,
+                received_ms,
+                ndjson,
+            } => {
+                let batch = self.reader.read_body(ndjson)?;
+                applied = self.apply_data(seq, &batch, *input_bytes, *received_ms);
+            }
+            InputEntry::Flush {
+                skip_time,
+                advance_time,
+            } => {
+                if let Some(skip) = skip_time {
+                    self.skip_to(*skip);
+                }
+                if let Some(advance) = advance_time {
+                    self.advance_to(*advance, &mut applied);
+                }
+            }
+            InputEntry::Close => {
+                if let Some(latest) = self.state.latest_record_time {
+                    // Close finalizes the bucket holding the latest record, not only complete ones.
+                    let span = self.bucket_span;
+                    self.finalize_while(&mut applied, |end| end - span <= latest);
+                }
+                if let (Some(window), Some(latest)) = (self.prune_window, self.state.latest_record_time) {
+                    self.state.detector.prune(latest - window);
+                }
+            }
+        }
+        self.state.last_seq = seq;
+        Ok(applied)
+    }
+
+    /// Applies records already parsed (the live path parses once; replay parses the stored NDJSON).
+    /// `seq` is the sequence number of the last input entry the batch is stored in.
+    pub fn apply_data(&mut self, seq: u64, batch: &Batch, input_bytes: u64, received_ms: i64) -> Applied {
+        let mut applied = Applied::default();
+        self.state.last_seq = seq;
+        let counts = &mut self.state.counts;
+        counts.input_bytes += input_bytes;
+        if !batch.records.is_empty() {
+            counts.last_data_time = Some(received_ms);
+        }
+        counts.log_time = Some(received_ms);
+        for record in &batch.records {
+            self.state.counts.input_record_count += 1;
+            self.state.counts.input_field_count += u64::from(record.input_fields);
+            let Some(time) = record.time_ms else {
+                self.state.counts.invalid_date_count += 1;
+                continue;
+            };
+            let finalized_end = *self
+                .state
+                .finalized_end
+                .get_or_insert_with(|| first_finalized_end(time, self.bucket_span, self.latency));
+            if time < finalized_end {
+                self.state.counts.out_of_order_timestamp_count += 1;
+                continue;
+            }
+            self.finalize_through(time, &mut applied);
+            let bucket = floor_to(time, self.bucket_span);
+            self.state.detector.add_record(bucket, &record.values);
+            count_processed(&mut self.state.counts, &record.values, time);
+            self.state.latest_record_time = Some(self.state.latest_record_time.map_or(time, |t| t.max(time)));
+        }
+        applied
+    }
+
+    /// Finalizes every bucket whose end plus latency is at or before `time`.
+    fn finalize_through(&mut self, time: i64, applied: &mut Applied) {
+        let latency = self.latency;
+        self.finalize_while(applied, |end| end + latency <= time);
+    }
+
+    fn finalize_while(&mut self, applied: &mut Applied, mut more: impl FnMut(i64) -> bool) {
+        let Some(mut finalized_end) = self.state.finalized_end else {
+            return;
+        };
+        loop {
+            let next_end = finalized_end + self.bucket_span;
+            if !more(next_end) {
+                break;
+            }
+            let result = self.state.detector.finalize_bucket(finalized_end);
+            count_bucket(&mut self.state.counts, &result);
+            if !result.records.is_empty() || result.event_count > 0 {
+                self.state.latest_result_time = Some(result.timestamp);
+            }
+            applied.finalized.push(result);
+            finalized_end = next_end;
+            self.state.finalized_end = Some(finalized_end);
+        }
+    }
+
+    /// `advance_time`: finalize every bucket that ends (plus latency) at or before `time`.
+    fn advance_to(&mut self, time: i64, applied: &mut Applied) {
+        if self.state.finalized_end.is_none() {
+            // Nothing seen yet: there is nothing to finalize, but time has moved on; records before it
+            // are now out of order.
+            self.state.finalized_end = Some(floor_to(time, self.bucket_span));
+            return;
+        }
+        self.finalize_through(time, applied);
+    }
+
+    /// `skip_time`: jump to `ceil(time/L)*L` without scoring or learning from the buckets skipped.
+    fn skip_to(&mut self, time: i64) {
+        let target = ceil_to(time, self.bucket_span);
+        if let Some(from) = self.state.finalized_end {
+            if target <= from {
+                return;
+            }
+            // Only buckets up to the latest record can hold data; a long gap costs nothing.
+            let last_with_data = self
+                .state
+                .latest_record_time
+                .map_or(from, |t| floor_to(t, self.bucket_span) + self.bucket_span);
+            let mut bucket = from;
+            while bucket < target.min(last_with_data) {
+                self.state.detector.discard_bucket(bucket);
+                bucket += self.bucket_span;
+            }
+        }
+        self.state.finalized_end = Some(target);
+    }
+
+    /// Interim results for the open buckets in `[start, end)` (default: the buckets latency keeps open
+    /// plus the current one), scored against the current models without changing them.
+    pub fn interim(&self, start: Option<i64>, end: Option<i64>) -> Vec<BucketResult> {
+        let Some(finalized_end) = self.state.finalized_end else {
+            return Vec::new();
+        };
+        let latency_buckets = (self.latency + self.bucket_span - 1) / self.bucket_span;
+        let start = floor_to(start.unwrap_or(finalized_end).max(finalized_end), self.bucket_span);
+        let default_end = finalized_end + (latency_buckets + 1) * self.bucket_span;
+        // Only buckets that can hold data: up to the one holding the latest record.
+        let data_end = self
+            .state
+            .latest_record_time
+            .map_or(start, |t| floor_to(t, self.bucket_span) + self.bucket_span);
+        let end = end.unwrap_or(default_end).min(data_end);
+        let mut out = Vec::new();
+        let mut bucket = start;
+        while bucket < end {
+            out.push(self.state.detector.interim_bucket(bucket));
+            bucket += self.bucket_span;
+        }
+        out
+    }
+}
+
+/// Counters for one processed record (see `ingest::counts` for the rules).
+fn count_processed(counts: &mut DataCounts, values: &[Option<crate::ingest::FieldValue>], time: i64) {
+    let present = values.iter().filter(|v| v.is_some()).count() as u64;
+    counts.processed_record_count += 1;
+    counts.processed_field_count += present;
+    counts.missing_field_count += values.len() as u64 - present;
+    counts.earliest_record_timestamp = Some(counts.earliest_record_timestamp.map_or(time, |t| t.min(time)));
+    counts.latest_record_timestamp = Some(counts.latest_record_timestamp.map_or(time, |t| t.max(time)));
+}
+
+fn count_bucket(counts: &mut DataCounts, result: &BucketResult) {
+    counts.bucket_count += 1;
+    counts.latest_bucket_timestamp = Some(result.timestamp);
+    if result.event_count == 0 {
+        counts.empty_bucket_count += 1;
+        counts.latest_empty_bucket_timestamp = Some(result.timestamp);
+    }
+}
+
+fn first_finalized_end(time: i64, bucket_span: i64, latency: i64) -> i64 {
+    floor_to(floor_to(time, bucket_span) - latency, bucket_span)
+}
+
+pub(crate) fn floor_to(time: i64, span: i64) -> i64 {
+    time.div_euclid(span) * span
+}
+
+pub(crate) fn ceil_to(time: i64, span: i64) -> i64 {
+    let floor = floor_to(time, span);
+    if floor == time {
+        time
+    } else {
+        floor + span
+    }
+}

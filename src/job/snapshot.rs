@@ -1,0 +1,150 @@
+//! Model snapshots from the job's side: what a snapshot holds (the whole `PipelineState`, bincode),
+//! its Elasticsearch metadata document, and restoring a job = newest intact snapshot + replay of the
+//! input stored after it (store invariant I4).
+
+use std::sync::Arc;
+
+use crate::ingest::RecordReader;
+use crate::job::actor::{now_ms, status_of};
+use crate::job::pipeline::{InputEntry, Pipeline, PipelineState};
+use crate::job::status::JobStatus;
+use crate::job::{JobConfig, JobError};
+use crate::store::{self, PersistedState, Progress, SnapshotDoc, Store};
+
+/// The oldest version whose snapshots this one can read, as ES reports `min_version`.
+const SNAPSHOT_MIN_VERSION: &str = "8.0.0";
+
+/// Rebuilds a job's pipeline: the active snapshot if intact, else the newest intact older one, else
+/// from scratch; then every input entry stored after it. Returns the pipeline and the job's progress.
+pub fn restore(config: &JobConfig, store: &Store, reader: Arc<RecordReader>) -> Result<(Pipeline, Progress), JobError> {
+    let job_id = &config.job_id;
+    let analysis = &config.analysis_config;
+    let progress = store.get_progress(job_id)?.unwrap_or_else(|| Progress {
+        state: PersistedState::Closed,
+        last_seq: 0,
+        latest_snapshot_id: None,
+        status: Vec::new(),
+    });
+    let mut pipeline = None;
+    for candidate in snapshot_candidates(store, job_id, progress.latest_snapshot_id.as_deref())? {
+        let loaded = store
+            .get_snapshot_state(job_id, &candidate)
+            .map_err(JobError::from)
+            .and_then(|bytes| Ok(store::decode::<PipelineState>(&bytes)?));
+        match loaded {
+            Ok(state) => {
+                pipeline = Some(Pipeline::resume(analysis, reader.clone(), state));
+                break;
+            }
+            Err(error) => {
+                tracing::warn!(snapshot_id = %candidate, %error, "model snapshot unusable; trying an older one");
+            }
+        }
+    }
+    let mut pipeline = pipeline.unwrap_or_else(|| Pipeline::new(analysis, reader));
+    for (seq, bytes) in store.scan_input(job_id, pipeline.state.last_seq)? {
+        let entry: InputEntry = store::decode(&bytes)?;
+        pipeline.apply(seq, &entry)?;
+    }
+    if pipeline.state.last_seq != progress.last_seq {
+        tracing::warn!(
+            replayed_to = pipeline.state.last_seq,
+            committed = progress.last_seq,
+            "replay did not reach the committed input sequence"
+        );
+    }
+    // The status is derived from the replayed state, so stats agree with the model after a fallback.
+    Ok((pipeline, progress))
+}
+
+/// Snapshot ids to try, best first: the active one, then the rest newest first.
+fn snapshot_candidates(store: &Store, job_id: &str, active: Option<&str>) -> Result<Vec<String>, JobError> {
+    let mut all = store.list_snapshots(job_id)?;
+    all.sort_by(|a, b| b.timestamp_ms.cmp(&a.timestamp_ms).then(b.snapshot_id.cmp(&a.snapshot_id)));
+    let mut ids: Vec<String> = active.map(str::to_string).into_iter().collect();
+    ids.extend(all.into_iter().map(|s| s.snapshot_id).filter(|id| Some(id.as_str()) != active));
+    Ok(ids)
+}
+
+/// Writes a snapshot of the pipeline with its metadata and the progress pointing at it (I3).
+/// Returns the new progress.
+pub fn write(
+    config: &JobConfig,
+    store: &Store,
+    pipeline: &Pipeline,
+    progress: &Progress,
+    status: &JobStatus,
+    state: PersistedState,
+    description: &str,
+) -> Result<Progress, JobError> {
+    let job_id = &config.job_id;
+    let timestamp_ms = now_ms();
+    let snapshot_id = next_snapshot_id(progress.latest_snapshot_id.as_deref(), timestamp_ms);
+    let state_bytes = store::encode(&pipeline.state)?;
+    let mut doc = serde_json::json!({
+        "job_id": job_id,
+        "min_version": SNAPSHOT_MIN_VERSION,
+        "timestamp": timestamp_ms,
+        "description": description,
+        "snapshot_id": snapshot_id,
+        "snapshot_doc_count": 1,
+        "model_size_stats": status.model_size_stats_json(job_id, memory_limit_bytes(config)),
+        "retain": false,
+    });
+    let map = doc.as_object_mut().expect("object literal");
+    if let Some(t) = pipeline.state.latest_record_time {
+        map.insert("latest_record_time_stamp".into(), t.into());
+    }
+    if let Some(t) = pipeline.state.latest_result_time {
+        map.insert("latest_result_time_stamp".into(), t.into());
+    }
+    let snapshot = SnapshotDoc {
+        snapshot_id: snapshot_id.clone(),
+        timestamp_ms,
+        last_seq: pipeline.state.last_seq,
+        json: serde_json::to_vec(&doc).map_err(|e| store::StoreError::Encode(e.to_string()))?,
+    };
+    let next = Progress {
+        state,
+        last_seq: progress.last_seq,
+        latest_snapshot_id: Some(snapshot_id),
+        status: store::encode(status)?,
+    };
+    store.put_snapshot(job_id, &snapshot, &state_bytes, &next)?;
+    Ok(next)
+}
+
+/// ES snapshot ids are epoch seconds; keep them increasing even for two snapshots in one second.
+fn next_snapshot_id(previous: Option<&str>, now_ms: i64) -> String {
+    let now = now_ms / 1000;
+    let after = previous.and_then(|p| p.parse::<i64>().ok()).map_or(now, |p| p + 1);
+    now.max(after).to_string()
+}
+
+/// `analysis_limits.model_memory_limit` in bytes (it is always stored as `<n>mb`).
+pub fn memory_limit_bytes(config: &JobConfig) -> u64 {
+    let text = config.analysis_limits.model_memory_limit.trim_end_matches("mb");
+    text.parse::<u64>().unwrap_or(1024) << 20
+}
+
+/// Status as the store holds it for a job (empty if it never committed).
+pub fn stored_status(store: &Store, job_id: &str) -> Result<(Option<Progress>, JobStatus), JobError> {
+    let progress = store.get_progress(job_id)?;
+    let status = match &progress {
+        Some(p) => status_of(p)?,
+        None => JobStatus::default(),
+    };
+    Ok((progress, status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_ids_increase_within_a_second() {
+        assert_eq!(next_snapshot_id(None, 1_700_000_000_500), "1700000000");
+        assert_eq!(next_snapshot_id(Some("1700000000"), 1_700_000_000_900), "1700000001");
+        assert_eq!(next_snapshot_id(Some("1600000000"), 1_700_000_000_000), "1700000000");
+    }
+}
