@@ -37,8 +37,14 @@ const QUEUE_CAPACITY: usize = 16;
 type Reply<T> = oneshot::Sender<Result<T, JobError>>;
 
 enum JobCommand {
-    PostData { body: Bytes, reply: Reply<DataCounts> },
-    Flush { params: FlushParams, reply: Reply<Option<i64>> },
+    PostData {
+        body: Bytes,
+        reply: Reply<DataCounts>,
+    },
+    Flush {
+        params: FlushParams,
+        reply: Reply<Option<i64>>,
+    },
     /// Finalize, snapshot, mark closed, and stop.
     Close { reply: Reply<()> },
     /// Snapshot but stay `opened` on disk (server shutdown), then stop.
@@ -77,7 +83,8 @@ impl JobHandle {
     }
 
     pub async fn post_data(&self, body: Bytes) -> Result<DataCounts, JobError> {
-        self.call(|reply| JobCommand::PostData { body, reply }).await
+        self.call(|reply| JobCommand::PostData { body, reply })
+            .await
     }
 
     pub async fn flush(&self, params: FlushParams) -> Result<Option<i64>, JobError> {
@@ -114,7 +121,8 @@ pub async fn spawn(config: Arc<JobConfig>, store: Store) -> Result<JobHandle, Jo
         .spawn(move || {
             let span = tracing::info_span!("job", job_id = %config.job_id);
             let _entered = span.enter();
-            let started = std::panic::catch_unwind(AssertUnwindSafe(|| JobActor::start(config, store)));
+            let started =
+                std::panic::catch_unwind(AssertUnwindSafe(|| JobActor::start(config, store)));
             let actor = match started {
                 Ok(Ok(actor)) => actor,
                 Ok(Err(error)) => {
@@ -159,7 +167,9 @@ impl JobActor {
             progress,
         };
         actor.progress.state = PersistedState::Opened;
-        actor.store.put_progress(&actor.config.job_id, &actor.progress)?;
+        actor
+            .store
+            .put_progress(&actor.config.job_id, &actor.progress)?;
         Ok(actor)
     }
 
@@ -209,7 +219,10 @@ impl JobActor {
                 }
             }
             JobCommand::Persist { reply } => {
-                let result = self.write_snapshot(PersistedState::Opened, "State persisted due to node shutdown");
+                let result = self.write_snapshot(
+                    PersistedState::Opened,
+                    "State persisted due to node shutdown",
+                );
                 let _ = reply.send(result);
                 Continue::No
             }
@@ -286,12 +299,25 @@ impl JobActor {
         let started = Instant::now();
         let seq = self.progress.last_seq + 1;
         let finalized = self.pipeline.apply(seq, &InputEntry::Close)?.finalized;
-        self.commit(vec![(seq, store::encode(&InputEntry::Close)?)], finalized, Vec::new(), started)?;
+        self.commit(
+            vec![(seq, store::encode(&InputEntry::Close)?)],
+            finalized,
+            Vec::new(),
+            started,
+        )?;
         self.write_snapshot(PersistedState::Closed, "State persisted due to job close")
     }
 
     fn write_snapshot(&mut self, state: PersistedState, description: &str) -> Result<(), JobError> {
-        let written = snapshot::write(&self.config, &self.store, &self.pipeline, &self.progress, &self.status, state, description);
+        let written = snapshot::write(
+            &self.config,
+            &self.store,
+            &self.pipeline,
+            &self.progress,
+            &self.status,
+            state,
+            description,
+        );
         match written {
             Ok(progress) => {
                 self.progress = progress;
@@ -328,9 +354,16 @@ impl JobActor {
             clear_results = status.interim_range.take();
         }
         if let (Some(first), Some(last)) = (interim.first(), interim.last()) {
-            status.interim_range = Some((first.timestamp, last.timestamp + self.pipeline.bucket_span()));
+            status.interim_range = Some((
+                first.timestamp,
+                last.timestamp + self.pipeline.bucket_span(),
+            ));
         }
-        let per_bucket_ms = if finalized.is_empty() { 0 } else { (elapsed_ms / finalized.len() as f64) as u64 };
+        let per_bucket_ms = if finalized.is_empty() {
+            0
+        } else {
+            (elapsed_ms / finalized.len() as f64) as u64
+        };
         let mut results = Vec::new();
         for bucket in finalized.iter().chain(interim.iter()) {
             result_docs(&job_id, bucket, per_bucket_ms, &mut results)?;
@@ -383,9 +416,15 @@ pub fn status_of(progress: &Progress) -> Result<JobStatus, JobError> {
 }
 
 /// The documents of one bucket: the bucket at ordinal 0 and its records at 0..n.
-fn result_docs(job_id: &str, bucket: &BucketResult, processing_ms: u64, out: &mut Vec<ResultDoc>) -> Result<(), JobError> {
+fn result_docs(
+    job_id: &str,
+    bucket: &BucketResult,
+    processing_ms: u64,
+    out: &mut Vec<ResultDoc>,
+) -> Result<(), JobError> {
     let encode = |value: &serde_json::Value| {
-        serde_json::to_vec(value).map_err(|e| JobError::Store(store::StoreError::Encode(e.to_string())))
+        serde_json::to_vec(value)
+            .map_err(|e| JobError::Store(store::StoreError::Encode(e.to_string())))
     };
     out.push(ResultDoc {
         kind: ResultKind::Bucket,
@@ -415,7 +454,10 @@ fn split_lines(ndjson: &[u8], max: usize) -> Vec<&[u8]> {
         }
         let cut = match rest[..max].iter().rposition(|&b| b == b'\n') {
             Some(newline) => newline + 1,
-            None => rest.iter().position(|&b| b == b'\n').map_or(rest.len(), |n| n + 1),
+            None => rest
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(rest.len(), |n| n + 1),
         };
         pieces.push(&rest[..cut]);
         rest = &rest[cut..];
@@ -440,7 +482,10 @@ mod tests {
         assert_eq!(pieces, vec![&b"aaa\nbb\n"[..], &b"cccc\n"[..], &b"d\n"[..]]);
         assert_eq!(pieces.concat(), text.to_vec());
         let long = b"0123456789\nx\n";
-        assert_eq!(split_lines(long, 4), vec![&b"0123456789\n"[..], &b"x\n"[..]]);
+        assert_eq!(
+            split_lines(long, 4),
+            vec![&b"0123456789\n"[..], &b"x\n"[..]]
+        );
         assert!(split_lines(b"", 4).is_empty());
     }
 }

@@ -24,7 +24,11 @@ pub fn expand<'a>(
         .map(str::trim)
         .filter(|p| !p.is_empty())
         .collect();
-    let parts = if parts.is_empty() { vec!["_all"] } else { parts };
+    let parts = if parts.is_empty() {
+        vec!["_all"]
+    } else {
+        parts
+    };
     let mut matched = BTreeSet::new();
     for part in parts {
         let is_pattern = part == "_all" || part.contains('*');
@@ -33,7 +37,8 @@ pub fn expand<'a>(
             let hit = if part == "_all" {
                 true
             } else if is_pattern {
-                wildcard_match(part, job.job_id) || job.groups.iter().any(|g| wildcard_match(part, g))
+                wildcard_match(part, job.job_id)
+                    || job.groups.iter().any(|g| wildcard_match(part, g))
             } else {
                 job.job_id == part || job.groups.iter().any(|g| g == part)
             };
@@ -106,10 +111,15 @@ mod tests {
 
     #[test]
     fn missing_matches() {
-        assert!(matches!(run("gamma", true), Err(JobError::NotFound { job_id }) if job_id == "gamma"));
+        assert!(
+            matches!(run("gamma", true), Err(JobError::NotFound { job_id }) if job_id == "gamma")
+        );
         assert_eq!(run("gam*", true).unwrap(), Vec::<String>::new());
         assert!(matches!(run("gam*", false), Err(JobError::NotFound { .. })));
-        assert!(matches!(run("alpha,gamma", true), Err(JobError::NotFound { .. })));
+        assert!(matches!(
+            run("alpha,gamma", true),
+            Err(JobError::NotFound { .. })
+        ));
     }
 
     #[test]

@@ -116,7 +116,13 @@ impl JobManager {
                 }
                 _ => Phase::Closed,
             };
-            slots.insert(job_id, JobSlot { config: Arc::new(config), phase });
+            slots.insert(
+                job_id,
+                JobSlot {
+                    config: Arc::new(config),
+                    phase,
+                },
+            );
         }
         let manager = Arc::new(JobManager {
             store,
@@ -127,11 +133,16 @@ impl JobManager {
             let config = manager.slot_config(&job_id)?;
             let outcome = actor::spawn(config, manager.store.clone()).await;
             let mut slots = manager.lock();
-            let Some(slot) = slots.get_mut(&job_id) else { continue };
+            let Some(slot) = slots.get_mut(&job_id) else {
+                continue;
+            };
             slot.phase = match outcome {
                 Ok(handle) => {
                     tracing::info!(%job_id, "job reopened after restart");
-                    Phase::Opened { handle, since: Instant::now() }
+                    Phase::Opened {
+                        handle,
+                        since: Instant::now(),
+                    }
                 }
                 Err(error) => {
                     tracing::error!(%job_id, %error, "job could not be reopened after restart; it is now failed");
@@ -157,7 +168,9 @@ impl JobManager {
     fn lock(&self) -> MutexGuard<'_, BTreeMap<String, JobSlot>> {
         // A panic while holding this lock leaves the map itself consistent (every change is a
         // single field assignment), so a poisoned lock is safe to keep using.
-        self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.slots
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn slot_config(&self, job_id: &str) -> Result<Arc<JobConfig>, JobError> {
@@ -199,7 +212,9 @@ impl JobManager {
         {
             let mut slots = self.lock();
             if slots.contains_key(job_id) {
-                return Err(JobError::AlreadyExists { job_id: job_id.to_string() });
+                return Err(JobError::AlreadyExists {
+                    job_id: job_id.to_string(),
+                });
             }
             let progress = Progress {
                 state: PersistedState::Closed,
@@ -208,11 +223,16 @@ impl JobManager {
                 status: Vec::new(),
             };
             if !self.store.create_job(job_id, &json, &progress)? {
-                return Err(JobError::AlreadyExists { job_id: job_id.to_string() });
+                return Err(JobError::AlreadyExists {
+                    job_id: job_id.to_string(),
+                });
             }
             slots.insert(
                 job_id.to_string(),
-                JobSlot { config: Arc::new(config.clone()), phase: Phase::Closed },
+                JobSlot {
+                    config: Arc::new(config.clone()),
+                    phase: Phase::Closed,
+                },
             );
         }
         self.store.flush().await?;
@@ -221,7 +241,11 @@ impl JobManager {
 
     /// Expands an id expression (id, group, comma list, wildcards, `_all`, empty = all) to sorted ids.
     /// With `allow_no_match = false` an expression part that matches nothing is a 404.
-    pub fn expand_ids(&self, expression: &str, allow_no_match: bool) -> Result<Vec<String>, JobError> {
+    pub fn expand_ids(
+        &self,
+        expression: &str,
+        allow_no_match: bool,
+    ) -> Result<Vec<String>, JobError> {
         let slots = self.lock();
         ids::expand(
             expression,
@@ -234,23 +258,35 @@ impl JobManager {
     }
 
     /// `GET _ml/anomaly_detectors/<expr>`: the job documents.
-    pub fn get_jobs(&self, expression: &str, allow_no_match: bool) -> Result<Vec<serde_json::Value>, JobError> {
+    pub fn get_jobs(
+        &self,
+        expression: &str,
+        allow_no_match: bool,
+    ) -> Result<Vec<serde_json::Value>, JobError> {
         let ids = self.expand_ids(expression, allow_no_match)?;
         let slots = self.lock();
         ids.iter()
             .filter_map(|id| slots.get(id))
-            .map(|slot| serde_json::to_value(&*slot.config).map_err(|e| JobError::Parse(e.to_string())))
+            .map(|slot| {
+                serde_json::to_value(&*slot.config).map_err(|e| JobError::Parse(e.to_string()))
+            })
             .collect()
     }
 
     /// `GET _ml/anomaly_detectors/<expr>/_stats`: one stats document per job.
-    pub async fn job_stats(&self, expression: &str, allow_no_match: bool) -> Result<Vec<serde_json::Value>, JobError> {
+    pub async fn job_stats(
+        &self,
+        expression: &str,
+        allow_no_match: bool,
+    ) -> Result<Vec<serde_json::Value>, JobError> {
         let ids = self.expand_ids(expression, allow_no_match)?;
         let mut out = Vec::with_capacity(ids.len());
         for job_id in ids {
             let (state, open_for, config) = {
                 let slots = self.lock();
-                let Some(slot) = slots.get(&job_id) else { continue };
+                let Some(slot) = slots.get(&job_id) else {
+                    continue;
+                };
                 let open_for = match &slot.phase {
                     Phase::Opened { since, .. } => Some(since.elapsed().as_secs()),
                     _ => None,
@@ -320,7 +356,9 @@ impl JobManager {
         let id = job_id.to_string();
         let deleted = tokio::task::spawn_blocking(move || store.delete_job(&id))
             .await
-            .map_err(|_| JobError::ActorGone { job_id: job_id.to_string() })?;
+            .map_err(|_| JobError::ActorGone {
+                job_id: job_id.to_string(),
+            })?;
         if let Err(error) = deleted {
             self.set_phase(job_id, Phase::Closed);
             return Err(error.into());
@@ -353,7 +391,13 @@ impl JobManager {
         };
         match actor::spawn(config, self.store.clone()).await {
             Ok(handle) => {
-                self.set_phase(job_id, Phase::Opened { handle, since: Instant::now() });
+                self.set_phase(
+                    job_id,
+                    Phase::Opened {
+                        handle,
+                        since: Instant::now(),
+                    },
+                );
                 self.store.flush().await?;
                 Ok(())
             }
@@ -364,11 +408,20 @@ impl JobManager {
         }
     }
 
-    pub async fn close_jobs(&self, expression: &str, force: bool, allow_no_match: bool) -> Result<(), JobError> {
+    pub async fn close_jobs(
+        &self,
+        expression: &str,
+        force: bool,
+        allow_no_match: bool,
+    ) -> Result<(), JobError> {
         let ids = self.expand_ids(expression, allow_no_match)?;
         if !force {
             let slots = self.lock();
-            if let Some(failed) = ids.iter().find(|id| slots.get(*id).is_some_and(|s| s.state() == JobState::Failed)) {
+            if let Some(failed) = ids.iter().find(|id| {
+                slots
+                    .get(*id)
+                    .is_some_and(|s| s.state() == JobState::Failed)
+            }) {
                 return Err(JobError::Conflict(format!(
                     "cannot close job [{failed}] because it failed, use force close"
                 )));
@@ -384,7 +437,9 @@ impl JobManager {
     async fn close_one(&self, job_id: &str, force: bool) -> Result<(), JobError> {
         let handle = {
             let mut slots = self.lock();
-            let Some(slot) = slots.get_mut(job_id) else { return Ok(()) };
+            let Some(slot) = slots.get_mut(job_id) else {
+                return Ok(());
+            };
             let handle = match &slot.phase {
                 Phase::Closed | Phase::Deleting => return Ok(()),
                 Phase::Opening | Phase::Closing => {
@@ -411,7 +466,13 @@ impl JobManager {
             Some(Err(error)) => {
                 // The actor keeps running with its last good state; the job stays open.
                 if let Some(handle) = handle {
-                    self.set_phase(job_id, Phase::Opened { handle, since: Instant::now() });
+                    self.set_phase(
+                        job_id,
+                        Phase::Opened {
+                            handle,
+                            since: Instant::now(),
+                        },
+                    );
                 }
                 Err(error)
             }
@@ -428,13 +489,19 @@ impl JobManager {
         let slot = slots.get(job_id).ok_or_else(|| not_found(job_id))?;
         match &slot.phase {
             Phase::Opened { handle, .. } if !handle.has_failed() => Ok(handle.clone()),
-            _ => Err(JobError::NotOpen { job_id: job_id.to_string() }),
+            _ => Err(JobError::NotOpen {
+                job_id: job_id.to_string(),
+            }),
         }
     }
 
     /// `_data`: returns the job's data counts after the body (ES shape, with `job_id`).
     /// The records are durable before this returns.
-    pub async fn post_data(&self, job_id: &str, body: Bytes) -> Result<serde_json::Value, JobError> {
+    pub async fn post_data(
+        &self,
+        job_id: &str,
+        body: Bytes,
+    ) -> Result<serde_json::Value, JobError> {
         let counts = self.open_handle(job_id)?.post_data(body).await?;
         self.store.flush().await?;
         Ok(counts.to_json(job_id))
@@ -475,5 +542,7 @@ impl JobManager {
 }
 
 fn not_found(job_id: &str) -> JobError {
-    JobError::NotFound { job_id: job_id.to_string() }
+    JobError::NotFound {
+        job_id: job_id.to_string(),
+    }
 }

@@ -85,7 +85,11 @@ impl Pipeline {
     }
 
     /// A pipeline continuing from a snapshot's state.
-    pub fn resume(analysis: &AnalysisConfig, reader: Arc<RecordReader>, state: PipelineState) -> Pipeline {
+    pub fn resume(
+        analysis: &AnalysisConfig,
+        reader: Arc<RecordReader>,
+        state: PipelineState,
+    ) -> Pipeline {
         Pipeline {
             reader,
             bucket_span: analysis.bucket_span.millis.max(1),
@@ -132,7 +136,9 @@ impl Pipeline {
                     let span = self.bucket_span;
                     self.finalize_while(&mut applied, |end| end - span <= latest);
                 }
-                if let (Some(window), Some(latest)) = (self.prune_window, self.state.latest_record_time) {
+                if let (Some(window), Some(latest)) =
+                    (self.prune_window, self.state.latest_record_time)
+                {
                     self.state.detector.prune(latest - window);
                 }
             }
@@ -143,7 +149,13 @@ impl Pipeline {
 
     /// Applies records already parsed (the live path parses once; replay parses the stored NDJSON).
     /// `seq` is the sequence number of the last input entry the batch is stored in.
-    pub fn apply_data(&mut self, seq: u64, batch: &Batch, input_bytes: u64, received_ms: i64) -> Applied {
+    pub fn apply_data(
+        &mut self,
+        seq: u64,
+        batch: &Batch,
+        input_bytes: u64,
+        received_ms: i64,
+    ) -> Applied {
         let mut applied = Applied::default();
         self.state.last_seq = seq;
         let counts = &mut self.state.counts;
@@ -171,7 +183,8 @@ impl Pipeline {
             let bucket = floor_to(time, self.bucket_span);
             self.state.detector.add_record(bucket, &record.values);
             count_processed(&mut self.state.counts, &record.values, time);
-            self.state.latest_record_time = Some(self.state.latest_record_time.map_or(time, |t| t.max(time)));
+            self.state.latest_record_time =
+                Some(self.state.latest_record_time.map_or(time, |t| t.max(time)));
         }
         applied
     }
@@ -241,7 +254,10 @@ impl Pipeline {
             return Vec::new();
         };
         let latency_buckets = (self.latency + self.bucket_span - 1) / self.bucket_span;
-        let start = floor_to(start.unwrap_or(finalized_end).max(finalized_end), self.bucket_span);
+        let start = floor_to(
+            start.unwrap_or(finalized_end).max(finalized_end),
+            self.bucket_span,
+        );
         let default_end = finalized_end + (latency_buckets + 1) * self.bucket_span;
         // Only buckets that can hold data: up to the one holding the latest record.
         let data_end = self
@@ -260,13 +276,22 @@ impl Pipeline {
 }
 
 /// Counters for one processed record (see `ingest::counts` for the rules).
-fn count_processed(counts: &mut DataCounts, values: &[Option<crate::ingest::FieldValue>], time: i64) {
+fn count_processed(
+    counts: &mut DataCounts,
+    values: &[Option<crate::ingest::FieldValue>],
+    time: i64,
+) {
     let present = values.iter().filter(|v| v.is_some()).count() as u64;
     counts.processed_record_count += 1;
     counts.processed_field_count += present;
     counts.missing_field_count += values.len() as u64 - present;
-    counts.earliest_record_timestamp = Some(counts.earliest_record_timestamp.map_or(time, |t| t.min(time)));
-    counts.latest_record_timestamp = Some(counts.latest_record_timestamp.map_or(time, |t| t.max(time)));
+    counts.earliest_record_timestamp = Some(
+        counts
+            .earliest_record_timestamp
+            .map_or(time, |t| t.min(time)),
+    );
+    counts.latest_record_timestamp =
+        Some(counts.latest_record_timestamp.map_or(time, |t| t.max(time)));
 }
 
 fn count_bucket(counts: &mut DataCounts, result: &BucketResult) {

@@ -16,7 +16,11 @@ const SNAPSHOT_MIN_VERSION: &str = "8.0.0";
 
 /// Rebuilds a job's pipeline: the active snapshot if intact, else the newest intact older one, else
 /// from scratch; then every input entry stored after it. Returns the pipeline and the job's progress.
-pub fn restore(config: &JobConfig, store: &Store, reader: Arc<RecordReader>) -> Result<(Pipeline, Progress), JobError> {
+pub fn restore(
+    config: &JobConfig,
+    store: &Store,
+    reader: Arc<RecordReader>,
+) -> Result<(Pipeline, Progress), JobError> {
     let job_id = &config.job_id;
     let analysis = &config.analysis_config;
     let progress = store.get_progress(job_id)?.unwrap_or_else(|| Progress {
@@ -58,11 +62,23 @@ pub fn restore(config: &JobConfig, store: &Store, reader: Arc<RecordReader>) -> 
 }
 
 /// Snapshot ids to try, best first: the active one, then the rest newest first.
-fn snapshot_candidates(store: &Store, job_id: &str, active: Option<&str>) -> Result<Vec<String>, JobError> {
+fn snapshot_candidates(
+    store: &Store,
+    job_id: &str,
+    active: Option<&str>,
+) -> Result<Vec<String>, JobError> {
     let mut all = store.list_snapshots(job_id)?;
-    all.sort_by(|a, b| b.timestamp_ms.cmp(&a.timestamp_ms).then(b.snapshot_id.cmp(&a.snapshot_id)));
+    all.sort_by(|a, b| {
+        b.timestamp_ms
+            .cmp(&a.timestamp_ms)
+            .then(b.snapshot_id.cmp(&a.snapshot_id))
+    });
     let mut ids: Vec<String> = active.map(str::to_string).into_iter().collect();
-    ids.extend(all.into_iter().map(|s| s.snapshot_id).filter(|id| Some(id.as_str()) != active));
+    ids.extend(
+        all.into_iter()
+            .map(|s| s.snapshot_id)
+            .filter(|id| Some(id.as_str()) != active),
+    );
     Ok(ids)
 }
 
@@ -117,18 +133,26 @@ pub fn write(
 /// ES snapshot ids are epoch seconds; keep them increasing even for two snapshots in one second.
 fn next_snapshot_id(previous: Option<&str>, now_ms: i64) -> String {
     let now = now_ms / 1000;
-    let after = previous.and_then(|p| p.parse::<i64>().ok()).map_or(now, |p| p + 1);
+    let after = previous
+        .and_then(|p| p.parse::<i64>().ok())
+        .map_or(now, |p| p + 1);
     now.max(after).to_string()
 }
 
 /// `analysis_limits.model_memory_limit` in bytes (it is always stored as `<n>mb`).
 pub fn memory_limit_bytes(config: &JobConfig) -> u64 {
-    let text = config.analysis_limits.model_memory_limit.trim_end_matches("mb");
+    let text = config
+        .analysis_limits
+        .model_memory_limit
+        .trim_end_matches("mb");
     text.parse::<u64>().unwrap_or(1024) << 20
 }
 
 /// Status as the store holds it for a job (empty if it never committed).
-pub fn stored_status(store: &Store, job_id: &str) -> Result<(Option<Progress>, JobStatus), JobError> {
+pub fn stored_status(
+    store: &Store,
+    job_id: &str,
+) -> Result<(Option<Progress>, JobStatus), JobError> {
     let progress = store.get_progress(job_id)?;
     let status = match &progress {
         Some(p) => status_of(p)?,
@@ -144,7 +168,13 @@ mod tests {
     #[test]
     fn snapshot_ids_increase_within_a_second() {
         assert_eq!(next_snapshot_id(None, 1_700_000_000_500), "1700000000");
-        assert_eq!(next_snapshot_id(Some("1700000000"), 1_700_000_000_900), "1700000001");
-        assert_eq!(next_snapshot_id(Some("1600000000"), 1_700_000_000_000), "1700000000");
+        assert_eq!(
+            next_snapshot_id(Some("1700000000"), 1_700_000_000_900),
+            "1700000001"
+        );
+        assert_eq!(
+            next_snapshot_id(Some("1600000000"), 1_700_000_000_000),
+            "1700000000"
+        );
     }
 }

@@ -41,10 +41,14 @@ impl TimingStats {
         let each = elapsed_ms / buckets as f64;
         self.bucket_count += buckets as u64;
         self.total_bucket_processing_time_ms += elapsed_ms;
-        self.minimum_bucket_processing_time_ms =
-            Some(self.minimum_bucket_processing_time_ms.map_or(each, |m| m.min(each)));
-        self.maximum_bucket_processing_time_ms =
-            Some(self.maximum_bucket_processing_time_ms.map_or(each, |m| m.max(each)));
+        self.minimum_bucket_processing_time_ms = Some(
+            self.minimum_bucket_processing_time_ms
+                .map_or(each, |m| m.min(each)),
+        );
+        self.maximum_bucket_processing_time_ms = Some(
+            self.maximum_bucket_processing_time_ms
+                .map_or(each, |m| m.max(each)),
+        );
         // ES smooths by 0.01 per bucket; n buckets of equal time at once keep 0.99^n of the old average.
         let kept = 0.99f64.powi(buckets.min(10_000) as i32);
         self.exponential_average_bucket_processing_time_ms = Some(
@@ -63,8 +67,14 @@ impl TimingStats {
         let average = (self.bucket_count > 0)
             .then(|| self.total_bucket_processing_time_ms / self.bucket_count as f64);
         let optional = [
-            ("minimum_bucket_processing_time_ms", self.minimum_bucket_processing_time_ms),
-            ("maximum_bucket_processing_time_ms", self.maximum_bucket_processing_time_ms),
+            (
+                "minimum_bucket_processing_time_ms",
+                self.minimum_bucket_processing_time_ms,
+            ),
+            (
+                "maximum_bucket_processing_time_ms",
+                self.maximum_bucket_processing_time_ms,
+            ),
             ("average_bucket_processing_time_ms", average),
             (
                 "exponential_average_bucket_processing_time_ms",
@@ -82,7 +92,11 @@ impl TimingStats {
 
 impl JobStatus {
     /// `model_size_stats` in the Elasticsearch shape.
-    pub fn model_size_stats_json(&self, job_id: &str, memory_limit_bytes: u64) -> serde_json::Value {
+    pub fn model_size_stats_json(
+        &self,
+        job_id: &str,
+        memory_limit_bytes: u64,
+    ) -> serde_json::Value {
         let stats = &self.model_size_stats;
         let mut out = serde_json::json!({
             "job_id": job_id,
