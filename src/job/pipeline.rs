@@ -319,3 +319,201 @@ pub(crate) fn ceil_to(time: i64, span: i64) -> i64 {
         floor + span
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::DataDescription;
+
+    const HOUR: i64 = 3_600_000;
+
+    fn pipeline(detector: serde_json::Value, latency: Option<&str>) -> Pipeline {
+        let mut analysis = serde_json::json!({"bucket_span": "1h", "detectors": [detector]});
+        if let Some(latency) = latency {
+            analysis["latency"] = latency.into();
+        }
+        let analysis: AnalysisConfig = serde_json::from_value(analysis).unwrap();
+        let description = DataDescription {
+            time_format: "epoch".into(),
+            ..DataDescription::default()
+        };
+        let reader = RecordReader::new(&description, &analysis.analysis_fields()).unwrap();
+        Pipeline::new(&analysis, Arc::new(reader))
+    }
+
+    fn airline_pipeline() -> Pipeline {
+        pipeline(
+            serde_json::json!({"function": "metric", "field_name": "responsetime", "by_field_name": "airline"}),
+            None,
+        )
+    }
+
+    fn data(times: &[i64]) -> InputEntry {
+        let ndjson: String = times
+            .iter()
+            .map(|t| format!("{{\"time\":{t},\"airline\":\"AAL\",\"responsetime\":132.2}}\n"))
+            .collect();
+        InputEntry::Data {
+            input_bytes: ndjson.len() as u64,
+            received_ms: 0,
+            ndjson: ndjson.into_bytes(),
+        }
+    }
+
+    fn run(p: &mut Pipeline, entries: &[InputEntry]) -> Vec<BucketResult> {
+        let mut out = Vec::new();
+        for entry in entries {
+            let seq = p.state.last_seq + 1;
+            out.extend(p.apply(seq, entry).unwrap().finalized);
+        }
+        out
+    }
+
+    #[test]
+    fn worked_example_counts_and_first_watermark() {
+        let mut p = airline_pipeline();
+        let finalized = run(&mut p, &[data(&[1403481600, 1403481700])]);
+        assert!(finalized.is_empty());
+        let c = &p.state.counts;
+        assert_eq!(
+            (
+                c.processed_record_count,
+                c.processed_field_count,
+                c.input_field_count
+            ),
+            (2, 4, 6)
+        );
+        assert_eq!(c.earliest_record_timestamp, Some(1403481600000));
+        assert_eq!(c.latest_record_timestamp, Some(1403481700000));
+        // A flush with no parameters finalizes nothing: the watermark is the first bucket's start.
+        assert_eq!(p.state.finalized_end, Some(1403481600000));
+    }
+
+    #[test]
+    fn worked_example_skip_time_then_close() {
+        let mut p = airline_pipeline();
+        let mut buckets = run(&mut p, &[data(&[1403481600, 1403485200])]);
+        buckets.extend(run(
+            &mut p,
+            &[InputEntry::Flush {
+                skip_time: Some(1403488700000),
+                advance_time: None,
+            }],
+        ));
+        assert_eq!(p.state.finalized_end, Some(1403488800000));
+        buckets.extend(run(&mut p, &[data(&[1403488800]), InputEntry::Close]));
+        let seen: Vec<(i64, u64)> = buckets
+            .iter()
+            .map(|b| (b.timestamp, b.event_count))
+            .collect();
+        assert_eq!(seen, vec![(1403481600000, 1), (1403488800000, 1)]);
+    }
+
+    #[test]
+    fn advance_time_finalizes_empty_buckets_on_the_way() {
+        let mut p = airline_pipeline();
+        run(&mut p, &[data(&[1514790000])]);
+        let buckets = run(
+            &mut p,
+            &[InputEntry::Flush {
+                skip_time: None,
+                advance_time: Some(1514804400000),
+            }],
+        );
+        assert_eq!(p.state.finalized_end, Some(1514804400000));
+        let starts: Vec<i64> = buckets.iter().map(|b| b.timestamp).collect();
+        assert_eq!(
+            starts,
+            vec![1514790000000, 1514793600000, 1514797200000, 1514800800000]
+        );
+        assert_eq!(buckets[0].event_count, 1);
+        assert_eq!(p.state.counts.empty_bucket_count, 3);
+    }
+
+    #[test]
+    fn advance_before_any_data_sets_the_watermark() {
+        let mut p = airline_pipeline();
+        let buckets = run(
+            &mut p,
+            &[InputEntry::Flush {
+                skip_time: None,
+                advance_time: Some(1514804400000),
+            }],
+        );
+        assert!(buckets.is_empty());
+        assert_eq!(p.state.finalized_end, Some(1514804400000));
+    }
+
+    #[test]
+    fn records_before_the_watermark_are_out_of_order() {
+        let mut p = airline_pipeline();
+        run(
+            &mut p,
+            &[data(&[1403485200, 1403488800, 1403481600, 1403488900])],
+        );
+        assert_eq!(p.state.counts.out_of_order_timestamp_count, 1);
+        assert_eq!(p.state.counts.processed_record_count, 3);
+    }
+
+    #[test]
+    fn latency_holds_buckets_open() {
+        let mut p = pipeline(serde_json::json!({"function": "count"}), Some("2h"));
+        let t0 = 1403481600;
+        // First record: the watermark starts latency before its bucket.
+        run(&mut p, &[data(&[t0])]);
+        assert_eq!(p.state.finalized_end, Some(t0 * 1000 - 2 * HOUR));
+        // A record one bucket later is not late: bucket t0 stays open (its end + 2h is in the future).
+        let buckets = run(&mut p, &[data(&[t0 + 3600, t0 + 1800])]);
+        assert_eq!(p.state.counts.out_of_order_timestamp_count, 0);
+        assert!(buckets.iter().all(|b| b.timestamp < t0 * 1000));
+        // Three hours on, bucket t0 (2 records) is finalized.
+        let buckets = run(&mut p, &[data(&[t0 + 3 * 3600])]);
+        let t0_bucket = buckets.iter().find(|b| b.timestamp == t0 * 1000).unwrap();
+        assert_eq!(t0_bucket.event_count, 2);
+    }
+
+    #[test]
+    fn invalid_dates_are_counted_not_processed() {
+        let mut p = airline_pipeline();
+        let ndjson = b"{\"time\":\"yesterday\",\"airline\":\"AAL\",\"responsetime\":1}\n{\"airline\":\"AAL\"}\n".to_vec();
+        run(
+            &mut p,
+            &[InputEntry::Data {
+                input_bytes: ndjson.len() as u64,
+                received_ms: 0,
+                ndjson,
+            }],
+        );
+        assert_eq!(p.state.counts.invalid_date_count, 2);
+        assert_eq!(p.state.counts.processed_record_count, 0);
+        assert_eq!(p.state.counts.input_record_count, 2);
+    }
+
+    #[test]
+    fn resuming_from_serialized_state_matches_an_uninterrupted_run() {
+        let times: Vec<i64> = (0..400)
+            .map(|i| 1403481600 + i * 900 + (i * 37) % 600)
+            .collect();
+        let (first, second) = times.split_at(200);
+        let mut straight = airline_pipeline();
+        let expected = run(
+            &mut straight,
+            &[data(first), data(second), InputEntry::Close],
+        );
+
+        let mut before = airline_pipeline();
+        let mut got = run(&mut before, &[data(first)]);
+        let bytes = crate::store::encode(&before.state).unwrap();
+        let state: PipelineState = crate::store::decode(&bytes).unwrap();
+        let mut after = Pipeline::resume(
+            &serde_json::from_value(serde_json::json!({"bucket_span": "1h", "detectors": [
+                {"function": "metric", "field_name": "responsetime", "by_field_name": "airline"}]}))
+            .unwrap(),
+            before.reader().clone(),
+            state,
+        );
+        got.extend(run(&mut after, &[data(second), InputEntry::Close]));
+        assert_eq!(got, expected);
+        assert_eq!(after.state.counts, straight.state.counts);
+    }
+}
