@@ -14,6 +14,8 @@ mod ids;
 pub mod pipeline;
 mod snapshot;
 mod status;
+#[cfg(test)]
+mod tests;
 
 pub use config::JobConfig;
 pub use error::JobError;
