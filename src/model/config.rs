@@ -81,26 +81,32 @@ impl<'de> Deserialize<'de> for TimeSpan {
     }
 }
 
-/// `analysis_config`.
+/// `analysis_config`. Fields are in the order Elasticsearch renders them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AnalysisConfig {
+    /// Elasticsearch's default when a job is created without one.
+    #[serde(default = "default_bucket_span")]
     pub bucket_span: TimeSpan,
-    pub detectors: Vec<Detector>,
-    #[serde(default)]
-    pub influencers: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub latency: Option<TimeSpan>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub summary_count_field_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub categorization_field_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub categorization_filters: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<TimeSpan>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary_count_field_name: Option<String>,
+    pub detectors: Vec<Detector>,
+    #[serde(default)]
+    pub influencers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multivariate_by_fields: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_prune_window: Option<TimeSpan>,
+}
+
+fn default_bucket_span() -> TimeSpan {
+    TimeSpan::from_millis(5 * 60_000)
 }
 
 impl AnalysisConfig {
