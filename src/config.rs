@@ -1,14 +1,45 @@
 //! Server configuration: command line flags and their environment variables, validated once.
+//!
+//! The command line is `auspex [serve] [flags]`: `serve` is the default subcommand, so later
+//! subcommands can sit beside it without changing how the server is started today.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-#[derive(Debug, Clone, clap::Parser)]
+/// The whole command line.
+#[derive(Debug, clap::Parser)]
 #[command(
     name = "auspex",
     version,
-    about = "Anomaly-detection job engine speaking the Elasticsearch ML API"
+    about = "Anomaly-detection job engine speaking the Elasticsearch ML API",
+    args_conflicts_with_subcommands = true
 )]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The `serve` flags, when `serve` is not spelled out.
+    #[command(flatten)]
+    pub serve: Config,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (the default).
+    Serve(Config),
+}
+
+impl Cli {
+    /// The server config, whichever way it was given.
+    pub fn into_serve_config(self) -> Config {
+        match self.command {
+            Some(Command::Serve(config)) => config,
+            None => self.serve,
+        }
+    }
+}
+
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "auspex")]
 pub struct Config {
     /// Address to listen on; port 0 picks a free port (the log says which).
     #[arg(long, env = "AUSPEX_LISTEN", default_value = "127.0.0.1:9200")]
@@ -50,6 +81,22 @@ pub fn parse_byte_size(text: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn serve_is_the_default_subcommand() {
+        use clap::Parser;
+        let implicit = Cli::parse_from(["auspex", "--listen", "127.0.0.1:0", "--data", "d"])
+            .into_serve_config();
+        let explicit =
+            Cli::parse_from(["auspex", "serve", "--listen", "127.0.0.1:0", "--data", "d"])
+                .into_serve_config();
+        for config in [implicit, explicit] {
+            assert_eq!(config.listen.port(), 0);
+            assert_eq!(config.data, PathBuf::from("d"));
+            assert_eq!(config.max_content_length, 100 << 20);
+        }
+        assert!(Cli::try_parse_from(["auspex", "bogus"]).is_err());
+    }
 
     #[test]
     fn byte_sizes() {

@@ -1,0 +1,9 @@
+//! The one integration-test binary (one binary links the crate once; modules share `util`).
+//!
+//! `util` starts servers (in-process on 127.0.0.1:0, or the real binary) and wraps a reqwest client;
+//! `http` covers the HTTP surface that does not depend on job behaviour (root document, headers,
+//! routing errors, body limits, parameter validation); `cli` covers the binary's startup and exit.
+
+mod cli;
+mod http;
+mod util;

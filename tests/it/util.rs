@@ -1,0 +1,310 @@
+//! Test servers and a small client.
+//!
+//! - [`TestServer`]: `auspex::server::run` in-process on `127.0.0.1:0`, over `Store::temporary()`;
+//!   `stop()` triggers the graceful shutdown and waits for `run` to return.
+//! - [`BinaryServer`]: the real `auspex` binary with a temporary data path and `--listen
+//!   127.0.0.1:0`; reads the `listening on http://ADDR` line; killed on drop.
+//! - [`Reply`]: status, headers and body of one answer, with `json()`.
+
+#![allow(dead_code)] // Not every test module uses every helper.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use auspex::api::AppState;
+use auspex::config::Config;
+use auspex::job::JobManager;
+use auspex::store::Store;
+use bytes::Bytes;
+use clap::Parser;
+use reqwest::header::{HeaderMap, CONTENT_TYPE};
+use reqwest::Method;
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// How long a test waits for a server to start or stop.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One HTTP answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    /// The body as JSON; panics with the body text when it is not.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text()))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The `(type, reason)` of an Elasticsearch error envelope, checking the envelope's shape.
+    pub fn es_error(&self) -> (String, String) {
+        let body = self.json();
+        assert_eq!(body["status"], self.status, "envelope status: {body}");
+        let error = &body["error"];
+        assert_eq!(error["root_cause"][0]["type"], error["type"], "{body}");
+        assert_eq!(error["root_cause"][0]["reason"], error["reason"], "{body}");
+        (
+            error["type"].as_str().unwrap_or_default().to_string(),
+            error["reason"].as_str().unwrap_or_default().to_string(),
+        )
+    }
+}
+
+/// A client bound to one server's base URL.
+#[derive(Clone)]
+pub struct Client {
+    pub base_url: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    pub fn new(base_url: String) -> Client {
+        Client {
+            base_url,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// A request builder for anything the helpers below do not cover.
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base_url))
+    }
+
+    pub async fn send(&self, builder: reqwest::RequestBuilder) -> Reply {
+        let response = builder.send().await.expect("request reaches the server");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.expect("response body");
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(self.request(Method::GET, path)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(self.request(Method::DELETE, path)).await
+    }
+
+    pub async fn put_json(&self, path: &str, body: &Value) -> Reply {
+        self.send(self.request(Method::PUT, path).json(body)).await
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Reply {
+        self.send(self.request(Method::POST, path).json(body)).await
+    }
+
+    /// `POST` with no body.
+    pub async fn post(&self, path: &str) -> Reply {
+        self.send(self.request(Method::POST, path)).await
+    }
+
+    /// `POST` of raw bytes with the given content type (e.g. NDJSON for `_data`).
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: impl Into<Bytes>) -> Reply {
+        let builder = self
+            .request(Method::POST, path)
+            .header(CONTENT_TYPE, content_type)
+            .body(body.into());
+        self.send(builder).await
+    }
+}
+
+/// An in-process server.
+pub struct TestServer {
+    pub address: SocketAddr,
+    pub client: Client,
+    pub state: Arc<AppState>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+    _data: TempDir,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        TestServer::start_with(|_| {}).await
+    }
+
+    /// Starts with a config adjusted by `configure` (the defaults, a temporary data path).
+    pub async fn start_with(configure: impl FnOnce(&mut Config)) -> TestServer {
+        let data = tempfile::tempdir().expect("temporary data path");
+        let data_arg = data.path().to_str().expect("utf-8 temp path").to_string();
+        let mut config =
+            Config::parse_from(["auspex", "--listen", "127.0.0.1:0", "--data", &data_arg]);
+        configure(&mut config);
+        let store = Store::temporary().expect("temporary store");
+        let jobs = JobManager::start(store).await.expect("job manager starts");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("bound address");
+        let state = Arc::new(AppState { config, jobs });
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(auspex::server::run(listener, Arc::clone(&state), async {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            address,
+            client: Client::new(format!("http://{address}")),
+            state,
+            stop: Some(stop),
+            task: Some(task),
+            _data: data,
+        }
+    }
+
+    /// Graceful shutdown; panics unless `run` returns within [`TIMEOUT`].
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(TIMEOUT, task)
+                .await
+                .expect("server stops in time")
+                .expect("server task does not panic");
+        }
+    }
+}
+
+impl std::ops::Deref for TestServer {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// The real binary.
+pub struct BinaryServer {
+    pub client: Client,
+    child: Child,
+    data: Option<TempDir>,
+}
+
+/// Runs `auspex` with `args` to completion (for startup failures); returns status and stderr.
+pub fn run_binary(args: &[&str]) -> (ExitStatus, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_auspex"))
+        .args(args)
+        .env_remove("AUSPEX_LISTEN")
+        .env_remove("AUSPEX_DATA")
+        .stdin(Stdio::null())
+        .output()
+        .expect("the binary runs");
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+impl BinaryServer {
+    /// Starts the binary on a temporary data path with `args`; waits for its address line.
+    pub fn start(args: &[&str]) -> BinaryServer {
+        let data = tempfile::tempdir().expect("temporary data path");
+        BinaryServer::start_on(data, args)
+    }
+
+    /// As [`BinaryServer::start`], on an existing data path (for restarts). `args` come first, so
+    /// they may start with a subcommand (`serve`).
+    pub fn start_on(data: TempDir, args: &[&str]) -> BinaryServer {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_auspex"))
+            .args(args)
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data")
+            .arg(data.path())
+            .env_remove("AUSPEX_LISTEN")
+            .env_remove("AUSPEX_DATA")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the binary starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (line_tx, line_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = line_tx.send(line);
+        });
+        let line = match line_rx.recv_timeout(TIMEOUT) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("auspex printed no address line within {TIMEOUT:?}");
+            }
+        };
+        let base_url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| {
+                let _ = child.kill();
+                panic!("unexpected first stdout line: {line:?}")
+            })
+            .to_string();
+        BinaryServer {
+            client: Client::new(base_url),
+            child,
+            data: Some(data),
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit; hands back the data path (for a restart).
+    pub fn terminate(mut self) -> (ExitStatus, TempDir) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "SIGTERM delivered");
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait on child") {
+                let data = self.data.take().expect("data path present until terminate");
+                return (status, data);
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "auspex did not exit within {TIMEOUT:?} of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for BinaryServer {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl std::ops::Deref for BinaryServer {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
