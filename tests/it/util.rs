@@ -292,6 +292,15 @@ impl BinaryServer {
     }
 }
 
+impl BinaryServer {
+    /// SIGKILL: the process dies at once, mid-whatever; hands back the data path (for a restart).
+    pub fn kill(mut self) -> TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.data.take().expect("data path present until kill")
+    }
+}
+
 impl Drop for BinaryServer {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
