@@ -57,9 +57,9 @@ pub struct DataCounts {
 }
 
 /// Recent bucket event counts for sparse-bucket detection. Kept beside [`DataCounts`] rather than
-/// in it: it is working state, not a counter, and ES does not persist it either (after a reopen
-/// the window refills).
-#[derive(Debug, Clone, Default)]
+/// in it: it is working state, not a counter. Unlike ES, auspex snapshots it with the model, so a
+/// reopened job counts sparse buckets exactly as one that never stopped.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SparseBucketWindow {
     recent: VecDeque<u64>,
 }

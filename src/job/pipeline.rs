@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ingest::counts::SparseBucketWindow;
 use crate::ingest::{Batch, DataCounts, IngestError, RecordReader};
 use crate::model::{AnalysisConfig, AnomalyDetector, BucketResult};
 
@@ -51,6 +52,7 @@ pub struct PipelineState {
     /// Start of the latest finalized bucket that had results.
     pub latest_result_time: Option<i64>,
     pub counts: DataCounts,
+    pub sparse_window: SparseBucketWindow,
     pub detector: AnomalyDetector,
 }
 
@@ -79,6 +81,7 @@ impl Pipeline {
             latest_record_time: None,
             latest_result_time: None,
             counts: DataCounts::default(),
+            sparse_window: SparseBucketWindow::default(),
             detector,
         };
         Pipeline::resume(analysis, reader, state)
@@ -158,17 +161,10 @@ impl Pipeline {
     ) -> Applied {
         let mut applied = Applied::default();
         self.state.last_seq = seq;
-        let counts = &mut self.state.counts;
-        counts.input_bytes += input_bytes;
-        if !batch.records.is_empty() {
-            counts.last_data_time = Some(received_ms);
-        }
-        counts.log_time = Some(received_ms);
+        self.state.counts.count_request(input_bytes, received_ms);
         for record in &batch.records {
-            self.state.counts.input_record_count += 1;
-            self.state.counts.input_field_count += u64::from(record.input_fields);
             let Some(time) = record.time_ms else {
-                self.state.counts.invalid_date_count += 1;
+                self.state.counts.count_invalid_date(record);
                 continue;
             };
             let finalized_end = *self
@@ -176,13 +172,13 @@ impl Pipeline {
                 .finalized_end
                 .get_or_insert_with(|| first_finalized_end(time, self.bucket_span, self.latency));
             if time < finalized_end {
-                self.state.counts.out_of_order_timestamp_count += 1;
+                self.state.counts.count_out_of_order(record);
                 continue;
             }
             self.finalize_through(time, &mut applied);
             let bucket = floor_to(time, self.bucket_span);
             self.state.detector.add_record(bucket, &record.values);
-            count_processed(&mut self.state.counts, &record.values, time);
+            self.state.counts.count_processed(record, time);
             self.state.latest_record_time =
                 Some(self.state.latest_record_time.map_or(time, |t| t.max(time)));
         }
@@ -205,7 +201,12 @@ impl Pipeline {
                 break;
             }
             let result = self.state.detector.finalize_bucket(finalized_end);
-            count_bucket(&mut self.state.counts, &result);
+            let state = &mut self.state;
+            state.counts.count_bucket(
+                &mut state.sparse_window,
+                result.timestamp,
+                result.event_count,
+            );
             if !result.records.is_empty() || result.event_count > 0 {
                 self.state.latest_result_time = Some(result.timestamp);
             }
@@ -275,34 +276,6 @@ impl Pipeline {
     }
 }
 
-/// Counters for one processed record (see `ingest::counts` for the rules).
-fn count_processed(
-    counts: &mut DataCounts,
-    values: &[Option<crate::ingest::FieldValue>],
-    time: i64,
-) {
-    let present = values.iter().filter(|v| v.is_some()).count() as u64;
-    counts.processed_record_count += 1;
-    counts.processed_field_count += present;
-    counts.missing_field_count += values.len() as u64 - present;
-    counts.earliest_record_timestamp = Some(
-        counts
-            .earliest_record_timestamp
-            .map_or(time, |t| t.min(time)),
-    );
-    counts.latest_record_timestamp =
-        Some(counts.latest_record_timestamp.map_or(time, |t| t.max(time)));
-}
-
-fn count_bucket(counts: &mut DataCounts, result: &BucketResult) {
-    counts.bucket_count += 1;
-    counts.latest_bucket_timestamp = Some(result.timestamp);
-    if result.event_count == 0 {
-        counts.empty_bucket_count += 1;
-        counts.latest_empty_bucket_timestamp = Some(result.timestamp);
-    }
-}
-
 fn first_finalized_end(time: i64, bucket_span: i64, latency: i64) -> i64 {
     floor_to(floor_to(time, bucket_span) - latency, bucket_span)
 }
@@ -351,7 +324,9 @@ mod tests {
     fn data(times: &[i64]) -> InputEntry {
         let ndjson: String = times
             .iter()
-            .map(|t| format!("{{\"time\":{t},\"airline\":\"AAL\",\"responsetime\":132.2}}\n"))
+            .map(|t| {
+                format!("{{\"time\":{t},\"airline\":\"AAL\",\"responsetime\":132.2,\"sourcetype\":\"farequote\"}}\n")
+            })
             .collect();
         InputEntry::Data {
             input_bytes: ndjson.len() as u64,
