@@ -1,180 +1,388 @@
-//! Store: the sled database under the data path. (The full on-disk format doc is written by the store
-//! implementation: trees, key encodings, value frames, invariants I1-I5, durability points, recovery.)
+//! Store: the sled database under the data path. This doc IS the on-disk format; code cites its
+//! invariants (`// I2`) and never repeats its tables. A test checks that every tree name, the format
+//! version and every failpoint name below match the code. Changing the format means: bump
+//! `FORMAT_VERSION`, add a row to section 8, add a migration to `recovery.rs`.
+//!
+//! Owns the sled layout, value framing, snapshots and the crash invariants. Does not know what
+//! job configs, result documents, input entries or model state mean: they are bytes here. Called
+//! by the `job` layer only (the manager and each job's actor); calls nothing above it.
+//!
+//! All methods but `flush` are synchronous and may do disk I/O: the job layer runs the large ones
+//! (commits of big batches, `put_snapshot`, `get_snapshot_state`, replays, `delete_job`) on the
+//! blocking pool.
+//!
+//! # 1. Trees
+//!
+//! | tree | key | value | writer | readers |
+//! |------|-----|-------|--------|---------|
+//! | `meta` | `format_version` (ASCII) | frame(bincode `u32`) | `Store::open` | `Store::open`, check |
+//! | `jobs` | `job_id` | frame(job config JSON) | job manager: `create_job`, `put_job_config`, `delete_job` | job layer |
+//! | `progress` | `job_id` | frame(bincode `Progress`) | job actor: `commit`, `put_snapshot`, `put_progress`; manager: `create_job`, `delete_job` | job layer |
+//! | `input` | `job_id 0x00 seq` | frame(input entry, opaque) | job actor: `commit`, `delete_input_through` | reopen replay, offline replay (`scan_input`) |
+//! | `results` | `job_id 0x00 kind time ordinal` | frame(result JSON) | job actor: `commit` | results API (`scan_results`) |
+//! | `snapshots` | `job_id 0x00 0x01 snapshot_id` | frame(bincode snapshot metadata) | job actor: `put_snapshot`, `delete_snapshot` | open/revert, snapshots API |
+//! | | `job_id 0x00 0x02 snapshot_id 0x00 chunk` | frame(one chunk of model state) | same | `get_snapshot_state` |
+//!
+//! `delete_job` and the orphan purge remove keys of every tree but `meta`.
+//!
+//! # 2. Keys
+//!
+//! - **Job ids** follow the ES rules (`[a-z0-9_-]`, checked by the job layer); the store itself
+//!   refuses an empty id or one containing `0x00` (`StoreError::Encode`). So `job_id 0x00` is a
+//!   prefix of exactly that job's keys: job `a`'s prefix `a 0x00` differs from every key of job
+//!   `ab` at byte 1. All keys of a job lie in `[job_id 0x00, job_id 0x01)`, and no other job's key
+//!   sorts inside that range.
+//! - **seq**: u64 big-endian, so byte order is sequence order.
+//! - **time**: epoch ms as i64, stored as u64 big-endian after flipping the sign bit
+//!   (`i64::MIN` -> `00..00`, `-1` -> `7f ff..ff`, `0` -> `80 00..00`, `i64::MAX` -> `ff..ff`),
+//!   so byte order is time order and a range scan runs in time order.
+//! - **kind**: u8, bucket `1`, record `2`, influencer `3`. **ordinal**: u32 big-endian, the
+//!   document's position within its bucket. Results of a job sort by kind, time, ordinal.
+//! - **Snapshots**: tag `0x01` holds metadata, `0x02` holds chunks, so all of a job's metadata sorts
+//!   before its chunks and listing snapshots never reads a chunk. Snapshot ids are non-empty and
+//!   contain no `0x00` (ES ids are numeric strings); the `0x00` after the id in a chunk key keeps
+//!   the chunks of snapshot `1` apart from those of `12`. **chunk**: u32 big-endian index from 0.
+//!
+//! # 3. Value frame
+//!
+//! Every value of every tree is one frame. All integers in the header are little-endian.
+//!
+//! | offset | size | field |
+//! |--------|------|-------|
+//! | 0 | 1 | frame format, `1` |
+//! | 1 | 4 | payload length, u32 LE |
+//! | 5 | 4 | crc32 (IEEE, `crc32fast`) of the payload, u32 LE |
+//! | 9 | length | payload |
+//!
+//! Decoding checks, in order: header present, known frame format, length equals the bytes after the
+//! header (catches truncation), crc32, then the payload: bincode for `meta`, `progress` and snapshot
+//! metadata; JSON and input payloads are returned as bytes (their well-formedness is checked by
+//! `check_integrity`; the readers parse them anyway). Every failure is
+//! `StoreError::Corrupt { tree, key, reason }`; nothing panics (I5).
+//!
+//! bincode is `bincode::config::standard()` (varint integers, little-endian) through
+//! `bincode::serde`, pinned in one function (`frame::config`, used by `encode`/`decode`). Decoding
+//! refuses trailing bytes and caps allocations at a limit no smaller than the input, so a damaged
+//! length prefix is an error, not an abort. bincode is positional: adding, removing or reordering a
+//! field of `Progress` or the snapshot metadata is a new format version plus a migration.
+//!
+//! Snapshot metadata, in field order: `timestamp_ms` i64, `last_seq` u64, `json` (the ES snapshot
+//! document) bytes, `state_len` u64, `chunk_count` u32, `state_crc` u32 (crc32 of the whole state).
+//! Model state is cut into chunks of `SNAPSHOT_CHUNK_LEN` = 1 MiB (the last one shorter; an empty
+//! state has no chunks), each in its own frame, so a flipped byte is found per chunk and a missing,
+//! extra or reordered chunk by the count, length and whole-state crc.
+//!
+//! # 4. Invariants
+//!
+//! - **I1 Single writer.** Only a job's actor writes that job's keys in `input`, `results`,
+//!   `snapshots` and `progress`; only the job manager writes `jobs` (and creates/deletes a job's
+//!   progress). Jobs never lock each other, and a read-then-write across a transaction boundary (the
+//!   key scans in `commit`, `put_snapshot`, `create_job`) cannot race a writer.
+//! - **I2 One unit of work, one transaction.** `commit` writes a `Commit`'s input entries, result
+//!   removals (`clear_results`) and writes, and progress in ONE sled transaction over `input`,
+//!   `results` and `progress`. sled transactions cannot range-scan, so the result keys to clear are
+//!   collected just before the transaction (safe by I1). A reader sees all of a commit or none of it;
+//!   each store call is one view, two calls are two views.
+//! - **I3 Snapshots are whole.** `put_snapshot` writes the metadata, every state chunk and the
+//!   progress that points at it (`latest_snapshot_id`) in one transaction over `snapshots` and
+//!   `progress`. Earlier snapshots are kept until `delete_snapshot` (the job layer never deletes the
+//!   active one), so a damaged latest snapshot leaves an older one to fall back to.
+//! - **I4 Input is kept.** Each input entry has a sequence number, strictly increasing per job
+//!   (`commit` refuses anything else); progress records the last one it covers and a snapshot the
+//!   last one its state covers. Reopen = `get_snapshot_state` + `scan_input(job, snapshot.last_seq)`.
+//!   Pruning (`delete_input_through`) never removes input a restorable snapshot still needs (the
+//!   caller's rule). No stored seq exceeds `progress.last_seq`.
+//! - **I5 Every value decodes or yields `Corrupt`.** Decoding never panics and never trusts a
+//!   length it has not checked.
+//!
+//! # 5. Durability points
+//!
+//! Data is durable only once `Store::flush` (sled `flush_async`, all trees) returns. Every call that
+//! acknowledges something awaits it before replying: `_data` (concurrent requests may share one
+//! flush: group commit), `_flush`, `_close`, snapshot writes, `PUT`/`DELETE` job. sled's background
+//! flush is never relied on.
+//!
+//! Failpoints (`--features failpoints`, `AUSPEX_FAILPOINT=<name>` aborts the process there):
+//! `commit.before`, `commit.after`, `snapshot.before`, `snapshot.after`, `delete.after_unlink`,
+//! `delete.mid_purge`. A crash at any of them must leave a store that opens and passes
+//! `check_integrity`, with every flushed acknowledgement intact; `store/crash_tests.rs` (run with
+//! `--features failpoints`) crashes a child process at each one and checks exactly that.
+//!
+//! # 6. Recovery on open
+//!
+//! 1. Open sled and the trees.
+//! 2. Format: `meta` missing and every tree empty -> new store, write the version. Missing with data
+//!    present -> `UnknownFormat { found: 0 }`. Another version -> `UnknownFormat { found }`.
+//!    Unreadable -> `Corrupt`.
+//! 3. Migrations: none yet.
+//! 4. Purge orphans: `progress` keys and `input`/`results`/`snapshots` keys whose job is not in
+//!    `jobs` (a crash during `delete_job`, which unlinks the job first), and keys with no job
+//!    prefix at all. Costs one seek per job per tree; a live job's data is skipped, not read.
+//! 5. `check_integrity` is not run here (it reads everything); `auspex verify` runs it. Reopening
+//!    the jobs recorded as opened (snapshot + replay, falling back to an older snapshot if the
+//!    latest is corrupt, else `failed`) is the job layer's.
+//!
+//! # 7. Assumptions about sled (0.34.7, pinned in `Cargo.toml`)
+//!
+//! - A transaction over a tuple of trees is atomic across crashes (its writes are one sealed batch in
+//!   the log) and runs under a database-wide write lock, so every read sees it whole or not at all.
+//!   The closure may be rerun: ours only apply prebuilt batches, and never call other store methods
+//!   (they take the same lock). Everything expensive (framing, CRCs, key scans) happens before.
+//! - `Tree::apply_batch` is atomic within one tree.
+//! - Nothing is durable before a flush; `flush_async` covers all trees.
+//! - There is no range delete and iteration reads values too: deleting is proportional to the data.
+//! - sled 1.0 alphas use another on-disk format: moving to one is a store format change.
+//!
+//! # 8. Version history
+//!
+//! | version | change |
+//! |---------|--------|
+//! | 1 | initial layout (auspex 0.1.0) |
 
+mod check;
+mod commit;
+#[cfg(all(test, feature = "failpoints"))]
+mod crash_tests;
 mod error;
+mod failpoint;
+mod frame;
+mod input;
+mod jobs;
+mod keys;
+mod progress;
+mod recovery;
+mod results;
+mod snapshots;
+pub mod tree;
 
+pub use check::{IntegrityProblem, IntegrityReport};
+pub use commit::Commit;
 pub use error::StoreError;
+pub use failpoint::failpoint;
+pub use frame::{decode, encode};
+pub use input::InputEntries;
+pub use progress::{PersistedState, Progress};
+pub use results::{ResultDoc, ResultKind};
+pub use snapshots::{SnapshotDoc, SNAPSHOT_CHUNK_LEN};
 
-use serde::{de::DeserializeOwned, Serialize};
-
-/// Lifecycle state as persisted (ES `state` minus the transient `opening`/`closing`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum PersistedState {
-    Closed,
-    Opened,
-    Failed,
+/// Failpoint names, for the crash tests.
+pub mod failpoints {
+    pub use super::failpoint::{
+        ALL, COMMIT_AFTER, COMMIT_BEFORE, DELETE_AFTER_UNLINK, DELETE_MID_PURGE, ENV_VAR,
+        SNAPSHOT_AFTER, SNAPSHOT_BEFORE,
+    };
 }
 
-/// Per-job progress: written in the same transaction as the input entries and results it describes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Progress {
-    pub state: PersistedState,
-    /// Sequence number of the last input entry this progress covers (0 = none yet).
-    pub last_seq: u64,
-    /// The active model snapshot (the one an open restores), if any.
-    pub latest_snapshot_id: Option<String>,
-    /// Opaque to the store: the job layer's bincode-encoded status (data counts, watermark, ...).
-    pub status: Vec<u8>,
-}
+use sled::{transaction::TransactionError, Tree};
 
-/// Kinds of result documents; the discriminant is part of the result key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum ResultKind {
-    Bucket = 1,
-    Record = 2,
-    Influencer = 3,
-}
+/// The store format this build reads and writes (section 8).
+pub const FORMAT_VERSION: u32 = 1;
 
-/// One result document to write: its JSON bytes, keyed by (kind, timestamp, ordinal within the bucket).
-#[derive(Debug, Clone)]
-pub struct ResultDoc {
-    pub kind: ResultKind,
-    pub timestamp_ms: i64,
-    pub ordinal: u32,
-    pub json: Vec<u8>,
-}
-
-/// Everything one unit of job work changes, committed atomically (I2).
-#[derive(Debug, Clone)]
-pub struct Commit {
-    /// New input entries (sequence numbers must follow the stored ones).
-    pub input: Vec<(u64, Vec<u8>)>,
-    /// Results to write (finalized or interim).
-    pub results: Vec<ResultDoc>,
-    /// Remove every result (all kinds) with timestamp in `[start, end)` before writing `results`:
-    /// stale interim results are replaced this way.
-    pub clear_results: Option<(i64, i64)>,
-    pub progress: Progress,
-}
-
-/// Model snapshot metadata as the store sees it: JSON for the API plus what ordering needs.
-#[derive(Debug, Clone)]
-pub struct SnapshotDoc {
-    pub snapshot_id: String,
-    /// Epoch ms the snapshot was taken.
-    pub timestamp_ms: i64,
-    /// Input sequence number the model state covers.
-    pub last_seq: u64,
-    /// The ES snapshot document (`snapshot_id`, `timestamp`, `description`, ...), as JSON.
-    pub json: Vec<u8>,
-}
-
+/// Handles to the database and its trees; cheap to clone (sled handles are reference-counted).
 #[derive(Clone)]
 pub struct Store {
-    _todo: (),
+    db: sled::Db,
+    meta: Tree,
+    jobs: Tree,
+    progress: Tree,
+    input: Tree,
+    results: Tree,
+    snapshots: Tree,
 }
 
 impl Store {
+    /// Opens (or creates) the store in `path`, then runs recovery (section 6).
     pub fn open(path: &std::path::Path) -> Result<Store, StoreError> {
-        let _ = path;
-        todo!("store helper")
+        Store::from_config(sled::Config::new().path(path))
     }
 
+    /// A store that lives until the last handle drops; for tests.
     pub fn temporary() -> Result<Store, StoreError> {
-        todo!("store helper")
+        Store::from_config(sled::Config::new().temporary(true))
+    }
+
+    fn from_config(config: sled::Config) -> Result<Store, StoreError> {
+        let db = config.open()?;
+        let store = Store {
+            meta: db.open_tree(tree::META)?,
+            jobs: db.open_tree(tree::JOBS)?,
+            progress: db.open_tree(tree::PROGRESS)?,
+            input: db.open_tree(tree::INPUT)?,
+            results: db.open_tree(tree::RESULTS)?,
+            snapshots: db.open_tree(tree::SNAPSHOTS)?,
+            db,
+        };
+        store.check_format()?;
+        let purged = store.purge_orphans()?;
+        if purged > 0 {
+            tracing::warn!(
+                purged,
+                "removed keys of deleted jobs left by an interrupted delete"
+            );
+        }
+        Ok(store)
     }
 
     /// Makes everything written so far durable; every acknowledgement awaits this.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        todo!("store helper")
+        self.db.flush_async().await?;
+        Ok(())
     }
 
-    pub fn create_job(
-        &self,
-        job_id: &str,
-        config_json: &[u8],
-        progress: &Progress,
-    ) -> Result<bool, StoreError> {
-        let _ = (job_id, config_json, progress);
-        todo!("store helper")
-    }
-    pub fn put_job_config(&self, job_id: &str, config_json: &[u8]) -> Result<(), StoreError> {
-        let _ = (job_id, config_json);
-        todo!("store helper")
-    }
-    pub fn get_job_config(&self, job_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let _ = job_id;
-        todo!("store helper")
-    }
-    pub fn scan_job_configs(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        todo!("store helper")
-    }
-    pub fn delete_job(&self, job_id: &str) -> Result<(), StoreError> {
-        let _ = job_id;
-        todo!("store helper")
-    }
-
-    pub fn get_progress(&self, job_id: &str) -> Result<Option<Progress>, StoreError> {
-        let _ = job_id;
-        todo!("store helper")
-    }
-    pub fn put_progress(&self, job_id: &str, progress: &Progress) -> Result<(), StoreError> {
-        let _ = (job_id, progress);
-        todo!("store helper")
-    }
-    pub fn commit(&self, job_id: &str, commit: &Commit) -> Result<(), StoreError> {
-        let _ = (job_id, commit);
-        todo!("store helper")
-    }
-    pub fn scan_input(
-        &self,
-        job_id: &str,
-        after_seq: u64,
-    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        let _ = (job_id, after_seq);
-        todo!("store helper")
-    }
-    pub fn scan_results(
-        &self,
-        job_id: &str,
-        kind: ResultKind,
-        start_ms: Option<i64>,
-        end_ms: Option<i64>,
-    ) -> Result<Vec<Vec<u8>>, StoreError> {
-        let _ = (job_id, kind, start_ms, end_ms);
-        todo!("store helper")
-    }
-    pub fn put_snapshot(
-        &self,
-        job_id: &str,
-        doc: &SnapshotDoc,
-        state: &[u8],
-        progress: &Progress,
-    ) -> Result<(), StoreError> {
-        let _ = (job_id, doc, state, progress);
-        todo!("store helper")
-    }
-    pub fn get_snapshot_state(
-        &self,
-        job_id: &str,
-        snapshot_id: &str,
-    ) -> Result<Vec<u8>, StoreError> {
-        let _ = (job_id, snapshot_id);
-        todo!("store helper")
-    }
-    pub fn list_snapshots(&self, job_id: &str) -> Result<Vec<SnapshotDoc>, StoreError> {
-        let _ = job_id;
-        todo!("store helper")
+    /// Every tree with its name, in `tree::ALL` order.
+    fn trees(&self) -> [(&'static str, &Tree); 6] {
+        [
+            (tree::META, &self.meta),
+            (tree::JOBS, &self.jobs),
+            (tree::PROGRESS, &self.progress),
+            (tree::INPUT, &self.input),
+            (tree::RESULTS, &self.results),
+            (tree::SNAPSHOTS, &self.snapshots),
+        ]
     }
 }
 
-/// bincode with the one configuration auspex stores with (see `frame`).
-pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
-    let _ = value;
-    todo!("store helper")
+/// A transaction either aborted with our error or failed in sled.
+fn tx_error(error: TransactionError<StoreError>) -> StoreError {
+    match error {
+        TransactionError::Abort(error) => error,
+        TransactionError::Storage(error) => StoreError::Sled(error),
+    }
 }
 
-pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
-    let _ = bytes;
-    todo!("store helper")
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::{Commit, PersistedState, Progress, ResultDoc, ResultKind};
+
+    pub fn progress(last_seq: u64) -> Progress {
+        Progress {
+            state: PersistedState::Opened,
+            last_seq,
+            latest_snapshot_id: None,
+            status: vec![1, 2],
+        }
+    }
+
+    /// A commit of the given input and results; each result's JSON is `"<Kind>@<time>#0"`.
+    pub fn commit_with(
+        input: Vec<(u64, Vec<u8>)>,
+        results: &[(ResultKind, i64)],
+        last_seq: u64,
+    ) -> Commit {
+        let results = results
+            .iter()
+            .map(|&(kind, timestamp_ms)| ResultDoc {
+                kind,
+                timestamp_ms,
+                ordinal: 0,
+                json: format!("\"{kind:?}@{timestamp_ms}#0\"").into_bytes(),
+            })
+            .collect();
+        Commit {
+            input,
+            results,
+            clear_results: None,
+            progress: progress(last_seq),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::{commit_with, progress};
+    use super::*;
+
+    const DOC: &str = include_str!("mod.rs");
+
+    /// The doc is the format: it must name what the code uses.
+    #[test]
+    fn the_format_doc_matches_the_code() {
+        for name in tree::ALL {
+            assert!(
+                DOC.contains(&format!("//! | `{name}` |")),
+                "tree {name} has no row in the Trees table"
+            );
+        }
+        assert!(
+            DOC.contains(&format!("//! | {FORMAT_VERSION} |")),
+            "FORMAT_VERSION has no row in the version history"
+        );
+        for name in failpoints::ALL {
+            assert!(
+                DOC.contains(&format!("`{name}`")),
+                "failpoint {name} is not documented"
+            );
+        }
+        assert!(DOC.contains(&format!(
+            "| 0 | 1 | frame format, `{}` |",
+            frame::FRAME_FORMAT
+        )));
+        assert!(DOC.contains(&format!("| {} | length | payload |", frame::HEADER_LEN)));
+        assert_eq!(SNAPSHOT_CHUNK_LEN, 1 << 20, "the doc says 1 MiB");
+        assert!(DOC.contains(&format!(
+            "`{}` (ASCII)",
+            std::str::from_utf8(recovery::FORMAT_VERSION_KEY).unwrap()
+        )));
+    }
+
+    #[tokio::test]
+    async fn flushed_data_survives_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let doc = SnapshotDoc {
+            snapshot_id: "1".into(),
+            timestamp_ms: 5,
+            last_seq: 2,
+            json: b"{}".to_vec(),
+        };
+        let state: Vec<u8> = (0..(SNAPSHOT_CHUNK_LEN + 10)).map(|i| i as u8).collect();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            assert!(store
+                .create_job("a", b"{\"job_id\":\"a\"}", &progress(0))
+                .unwrap());
+            store
+                .commit(
+                    "a",
+                    &commit_with(
+                        vec![(1, b"x".to_vec()), (2, vec![7; 100_000])],
+                        &[(ResultKind::Bucket, -5)],
+                        2,
+                    ),
+                )
+                .unwrap();
+            let mut p = progress(2);
+            p.latest_snapshot_id = Some("1".into());
+            store.put_snapshot("a", &doc, &state, &p).unwrap();
+            store.flush().await.unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            store.get_job_config("a").unwrap().unwrap(),
+            b"{\"job_id\":\"a\"}"
+        );
+        assert_eq!(
+            store
+                .get_progress("a")
+                .unwrap()
+                .unwrap()
+                .latest_snapshot_id
+                .as_deref(),
+            Some("1")
+        );
+        let input: Vec<_> = store
+            .scan_input("a", 0)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(input, vec![(1, b"x".to_vec()), (2, vec![7; 100_000])]);
+        assert_eq!(
+            store
+                .scan_results("a", ResultKind::Bucket, None, None)
+                .unwrap(),
+            vec![b"\"Bucket@-5#0\"".to_vec()]
+        );
+        assert_eq!(store.get_snapshot_state("a", "1").unwrap(), state);
+        assert_eq!(store.list_snapshots("a").unwrap(), vec![doc]);
+        assert!(store.check_integrity().unwrap().is_clean());
+    }
 }

@@ -1,0 +1,244 @@
+//! The `results` tree: result documents (framed JSON, opaque to the store) keyed by job prefix +
+//! kind + sign-flipped time + ordinal, so a range scan returns one kind in time order. Owns the
+//! result types, range bounds, reads and bulk deletes; writes go through `commit` (I2).
+
+use super::{frame, jobs::purge_range, keys, tree, Store, StoreError};
+
+/// Kinds of result documents; the discriminant is part of the result key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ResultKind {
+    Bucket = 1,
+    Record = 2,
+    Influencer = 3,
+}
+
+impl ResultKind {
+    pub const ALL: [ResultKind; 3] = [
+        ResultKind::Bucket,
+        ResultKind::Record,
+        ResultKind::Influencer,
+    ];
+
+    pub(super) fn from_u8(tag: u8) -> Option<ResultKind> {
+        ResultKind::ALL.into_iter().find(|kind| *kind as u8 == tag)
+    }
+}
+
+/// One result document to write: its JSON bytes, keyed by (kind, timestamp, ordinal within the bucket).
+#[derive(Debug, Clone)]
+pub struct ResultDoc {
+    pub kind: ResultKind,
+    pub timestamp_ms: i64,
+    pub ordinal: u32,
+    pub json: Vec<u8>,
+}
+
+/// `[start, end)` keys of one kind with time in `[start_ms, end_ms)` (open ends = unbounded);
+/// `None` when the interval is empty.
+pub(super) fn kind_range(
+    prefix: &[u8],
+    kind: ResultKind,
+    start_ms: Option<i64>,
+    end_ms: Option<i64>,
+) -> Option<(Vec<u8>, Vec<u8>)> {
+    let start = match start_ms {
+        Some(t) => keys::result_time_bound(prefix, kind, t),
+        None => keys::result_kind_bound(prefix, kind as u8),
+    };
+    let end = match end_ms {
+        Some(t) => keys::result_time_bound(prefix, kind, t),
+        None => keys::result_kind_bound(prefix, kind as u8 + 1),
+    };
+    (start < end).then_some((start, end))
+}
+
+impl Store {
+    /// JSON payloads (CRC-checked, not parsed) of one kind with timestamp in `[start_ms, end_ms)`,
+    /// in key order: time, then ordinal.
+    pub fn scan_results(
+        &self,
+        job_id: &str,
+        kind: ResultKind,
+        start_ms: Option<i64>,
+        end_ms: Option<i64>,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let prefix = keys::job_prefix(job_id)?;
+        let Some((start, end)) = kind_range(&prefix, kind, start_ms, end_ms) else {
+            return Ok(Vec::new());
+        };
+        let mut docs = Vec::new();
+        for entry in self.results.range(start..end) {
+            let (key, value) = entry?;
+            docs.push(frame::unframe(tree::RESULTS, &key, &value)?.to_vec());
+        }
+        Ok(docs)
+    }
+
+    /// Removes the job's results of every kind with timestamp in `[start_ms, end_ms)`; returns how
+    /// many. Batched, so not atomic as a whole: to replace results atomically together with
+    /// progress, use `Commit::clear_results`.
+    pub fn delete_results(
+        &self,
+        job_id: &str,
+        start_ms: Option<i64>,
+        end_ms: Option<i64>,
+    ) -> Result<u64, StoreError> {
+        let prefix = keys::job_prefix(job_id)?;
+        let mut removed = 0;
+        for kind in ResultKind::ALL {
+            if let Some((start, end)) = kind_range(&prefix, kind, start_ms, end_ms) {
+                removed += purge_range(&self.results, &start, &end)?;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::test_support::commit_with;
+    use crate::store::{ResultKind, Store, StoreError};
+
+    /// Result JSON in the tests is `"<kind>@<time>#<ordinal>"`, so the order is visible.
+    fn times(
+        store: &Store,
+        job: &str,
+        kind: ResultKind,
+        start: Option<i64>,
+        end: Option<i64>,
+    ) -> Vec<String> {
+        store
+            .scan_results(job, kind, start, end)
+            .unwrap()
+            .into_iter()
+            .map(|doc| String::from_utf8(doc).unwrap())
+            .collect()
+    }
+
+    fn store_with(job: &str, results: &[(ResultKind, i64)]) -> Store {
+        let store = Store::temporary().unwrap();
+        store
+            .commit(job, &commit_with(Vec::new(), results, 0))
+            .unwrap();
+        store
+    }
+
+    #[test]
+    fn scan_is_in_time_order_across_negative_and_extreme_times() {
+        let store = store_with(
+            "a",
+            &[
+                (ResultKind::Bucket, 5),
+                (ResultKind::Bucket, i64::MAX),
+                (ResultKind::Bucket, -3),
+                (ResultKind::Bucket, i64::MIN),
+                (ResultKind::Bucket, 0),
+                (ResultKind::Record, 1),
+            ],
+        );
+        let expected: Vec<String> = [i64::MIN, -3, 0, 5, i64::MAX]
+            .iter()
+            .map(|t| format!("\"Bucket@{t}#0\""))
+            .collect();
+        assert_eq!(times(&store, "a", ResultKind::Bucket, None, None), expected);
+        assert_eq!(
+            times(&store, "a", ResultKind::Record, None, None),
+            ["\"Record@1#0\""]
+        );
+        assert!(times(&store, "a", ResultKind::Influencer, None, None).is_empty());
+    }
+
+    #[test]
+    fn scan_bounds_are_start_inclusive_end_exclusive() {
+        let store = store_with(
+            "a",
+            &[
+                (ResultKind::Bucket, -10),
+                (ResultKind::Bucket, 0),
+                (ResultKind::Bucket, 10),
+                (ResultKind::Bucket, 20),
+            ],
+        );
+        assert_eq!(
+            times(&store, "a", ResultKind::Bucket, Some(0), Some(20)),
+            ["\"Bucket@0#0\"", "\"Bucket@10#0\""]
+        );
+        assert_eq!(
+            times(&store, "a", ResultKind::Bucket, Some(-10), Some(-9)),
+            ["\"Bucket@-10#0\""]
+        );
+        assert_eq!(
+            times(&store, "a", ResultKind::Bucket, Some(11), None),
+            ["\"Bucket@20#0\""]
+        );
+        assert!(times(&store, "a", ResultKind::Bucket, Some(20), Some(0)).is_empty());
+    }
+
+    #[test]
+    fn ordinals_order_documents_within_a_timestamp_and_jobs_stay_apart() {
+        let store = Store::temporary().unwrap();
+        let mut commit = commit_with(Vec::new(), &[], 0);
+        for ordinal in [2u32, 0, 1, 256] {
+            commit.results.push(crate::store::ResultDoc {
+                kind: ResultKind::Record,
+                timestamp_ms: 7,
+                ordinal,
+                json: format!("{ordinal}").into_bytes(),
+            });
+        }
+        store.commit("a", &commit).unwrap();
+        store
+            .commit(
+                "ab",
+                &commit_with(Vec::new(), &[(ResultKind::Record, 7)], 0),
+            )
+            .unwrap();
+        assert_eq!(
+            times(&store, "a", ResultKind::Record, None, None),
+            ["0", "1", "2", "256"]
+        );
+        assert_eq!(times(&store, "ab", ResultKind::Record, None, None).len(), 1);
+    }
+
+    #[test]
+    fn delete_results_removes_every_kind_in_the_interval_only() {
+        let store = store_with(
+            "a",
+            &[
+                (ResultKind::Bucket, 0),
+                (ResultKind::Bucket, 10),
+                (ResultKind::Record, 10),
+                (ResultKind::Influencer, 10),
+                (ResultKind::Influencer, 20),
+            ],
+        );
+        assert_eq!(store.delete_results("a", Some(10), Some(20)).unwrap(), 3);
+        assert_eq!(
+            times(&store, "a", ResultKind::Bucket, None, None),
+            ["\"Bucket@0#0\""]
+        );
+        assert!(times(&store, "a", ResultKind::Record, None, None).is_empty());
+        assert_eq!(
+            times(&store, "a", ResultKind::Influencer, None, None),
+            ["\"Influencer@20#0\""]
+        );
+        assert_eq!(store.delete_results("a", None, None).unwrap(), 2);
+    }
+
+    #[test]
+    fn a_corrupt_result_fails_the_scan() {
+        let store = store_with("a", &[(ResultKind::Bucket, 0)]);
+        let (key, value) = store.results.first().unwrap().unwrap();
+        store
+            .results
+            .insert(key, &value[..value.len() - 1])
+            .unwrap();
+        assert!(matches!(
+            store.scan_results("a", ResultKind::Bucket, None, None),
+            Err(StoreError::Corrupt {
+                tree: "results",
+                ..
+            })
+        ));
+    }
+}
