@@ -46,7 +46,8 @@ pub fn restore(
         }
     }
     let mut pipeline = pipeline.unwrap_or_else(|| Pipeline::new(analysis, reader));
-    for (seq, bytes) in store.scan_input(job_id, pipeline.state.last_seq)? {
+    for stored in store.scan_input(job_id, pipeline.state.last_seq)? {
+        let (seq, bytes) = stored?;
         let entry: InputEntry = store::decode(&bytes)?;
         pipeline.apply(seq, &entry)?;
     }
@@ -103,7 +104,7 @@ pub fn write(
         "timestamp": timestamp_ms,
         "description": description,
         "snapshot_id": snapshot_id,
-        "snapshot_doc_count": 1,
+        "snapshot_doc_count": state_bytes.len().div_ceil(store::SNAPSHOT_CHUNK_LEN).max(1),
         "model_size_stats": status.model_size_stats_json(job_id, memory_limit_bytes(config)),
         "retain": false,
     });
