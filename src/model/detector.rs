@@ -1,55 +1,266 @@
-//! The job's model: all detectors, their open-bucket accumulators and their series models.
+//! The job's model: all detectors, their open-bucket accumulators, the score normalizer, and the
+//! assembly of a bucket's results.
+//!
+//! Owns the bucket lifecycle as the job pipeline drives it (`add_record` into any open bucket,
+//! then exactly one of `finalize_bucket` / `discard_bucket`, with `interim_bucket` peeking in
+//! between). Does not own time: the pipeline decides bucket boundaries, latency and ordering and
+//! passes bucket starts. Per-detector semantics live in `detector_model`, statistics in `series`,
+//! score mapping in `score`, JSON in `result`.
+//!
+//! The whole struct is the model snapshot (`bincode` via serde). Nothing in it is a hash map that
+//! gets serialized or iterated for output, so equal call sequences give equal bytes and results.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::ingest::FieldValue;
-use crate::model::{AnalysisConfig, BucketResult, ModelSizeStats};
+use crate::model::accumulator::DetectorBucket;
+use crate::model::detector_model::{DetectorModel, Observation};
+use crate::model::score::{
+    raw_score, Normalization, ScoreNormalizer, RECORD_PROBABILITY_THRESHOLD,
+};
+use crate::model::{AnalysisConfig, BucketInfluencer, BucketResult, ModelSizeStats};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The accumulators of one open bucket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct OpenBucket {
+    event_count: u64,
+    /// One per detector, same order as `AnomalyDetector::detectors`.
+    detectors: Vec<DetectorBucket>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AnomalyDetector {
-    _todo: (),
+    bucket_span_secs: i64,
+    detectors: Vec<DetectorModel>,
+    /// The job's influencer field names, in config order.
+    influencer_names: Vec<String>,
+    /// Record slot of each influencer (`usize::MAX` if the caller did not pass the field).
+    influencer_slots: Vec<usize>,
+    summary_count_slot: Option<usize>,
+    open_buckets: BTreeMap<i64, OpenBucket>,
+    normalizer: ScoreNormalizer,
 }
 
 impl AnomalyDetector {
     /// `fields` are the analysis fields in slot order (`AnalysisConfig::analysis_fields()`): the
     /// `values` passed to `add_record` use the same slots.
     pub fn new(config: &AnalysisConfig, fields: &[String]) -> AnomalyDetector {
-        let _ = (config, fields);
-        todo!("model helper")
+        let slot_of = |name: &str| fields.iter().position(|f| f == name).unwrap_or(usize::MAX);
+        AnomalyDetector {
+            bucket_span_secs: config.bucket_span.seconds(),
+            detectors: config
+                .detectors
+                .iter()
+                .enumerate()
+                .map(|(i, d)| DetectorModel::new(i, d, fields, &config.influencers))
+                .collect(),
+            influencer_names: config.influencers.clone(),
+            influencer_slots: config.influencers.iter().map(|i| slot_of(i)).collect(),
+            summary_count_slot: config.summary_count_field_name.as_deref().map(slot_of),
+            open_buckets: BTreeMap::new(),
+            normalizer: ScoreNormalizer::new(),
+        }
     }
 
     /// Adds one processed record to the open bucket starting at `bucket_start`.
+    ///
+    /// With `summary_count_field_name`, a record whose count is missing, not a number or not
+    /// positive stands for no events: it is counted in `event_count` but analysed by no detector.
     pub fn add_record(&mut self, bucket_start: i64, values: &[Option<FieldValue>]) {
-        let _ = (bucket_start, values);
-        todo!("model helper")
+        let weight = match self.summary_count_slot {
+            None => 1.0,
+            Some(slot) => values
+                .get(slot)
+                .and_then(Option::as_ref)
+                .and_then(FieldValue::as_f64)
+                .unwrap_or(0.0),
+        };
+        let detector_count = self.detectors.len();
+        let open = self
+            .open_buckets
+            .entry(bucket_start)
+            .or_insert_with(|| OpenBucket {
+                event_count: 0,
+                detectors: vec![DetectorBucket::default(); detector_count],
+            });
+        open.event_count += 1;
+        if !(weight > 0.0 && weight.is_finite()) {
+            return;
+        }
+        for (detector, bucket) in self.detectors.iter_mut().zip(open.detectors.iter_mut()) {
+            detector.add_record(bucket_start, values, weight, bucket, &self.influencer_slots);
+        }
     }
 
     /// Scores the bucket against the models, then learns from it and forgets its accumulator.
     /// Called once per bucket in time order, empty buckets included.
     pub fn finalize_bucket(&mut self, bucket_start: i64) -> BucketResult {
-        let _ = bucket_start;
-        todo!("model helper")
+        let open = self.open_buckets.remove(&bucket_start);
+        let normalization = self.normalizer.normalization();
+        let (result, observations) = self.assess(bucket_start, open.as_ref(), normalization, false);
+        for (detector, observed) in self.detectors.iter_mut().zip(&observations) {
+            detector.learn(observed);
+            for o in observed.iter().filter(|o| o.assessment.scored) {
+                self.normalizer.observe(raw_score(o.assessment.probability));
+            }
+        }
+        self.normalizer.end_bucket();
+        result
     }
 
     /// Scores the open bucket as it stands, without learning anything (`calc_interim`).
     pub fn interim_bucket(&self, bucket_start: i64) -> BucketResult {
-        let _ = bucket_start;
-        todo!("model helper")
+        let open = self.open_buckets.get(&bucket_start);
+        self.assess(bucket_start, open, self.normalizer.normalization(), true)
+            .0
     }
 
     /// Drops the open bucket without scoring or learning (`skip_time`).
     pub fn discard_bucket(&mut self, bucket_start: i64) {
-        let _ = bucket_start;
-        todo!("model helper")
+        self.open_buckets.remove(&bucket_start);
     }
 
-    /// Forgets series not seen since `before` (epoch ms): `model_prune_window`.
+    /// Forgets series not seen since `before` (epoch ms): `model_prune_window`. Series with
+    /// records in a still-open bucket are kept. Returns how many series were forgotten.
     pub fn prune(&mut self, before: i64) -> usize {
-        let _ = before;
-        todo!("model helper")
+        let mut removed = 0;
+        for (d, detector) in self.detectors.iter_mut().enumerate() {
+            let open = &self.open_buckets;
+            let remap = detector.retain_series(|id, last_seen| {
+                last_seen >= before
+                    || open
+                        .values()
+                        .any(|b| b.detectors.get(d).is_some_and(|db| db.contains(id)))
+            });
+            let gone = remap.iter().filter(|r| **r == u32::MAX).count();
+            if gone > 0 {
+                for bucket in self.open_buckets.values_mut() {
+                    if let Some(db) = bucket.detectors.get_mut(d) {
+                        db.remap(&remap);
+                    }
+                }
+            }
+            removed += gone;
+        }
+        removed
     }
 
     pub fn model_size_stats(&self) -> ModelSizeStats {
-        todo!("model helper")
+        let mut stats = ModelSizeStats::default();
+        let mut bytes = std::mem::size_of::<AnomalyDetector>() as u64;
+        for detector in &self.detectors {
+            bytes += detector.series().approximate_bytes();
+            let entries = detector.series().entries();
+            if detector.has_by_field() {
+                let mut values: Vec<&str> = entries.iter().map(|e| e.by.as_str()).collect();
+                values.sort_unstable();
+                values.dedup();
+                stats.total_by_field_count += values.len() as u64;
+            }
+            if detector.has_partition_field() {
+                let mut values: Vec<&str> = entries.iter().map(|e| e.partition.as_str()).collect();
+                values.sort_unstable();
+                values.dedup();
+                stats.total_partition_field_count += values.len() as u64;
+            }
+        }
+        for bucket in self.open_buckets.values() {
+            bytes += bucket
+                .detectors
+                .iter()
+                .map(DetectorBucket::approximate_bytes)
+                .sum::<u64>();
+        }
+        stats.model_bytes = bytes;
+        stats
+    }
+
+    /// Scores one bucket: the result plus, per detector, the observations to learn from.
+    fn assess(
+        &self,
+        bucket_start: i64,
+        open: Option<&OpenBucket>,
+        normalization: Normalization,
+        is_interim: bool,
+    ) -> (BucketResult, Vec<Vec<Observation>>) {
+        let mut records = Vec::new();
+        let mut all_observations = Vec::with_capacity(self.detectors.len());
+        let mut min_probability: Option<f64> = None;
+        for (d, detector) in self.detectors.iter().enumerate() {
+            let bucket = open.and_then(|o| o.detectors.get(d));
+            let observations = detector.score(bucket, bucket_start);
+            for o in &observations {
+                let p = o.assessment.probability;
+                min_probability = Some(min_probability.map_or(p, |m: f64| m.min(p)));
+                if o.assessment.scored && p < RECORD_PROBABILITY_THRESHOLD {
+                    let score = normalization.score(p);
+                    records.push(detector.record(o, bucket, &self.influencer_names, score));
+                }
+            }
+            all_observations.push(observations);
+        }
+        records.sort_by(|a, b| {
+            b.record_score
+                .total_cmp(&a.record_score)
+                .then(a.probability.total_cmp(&b.probability))
+                .then(a.detector_index.cmp(&b.detector_index))
+                .then_with(|| a.partition_field_value.cmp(&b.partition_field_value))
+                .then_with(|| a.by_field_value.cmp(&b.by_field_value))
+        });
+
+        let mut bucket_influencers = Vec::new();
+        let mut anomaly_score = 0.0;
+        if let Some(p) = min_probability {
+            anomaly_score = normalization.score(p);
+            bucket_influencers.push(bucket_influencer("bucket_time", p, normalization));
+            // One entry per influencer field that appears in an anomalous record, scored by the
+            // most anomalous such record.
+            let mut per_field: BTreeMap<&str, f64> = BTreeMap::new();
+            for record in &records {
+                for (name, _) in &record.influencers {
+                    let best = per_field.entry(name.as_str()).or_insert(1.0);
+                    *best = best.min(record.probability);
+                }
+            }
+            for (name, p) in per_field {
+                bucket_influencers.push(bucket_influencer(name, p, normalization));
+            }
+        }
+        let result = BucketResult {
+            timestamp: bucket_start,
+            bucket_span_secs: self.bucket_span_secs,
+            anomaly_score,
+            initial_anomaly_score: anomaly_score,
+            event_count: open.map_or(0, |o| o.event_count),
+            is_interim,
+            bucket_influencers,
+            records,
+        };
+        (result, all_observations)
     }
 }
+
+fn bucket_influencer(
+    name: &str,
+    probability: f64,
+    normalization: Normalization,
+) -> BucketInfluencer {
+    let score = normalization.score(probability);
+    BucketInfluencer {
+        influencer_field_name: name.to_string(),
+        initial_anomaly_score: score,
+        anomaly_score: score,
+        raw_anomaly_score: raw_score(probability),
+        probability,
+    }
+}
+
+#[cfg(test)]
+#[path = "detector_tests.rs"]
+mod tests;
+
+#[cfg(test)]
+#[path = "detector_semantics_tests.rs"]
+mod semantics_tests;

@@ -11,12 +11,16 @@
 //! clock, no unseeded randomness, no iteration over hash maps when producing output). Replay after a
 //! restart depends on this.
 
+mod accumulator;
 pub mod config;
 mod detector;
+mod detector_model;
+mod distribution;
 pub mod function;
 pub mod result;
 pub mod score;
 pub mod series;
+mod series_table;
 
 pub use config::{AnalysisConfig, AnalysisLimits, Detector, TimeSpan};
 pub use detector::AnomalyDetector;

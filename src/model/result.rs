@@ -1,6 +1,14 @@
 //! What finalizing (or interim-scoring) a bucket produces, and its Elasticsearch JSON shape.
+//!
+//! Owns the result types and their rendering as ES 8.x documents (epoch-ms timestamps,
+//! `bucket_span` in seconds, absent optional keys omitted rather than null). Does not compute
+//! anything: `detector` fills these in; the job layer stores them and the api layer serves the
+//! JSON.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
 
 /// One anomalous series in one bucket (`result_type: "record"`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,15 +60,138 @@ pub struct BucketResult {
 
 impl BucketResult {
     /// The bucket document as ES returns it from `results/buckets` (without `records`).
-    pub fn bucket_json(&self, job_id: &str, processing_time_ms: u64) -> serde_json::Value {
-        let _ = (job_id, processing_time_ms);
-        todo!("model helper")
+    pub fn bucket_json(&self, job_id: &str, processing_time_ms: u64) -> Value {
+        let influencers: Vec<Value> = self
+            .bucket_influencers
+            .iter()
+            .map(|bi| {
+                json!({
+                    "job_id": job_id,
+                    "result_type": "bucket_influencer",
+                    "influencer_field_name": bi.influencer_field_name,
+                    "initial_anomaly_score": bi.initial_anomaly_score,
+                    "anomaly_score": bi.anomaly_score,
+                    "raw_anomaly_score": bi.raw_anomaly_score,
+                    "probability": bi.probability,
+                    "timestamp": self.timestamp,
+                    "bucket_span": self.bucket_span_secs,
+                    "is_interim": self.is_interim,
+                })
+            })
+            .collect();
+        json!({
+            "job_id": job_id,
+            "timestamp": self.timestamp,
+            "anomaly_score": self.anomaly_score,
+            "bucket_influencers": influencers,
+            "bucket_span": self.bucket_span_secs,
+            "initial_anomaly_score": self.initial_anomaly_score,
+            "event_count": self.event_count,
+            "is_interim": self.is_interim,
+            "processing_time_ms": processing_time_ms,
+            "result_type": "bucket",
+        })
     }
 
     /// The record documents as ES returns them from `results/records`, same order as `records`.
-    pub fn records_json(&self, job_id: &str) -> Vec<serde_json::Value> {
-        let _ = job_id;
-        todo!("model helper")
+    ///
+    /// `multi_bucket_impact` is always 0.0 until multi-bucket analysis exists.
+    pub fn records_json(&self, job_id: &str) -> Vec<Value> {
+        self.records
+            .iter()
+            .map(|r| {
+                r.to_json(
+                    job_id,
+                    self.timestamp,
+                    self.bucket_span_secs,
+                    self.is_interim,
+                )
+            })
+            .collect()
+    }
+}
+
+impl AnomalyRecord {
+    fn to_json(
+        &self,
+        job_id: &str,
+        timestamp: i64,
+        bucket_span_secs: i64,
+        is_interim: bool,
+    ) -> Value {
+        let mut doc = Map::new();
+        let mut put = |key: &str, value: Value| {
+            doc.insert(key.to_string(), value);
+        };
+        put("job_id", json!(job_id));
+        put("result_type", json!("record"));
+        put("probability", json!(self.probability));
+        put("multi_bucket_impact", json!(self.multi_bucket_impact));
+        put("record_score", json!(self.record_score));
+        put("initial_record_score", json!(self.initial_record_score));
+        put("bucket_span", json!(bucket_span_secs));
+        put("detector_index", json!(self.detector_index));
+        put("is_interim", json!(is_interim));
+        put("timestamp", json!(timestamp));
+        let optional = [
+            ("partition_field_name", &self.partition_field_name),
+            ("partition_field_value", &self.partition_field_value),
+            ("by_field_name", &self.by_field_name),
+            ("by_field_value", &self.by_field_value),
+            ("over_field_name", &self.over_field_name),
+            ("over_field_value", &self.over_field_value),
+        ];
+        for (key, value) in optional {
+            if let Some(v) = value {
+                put(key, json!(v));
+            }
+        }
+        put("function", json!(self.function));
+        put("function_description", json!(self.function_description));
+        put("typical", json!(self.typical));
+        put("actual", json!(self.actual));
+        if let Some(field_name) = &self.field_name {
+            put("field_name", json!(field_name));
+        }
+        if !self.influencers.is_empty() {
+            let influencers: Vec<Value> = self
+                .influencers
+                .iter()
+                .map(|(name, values)| {
+                    json!({"influencer_field_name": name, "influencer_field_values": values})
+                })
+                .collect();
+            put("influencers", Value::Array(influencers));
+        }
+
+        // ES also files each by/over/partition/influencer value under the field's own name, so
+        // results can be searched by term. A field named like a result key does not overwrite it.
+        let mut terms: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        let named_values = [
+            (&self.partition_field_name, &self.partition_field_value),
+            (&self.by_field_name, &self.by_field_value),
+            (&self.over_field_name, &self.over_field_value),
+        ];
+        for (name, value) in named_values {
+            if let (Some(name), Some(value)) = (name, value) {
+                terms.entry(name).or_default().push(value);
+            }
+        }
+        for (name, values) in &self.influencers {
+            terms
+                .entry(name)
+                .or_default()
+                .extend(values.iter().map(String::as_str));
+        }
+        for (name, mut values) in terms {
+            if doc.contains_key(name) {
+                continue;
+            }
+            values.sort_unstable();
+            values.dedup();
+            doc.insert(name.to_string(), json!(values));
+        }
+        Value::Object(doc)
     }
 }
 
@@ -72,4 +203,178 @@ pub struct ModelSizeStats {
     pub total_over_field_count: u64,
     pub total_partition_field_count: u64,
     pub bucket_allocation_failures_count: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bucket() -> BucketResult {
+        BucketResult {
+            timestamp: 1_403_481_600_000,
+            bucket_span_secs: 3600,
+            anomaly_score: 91.5,
+            initial_anomaly_score: 91.5,
+            event_count: 12,
+            is_interim: false,
+            bucket_influencers: vec![
+                BucketInfluencer {
+                    influencer_field_name: "bucket_time".into(),
+                    initial_anomaly_score: 91.5,
+                    anomaly_score: 91.5,
+                    raw_anomaly_score: 21.2,
+                    probability: 6.3e-22,
+                },
+                BucketInfluencer {
+                    influencer_field_name: "airline".into(),
+                    initial_anomaly_score: 91.5,
+                    anomaly_score: 91.5,
+                    raw_anomaly_score: 21.2,
+                    probability: 6.3e-22,
+                },
+            ],
+            records: vec![AnomalyRecord {
+                detector_index: 0,
+                probability: 6.3e-22,
+                multi_bucket_impact: 0.0,
+                record_score: 91.5,
+                initial_record_score: 91.5,
+                function: "metric".into(),
+                function_description: "mean".into(),
+                field_name: Some("responsetime".into()),
+                by_field_name: Some("airline".into()),
+                by_field_value: Some("AAL".into()),
+                over_field_name: None,
+                over_field_value: None,
+                partition_field_name: Some("region".into()),
+                partition_field_value: Some("eu".into()),
+                actual: vec![1000.5],
+                typical: vec![100.25],
+                influencers: vec![
+                    ("airline".into(), vec!["AAL".into()]),
+                    ("host".into(), vec!["h1".into(), "h2".into()]),
+                ],
+            }],
+        }
+    }
+
+    fn keys(v: &Value) -> Vec<&str> {
+        v.as_object()
+            .expect("an object")
+            .keys()
+            .map(String::as_str)
+            .collect()
+    }
+
+    #[test]
+    fn bucket_document_shape() {
+        let doc = bucket().bucket_json("flights", 7);
+        assert_eq!(
+            keys(&doc),
+            vec![
+                "job_id",
+                "timestamp",
+                "anomaly_score",
+                "bucket_influencers",
+                "bucket_span",
+                "initial_anomaly_score",
+                "event_count",
+                "is_interim",
+                "processing_time_ms",
+                "result_type"
+            ]
+        );
+        assert_eq!(doc["result_type"], "bucket");
+        assert_eq!(doc["timestamp"], 1_403_481_600_000i64);
+        assert_eq!(doc["bucket_span"], 3600);
+        assert_eq!(doc["processing_time_ms"], 7);
+        assert_eq!(doc["anomaly_score"], 91.5);
+        let influencer = &doc["bucket_influencers"][0];
+        assert_eq!(
+            keys(influencer),
+            vec![
+                "job_id",
+                "result_type",
+                "influencer_field_name",
+                "initial_anomaly_score",
+                "anomaly_score",
+                "raw_anomaly_score",
+                "probability",
+                "timestamp",
+                "bucket_span",
+                "is_interim"
+            ]
+        );
+        assert_eq!(influencer["result_type"], "bucket_influencer");
+        assert_eq!(influencer["influencer_field_name"], "bucket_time");
+        assert_eq!(influencer["probability"], 6.3e-22);
+        assert_eq!(
+            doc["bucket_influencers"][1]["influencer_field_name"],
+            "airline"
+        );
+    }
+
+    #[test]
+    fn record_document_shape() {
+        let docs = bucket().records_json("flights");
+        assert_eq!(docs.len(), 1);
+        let doc = &docs[0];
+        assert_eq!(
+            keys(doc),
+            vec![
+                "job_id",
+                "result_type",
+                "probability",
+                "multi_bucket_impact",
+                "record_score",
+                "initial_record_score",
+                "bucket_span",
+                "detector_index",
+                "is_interim",
+                "timestamp",
+                "partition_field_name",
+                "partition_field_value",
+                "by_field_name",
+                "by_field_value",
+                "function",
+                "function_description",
+                "typical",
+                "actual",
+                "field_name",
+                "influencers",
+                "airline",
+                "host",
+                "region"
+            ]
+        );
+        assert_eq!(doc["result_type"], "record");
+        assert_eq!(doc["multi_bucket_impact"], 0.0);
+        assert_eq!(doc["actual"], serde_json::json!([1000.5]));
+        assert_eq!(doc["typical"], serde_json::json!([100.25]));
+        assert_eq!(doc["airline"], serde_json::json!(["AAL"]));
+        assert_eq!(doc["host"], serde_json::json!(["h1", "h2"]));
+        assert_eq!(doc["region"], serde_json::json!(["eu"]));
+        assert_eq!(
+            doc["influencers"][1],
+            serde_json::json!({"influencer_field_name": "host", "influencer_field_values": ["h1", "h2"]})
+        );
+    }
+
+    #[test]
+    fn absent_optional_keys_are_omitted_and_reserved_names_kept() {
+        let mut result = bucket();
+        let record = &mut result.records[0];
+        record.partition_field_name = None;
+        record.partition_field_value = None;
+        record.field_name = None;
+        record.by_field_name = Some("function".into()); // a by field named like a result key
+        record.influencers.clear();
+        let doc = &result.records_json("j")[0];
+        assert!(doc.get("partition_field_name").is_none());
+        assert!(doc.get("field_name").is_none());
+        assert!(doc.get("influencers").is_none());
+        assert_eq!(doc["function"], "metric");
+        let text = serde_json::to_string(doc).unwrap();
+        assert!(!text.contains("null"), "{text}");
+    }
 }

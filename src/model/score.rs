@@ -1,1 +1,229 @@
-//! placeholder
+//! Probabilities -> scores: the raw score, the calibrated 0..100 mapping and the job's normalizer.
+//!
+//! Owns the meaning of a score. Does not compute probabilities (`series`) nor decide which series
+//! are records (`detector_model`); the detector feeds every scored probability of a finalized
+//! bucket into [`ScoreNormalizer::observe`] and asks it for a [`Normalization`] before scoring a
+//! bucket. The normalizer's state is part of the model snapshot.
+//!
+//! Raw score: `-log10(p)`, 0..308. Calibrated score: a fixed monotone piecewise-linear map of the
+//! raw score chosen so that a correctly calibrated model rarely crosses the ES severity bands by
+//! chance (see `KNOTS`). History adjustment: if this job has produced small probabilities *more
+//! often than they claim* (`P(p <= 10^-x)` should be `10^-x`), the excess, in decades, is
+//! subtracted from raw scores above the best-supported part of the histogram (proportionally
+//! below it), so a noisy, heavy-tailed job is not a wall of critical anomalies while a well-behaved
+//! one keeps its calibrated scores. Only finalized buckets feed the history.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::distribution::clamp_probability;
+
+/// A series whose probability is below this becomes an anomaly record (Elasticsearch's value).
+pub const RECORD_PROBABILITY_THRESHOLD: f64 = 0.035;
+
+/// (raw score, score) knots. A calibrated model's raw score exceeds x with probability 10^-x per
+/// series-bucket, so noise reaches ~7 once per ten million series-buckets (score < 20), while a
+/// 10-sigma deviation (raw ~17-23 depending on how much the model has seen) is critical.
+const KNOTS: [(f64, f64); 12] = [
+    (0.0, 0.0),
+    (1.455_931_955, 0.0), // -log10(RECORD_PROBABILITY_THRESHOLD)
+    (2.0, 1.0),
+    (3.0, 3.0),
+    (5.0, 8.0),
+    (7.0, 17.0),
+    (9.0, 30.0),
+    (12.0, 55.0),
+    (14.0, 75.0),
+    (20.0, 88.0),
+    (30.0, 95.0),
+    (60.0, 100.0),
+];
+
+/// `-log10(p)` for a probability clamped to `[1e-308, 1]`.
+pub fn raw_score(probability: f64) -> f64 {
+    -clamp_probability(probability).log10()
+}
+
+/// The calibrated 0..100 score of a raw score, before any history adjustment.
+pub fn calibrated_score(raw: f64) -> f64 {
+    if raw.is_nan() || raw <= 0.0 {
+        return 0.0;
+    }
+    for pair in KNOTS.windows(2) {
+        let (x0, y0) = pair[0];
+        let (x1, y1) = pair[1];
+        if raw <= x1 {
+            return y0 + (y1 - y0) * (raw - x0) / (x1 - x0);
+        }
+    }
+    100.0
+}
+
+const BIN_WIDTH: f64 = 0.25;
+const BINS: usize = 160;
+/// History is forgotten with this factor per finalized bucket.
+const HISTORY_DECAY: f64 = 1.0 - 1.0 / 10_000.0;
+/// A tail of the histogram is trusted once it holds this many observations...
+const MIN_TAIL: f64 = 10.0;
+/// ...and the histogram this many in all.
+const MIN_TOTAL: f64 = 200.0;
+
+/// A decayed histogram of the raw scores of finalized series-buckets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreNormalizer {
+    counts: Vec<f64>,
+    total: f64,
+}
+
+impl Default for ScoreNormalizer {
+    fn default() -> Self {
+        ScoreNormalizer::new()
+    }
+}
+
+impl ScoreNormalizer {
+    pub fn new() -> ScoreNormalizer {
+        ScoreNormalizer {
+            counts: vec![0.0; BINS],
+            total: 0.0,
+        }
+    }
+
+    /// Records the raw score of one scored series in a finalized bucket.
+    pub fn observe(&mut self, raw: f64) {
+        if !raw.is_finite() || self.counts.len() != BINS {
+            return;
+        }
+        let bin = ((raw.max(0.0) / BIN_WIDTH) as usize).min(BINS - 1);
+        self.counts[bin] += 1.0;
+        self.total += 1.0;
+    }
+
+    /// Ages the history by one bucket.
+    pub fn end_bucket(&mut self) {
+        for c in &mut self.counts {
+            *c *= HISTORY_DECAY;
+        }
+        self.total *= HISTORY_DECAY;
+    }
+
+    /// The adjustment to apply to the next bucket's raw scores.
+    pub fn normalization(&self) -> Normalization {
+        let mut excess: f64 = 0.0;
+        let mut pivot: f64 = 0.0;
+        if self.total >= MIN_TOTAL {
+            let mut tail = 0.0;
+            for (i, c) in self.counts.iter().enumerate().skip(1).rev() {
+                tail += c;
+                if tail < MIN_TAIL {
+                    continue;
+                }
+                let edge = i as f64 * BIN_WIDTH;
+                if pivot == 0.0 {
+                    pivot = edge;
+                }
+                excess = excess.max(edge + (tail / self.total).log10());
+            }
+        }
+        Normalization {
+            excess: excess.clamp(0.0, pivot),
+            pivot,
+        }
+    }
+}
+
+/// How to turn one bucket's raw scores into scores, given the job's history.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Normalization {
+    /// Decades by which this job's history is more anomalous than its probabilities claim.
+    excess: f64,
+    /// The largest raw score the history supports with enough observations.
+    pivot: f64,
+}
+
+impl Normalization {
+    /// No history: scores are the calibrated ones.
+    pub fn identity() -> Normalization {
+        Normalization {
+            excess: 0.0,
+            pivot: 0.0,
+        }
+    }
+
+    /// The raw score with the history's excess taken out; monotone and never negative.
+    pub fn adjusted_raw(&self, raw: f64) -> f64 {
+        if self.excess <= 0.0 || self.pivot <= 0.0 {
+            return raw;
+        }
+        raw - self.excess * (raw / self.pivot).min(1.0)
+    }
+
+    /// The 0..100 score of a probability.
+    pub fn score(&self, probability: f64) -> f64 {
+        calibrated_score(self.adjusted_raw(raw_score(probability)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::series::tests::TestRng;
+
+    #[test]
+    fn calibrated_score_is_monotone_and_bounded() {
+        let mut last = -1.0;
+        let mut raw = 0.0;
+        while raw < 400.0 {
+            let s = calibrated_score(raw);
+            assert!((0.0..=100.0).contains(&s));
+            assert!(s >= last);
+            last = s;
+            raw += 0.01;
+        }
+        assert_eq!(calibrated_score(raw_score(1.0)), 0.0);
+        assert!(calibrated_score(raw_score(RECORD_PROBABILITY_THRESHOLD)) < 1e-6);
+        assert_eq!(calibrated_score(raw_score(0.0)), 100.0);
+        assert!(calibrated_score(raw_score(1e-23)) >= 75.0);
+        assert!(calibrated_score(raw_score(1e-6)) < 25.0);
+    }
+
+    #[test]
+    fn calibrated_history_leaves_scores_alone() {
+        let mut rng = TestRng::new(5);
+        let mut normalizer = ScoreNormalizer::new();
+        for _ in 0..200_000 {
+            normalizer.observe(raw_score(rng.uniform()));
+        }
+        let n = normalizer.normalization();
+        assert!(n.excess < 0.4, "{n:?}");
+        assert!(n.score(1e-20) > 0.95 * calibrated_score(20.0));
+    }
+
+    #[test]
+    fn frequent_small_probabilities_are_discounted() {
+        let mut rng = TestRng::new(6);
+        let mut normalizer = ScoreNormalizer::new();
+        for _ in 0..10_000 {
+            // Heavy tails: p is the square of a uniform, so small p is far too common.
+            let u = rng.uniform();
+            normalizer.observe(raw_score(u * u * u * u));
+        }
+        let n = normalizer.normalization();
+        assert!(n.excess > 1.0, "{n:?}");
+        assert!(n.score(1e-6) < calibrated_score(6.0));
+        // Still monotone.
+        assert!(n.score(1e-30) > n.score(1e-10));
+        assert!(n.score(1e-10) > n.score(1e-5));
+    }
+
+    #[test]
+    fn decay_forgets() {
+        let mut normalizer = ScoreNormalizer::new();
+        for _ in 0..1000 {
+            normalizer.observe(10.0);
+        }
+        for _ in 0..100_000 {
+            normalizer.end_bucket();
+        }
+        assert_eq!(normalizer.normalization(), Normalization::identity());
+    }
+}

@@ -1,0 +1,448 @@
+//! One configured detector: which records it reads, which series they belong to, which bucket
+//! features its function models, and how a scored series becomes an [`AnomalyRecord`].
+//!
+//! Owns the Elasticsearch function semantics (empty buckets, `use_null`, missing or non-numeric
+//! metric values, summary counts as weights, high/low sides). Does not own time or bucket
+//! bookkeeping (`detector`), the statistics (`series`), nor scores (`score`): it is handed the
+//! bucket's accumulators and a score for each record it builds.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ingest::FieldValue;
+use crate::model::accumulator::{DetectorBucket, Feature, SeriesAccumulator};
+use crate::model::config::Detector;
+use crate::model::function::{DetectorFunction, Tail};
+use crate::model::result::AnomalyRecord;
+use crate::model::series::{Assessment, FeatureKind, SeriesModel};
+use crate::model::series_table::SeriesTable;
+
+/// What a function does with a bucket in which a known series had no usable record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+enum EmptyBucket {
+    /// `count`, `sum`: the series' value is 0.
+    Zero,
+    /// `non_zero_count`, `non_null_sum`, metrics: the bucket is skipped for the series.
+    Skip,
+}
+
+/// The features a function models, each with the side it flags. Kept with the detector so the
+/// hot path does not re-derive it per record.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct FunctionSpec {
+    features: [(Feature, Tail); 3],
+    len: usize,
+    empty: EmptyBucket,
+    /// Count functions read no field; all others need a numeric field value.
+    needs_value: bool,
+}
+
+impl FunctionSpec {
+    fn of(function: DetectorFunction) -> Option<FunctionSpec> {
+        use DetectorFunction as F;
+        let tail = function.tail();
+        let single = |feature, empty, needs_value| FunctionSpec {
+            features: [(feature, tail); 3],
+            len: 1,
+            empty,
+            needs_value,
+        };
+        Some(match function {
+            F::Count | F::HighCount | F::LowCount => {
+                single(Feature::Count, EmptyBucket::Zero, false)
+            }
+            F::NonZeroCount | F::HighNonZeroCount | F::LowNonZeroCount => {
+                single(Feature::Count, EmptyBucket::Skip, false)
+            }
+            F::Mean | F::HighMean | F::LowMean => single(Feature::Mean, EmptyBucket::Skip, true),
+            F::Median | F::HighMedian | F::LowMedian => {
+                single(Feature::Median, EmptyBucket::Skip, true)
+            }
+            F::Min => single(Feature::Min, EmptyBucket::Skip, true),
+            F::Max => single(Feature::Max, EmptyBucket::Skip, true),
+            F::Sum | F::HighSum | F::LowSum => single(Feature::Sum, EmptyBucket::Zero, true),
+            F::NonNullSum | F::HighNonNullSum | F::LowNonNullSum => {
+                single(Feature::Sum, EmptyBucket::Skip, true)
+            }
+            F::Metric => FunctionSpec {
+                features: [
+                    (Feature::Mean, Tail::Both),
+                    (Feature::Min, Tail::Low),
+                    (Feature::Max, Tail::High),
+                ],
+                len: 3,
+                empty: EmptyBucket::Skip,
+                needs_value: true,
+            },
+            _ => return None,
+        })
+    }
+
+    fn features(&self) -> &[(Feature, Tail)] {
+        &self.features[..self.len]
+    }
+
+    fn kinds(&self) -> [FeatureKind; 3] {
+        self.features.map(|(f, _)| match f {
+            Feature::Count => FeatureKind::Count,
+            _ => FeatureKind::Continuous,
+        })
+    }
+
+    /// A series' value of `feature` in a bucket, or `None` when the function skips the bucket
+    /// for that series.
+    fn bucket_value(
+        &self,
+        accumulator: Option<&SeriesAccumulator>,
+        feature: Feature,
+    ) -> Option<f64> {
+        let zero = (self.empty == EmptyBucket::Zero).then_some(0.0);
+        match accumulator.and_then(|a| a.feature(feature)) {
+            // Records that stand for no events (summary count 0) make an empty bucket.
+            Some(count) if feature == Feature::Count && count <= 0.0 => zero,
+            Some(value) => Some(value),
+            None => zero,
+        }
+    }
+
+    fn keeps_values(&self) -> bool {
+        self.features().iter().any(|(f, _)| *f == Feature::Median)
+    }
+}
+
+/// Where a job influencer's value comes from for this detector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InfluencerSource {
+    /// Read from each record (an allocation the first time a value appears in a bucket).
+    Record,
+    /// It is this detector's by field: the series key already holds the value.
+    By,
+    /// It is this detector's partition field.
+    Partition,
+}
+
+/// One series' verdict in one bucket.
+#[derive(Debug, Clone, Copy)]
+pub struct Observation {
+    pub series: u32,
+    /// The feature values (NaN where the bucket gave none), in the function's feature order.
+    values: [f64; 3],
+    /// The most anomalous feature.
+    worst: usize,
+    /// Its assessment; for several features the probability is corrected for the number looked at.
+    pub assessment: Assessment,
+}
+
+/// A slot in the record's values; `usize::MAX` for a configured field the caller did not pass.
+type Slot = Option<usize>;
+
+/// One detector of the job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DetectorModel {
+    detector_index: usize,
+    function: DetectorFunction,
+    field_name: Option<String>,
+    by_field_name: Option<String>,
+    partition_field_name: Option<String>,
+    field_slot: Slot,
+    by_slot: Slot,
+    partition_slot: Slot,
+    /// Population analysis comes later; until then a record must still carry the over field
+    /// (or `use_null`) to count, but the series is not split by it.
+    over_slot: Slot,
+    use_null: bool,
+    /// Per job influencer, in the job's order.
+    influencer_sources: Vec<InfluencerSource>,
+    /// `None` for a function this model does not handle: the detector then models nothing.
+    spec: Option<FunctionSpec>,
+    series: SeriesTable,
+}
+
+/// The value in `slot` as a series term. `Some("")` when the field is not configured;
+/// `None` when the record lacks it and `use_null` is off (the record is ignored).
+fn term<'a>(values: &'a [Option<FieldValue>], slot: Slot, use_null: bool) -> Option<Cow<'a, str>> {
+    let Some(slot) = slot else {
+        return Some(Cow::Borrowed(""));
+    };
+    match values.get(slot).and_then(Option::as_ref) {
+        Some(value) => Some(value.as_term()),
+        None => use_null.then_some(Cow::Borrowed("")),
+    }
+}
+
+impl DetectorModel {
+    pub fn new(
+        index: usize,
+        detector: &Detector,
+        fields: &[String],
+        influencers: &[String],
+    ) -> DetectorModel {
+        let slot = |name: &Option<String>| -> Slot {
+            name.as_ref()
+                .map(|n| fields.iter().position(|f| f == n).unwrap_or(usize::MAX))
+        };
+        let influencer_sources = influencers
+            .iter()
+            .map(|name| {
+                if detector.by_field_name.as_deref() == Some(name.as_str()) {
+                    InfluencerSource::By
+                } else if detector.partition_field_name.as_deref() == Some(name.as_str()) {
+                    InfluencerSource::Partition
+                } else {
+                    InfluencerSource::Record
+                }
+            })
+            .collect();
+        // An unknown function is rejected at job creation; here it just models nothing.
+        let function =
+            DetectorFunction::parse(&detector.function).unwrap_or(DetectorFunction::Rare);
+        DetectorModel {
+            detector_index: detector.detector_index.unwrap_or(index),
+            function,
+            field_name: detector.field_name.clone(),
+            by_field_name: detector.by_field_name.clone(),
+            partition_field_name: detector.partition_field_name.clone(),
+            field_slot: slot(&detector.field_name),
+            by_slot: slot(&detector.by_field_name),
+            partition_slot: slot(&detector.partition_field_name),
+            over_slot: slot(&detector.over_field_name),
+            use_null: detector.use_null.unwrap_or(false),
+            influencer_sources,
+            spec: FunctionSpec::of(function),
+            series: SeriesTable::default(),
+        }
+    }
+
+    pub fn series(&self) -> &SeriesTable {
+        &self.series
+    }
+
+    pub fn has_by_field(&self) -> bool {
+        self.by_field_name.is_some()
+    }
+
+    pub fn has_partition_field(&self) -> bool {
+        self.partition_field_name.is_some()
+    }
+
+    /// Adds one record (of summary-count `weight`) to this detector's accumulators of a bucket.
+    /// `influencer_slots[i]` is the record slot of the job's i-th influencer.
+    pub fn add_record(
+        &mut self,
+        bucket_start: i64,
+        values: &[Option<FieldValue>],
+        weight: f64,
+        bucket: &mut DetectorBucket,
+        influencer_slots: &[usize],
+    ) {
+        let Some(spec) = self.spec else {
+            return;
+        };
+        if self.over_slot.is_some() && term(values, self.over_slot, self.use_null).is_none() {
+            return;
+        }
+        let Some(partition) = term(values, self.partition_slot, self.use_null) else {
+            return;
+        };
+        let Some(by) = term(values, self.by_slot, self.use_null) else {
+            return;
+        };
+        let value = if spec.needs_value {
+            // A metric field that is missing or not numeric makes the record count as missing.
+            match self
+                .field_slot
+                .and_then(|s| values.get(s))
+                .and_then(Option::as_ref)
+                .and_then(FieldValue::as_f64)
+            {
+                Some(v) => Some(v),
+                None => return,
+            }
+        } else {
+            None
+        };
+        let kinds = spec.kinds();
+        let id = if self.by_slot.is_none()
+            && self.partition_slot.is_none()
+            && self.series.count() == 1
+        {
+            // The only series there can be: no key to hash.
+            self.series.touch(0, bucket_start);
+            0
+        } else {
+            self.series
+                .find_or_insert(&partition, &by, bucket_start, &kinds[..spec.len])
+        };
+        let accumulator = bucket.entry(id);
+        accumulator.add_count(weight);
+        if let Some(v) = value {
+            accumulator.add_value(v, weight, spec.keeps_values());
+        }
+        for (i, source) in self.influencer_sources.iter().enumerate() {
+            if *source != InfluencerSource::Record {
+                continue;
+            }
+            if let Some(v) = influencer_slots
+                .get(i)
+                .and_then(|s| values.get(*s))
+                .and_then(Option::as_ref)
+            {
+                accumulator.add_influencer(i as u32, &v.as_term());
+            }
+        }
+    }
+
+    /// Scores every series that has a value in the bucket starting at `bucket_start`, learning
+    /// nothing. Series first seen after this bucket are left out (no zero before their birth).
+    pub fn score(&self, bucket: Option<&DetectorBucket>, bucket_start: i64) -> Vec<Observation> {
+        let Some(spec) = self.spec else {
+            return Vec::new();
+        };
+        let mut observations = Vec::new();
+        for (id, entry) in self.series.entries().iter().enumerate() {
+            let id = id as u32;
+            if entry.first_seen > bucket_start {
+                continue;
+            }
+            let accumulator = bucket.and_then(|b| b.get(id));
+            let mut values = [f64::NAN; 3];
+            let mut worst: Option<(usize, Assessment)> = None;
+            let mut scored_features = 0;
+            for (f, (feature, tail)) in spec.features().iter().enumerate() {
+                let Some(value) = spec.bucket_value(accumulator, *feature) else {
+                    continue;
+                };
+                let Some(model) = entry.models.get(f) else {
+                    continue;
+                };
+                values[f] = value;
+                let assessment = model.probability(value, *tail);
+                scored_features += 1;
+                if worst.is_none_or(|(_, w)| assessment.probability < w.probability) {
+                    worst = Some((f, assessment));
+                }
+            }
+            let Some((worst, mut assessment)) = worst else {
+                continue;
+            };
+            if scored_features > 1 {
+                // Šidák: the chance that the smallest of k probabilities is this small.
+                let p = assessment.probability;
+                assessment.probability =
+                    (-((scored_features as f64) * (-p).ln_1p()).exp_m1()).clamp(p, 1.0);
+            }
+            observations.push(Observation {
+                series: id,
+                values,
+                worst,
+                assessment,
+            });
+        }
+        observations
+    }
+
+    /// Learns the bucket's values (after scoring it).
+    pub fn learn(&mut self, observations: &[Observation]) {
+        for observation in observations {
+            let Some(entry) = self.series.get_mut(observation.series) else {
+                continue;
+            };
+            for (model, value) in entry.models.iter_mut().zip(observation.values) {
+                if !value.is_nan() {
+                    model.update(value, 1.0);
+                }
+            }
+        }
+    }
+
+    /// The record document of an anomalous observation.
+    pub fn record(
+        &self,
+        observation: &Observation,
+        bucket: Option<&DetectorBucket>,
+        influencer_names: &[String],
+        score: f64,
+    ) -> AnomalyRecord {
+        let entry = self.series.get(observation.series);
+        let feature = self
+            .spec
+            .map_or(Feature::Count, |s| s.features[observation.worst.min(2)].0);
+        let function_description = if self.function == DetectorFunction::Metric {
+            feature.name()
+        } else {
+            self.function.description()
+        };
+        let accumulator = bucket.and_then(|b| b.get(observation.series));
+        AnomalyRecord {
+            detector_index: self.detector_index,
+            probability: observation.assessment.probability,
+            multi_bucket_impact: 0.0,
+            record_score: score,
+            initial_record_score: score,
+            function: self.function.name().to_string(),
+            function_description: function_description.to_string(),
+            field_name: self.field_name.clone(),
+            by_field_name: self.by_field_name.clone(),
+            by_field_value: self.by_field_name.as_ref().and(entry.map(|e| e.by.clone())),
+            over_field_name: None,
+            over_field_value: None,
+            partition_field_name: self.partition_field_name.clone(),
+            partition_field_value: self
+                .partition_field_name
+                .as_ref()
+                .and(entry.map(|e| e.partition.clone())),
+            actual: vec![observation.values[observation.worst.min(2)]],
+            typical: vec![observation.assessment.typical],
+            influencers: self.record_influencers(
+                entry.map(|e| (&e.partition, &e.by)),
+                accumulator,
+                influencer_names,
+            ),
+        }
+    }
+
+    fn record_influencers(
+        &self,
+        key: Option<(&String, &String)>,
+        accumulator: Option<&SeriesAccumulator>,
+        influencer_names: &[String],
+    ) -> Vec<(String, Vec<String>)> {
+        let mut influencers: Vec<(String, Vec<String>)> = Vec::new();
+        for (i, (name, source)) in influencer_names
+            .iter()
+            .zip(&self.influencer_sources)
+            .enumerate()
+        {
+            let mut values: Vec<String> = match (source, key) {
+                (InfluencerSource::By, Some((_, by))) => vec![by.clone()],
+                (InfluencerSource::Partition, Some((partition, _))) => vec![partition.clone()],
+                (InfluencerSource::Record, _) => accumulator
+                    .map(|a| {
+                        a.influencers
+                            .iter()
+                            .filter(|(index, _)| *index == i as u32)
+                            .map(|(_, v)| v.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            // A use_null series has no real value for the field.
+            values.retain(|v| !v.is_empty());
+            values.sort();
+            values.dedup();
+            if !values.is_empty() {
+                influencers.push((name.clone(), values));
+            }
+        }
+        influencers.sort_by(|a, b| a.0.cmp(&b.0));
+        influencers
+    }
+
+    /// Forgets series for which `keep` is false; returns old id -> new id (`u32::MAX` = gone).
+    pub fn retain_series(&mut self, keep: impl FnMut(u32, i64) -> bool) -> Vec<u32> {
+        let mut keep = keep;
+        self.series.retain(|id, e| keep(id, e.last_seen))
+    }
+}
