@@ -43,8 +43,18 @@ fn body(lines: &[String]) -> Bytes {
     Bytes::from(lines.join("\n") + "\n")
 }
 
+/// A manager on the store at `path`. A previous manager's actor threads let go of the store a
+/// moment after it is dropped, so the store's file lock is retried for a while.
 async fn manager_at(path: &std::path::Path) -> Arc<JobManager> {
-    JobManager::start(Store::open(path).unwrap()).await.unwrap()
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let store = loop {
+        match Store::open(path) {
+            Ok(store) => break store,
+            Err(error) if std::time::Instant::now() > deadline => panic!("store stays locked: {error}"),
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    };
+    JobManager::start(store).await.unwrap()
 }
 
 /// Results of a job as stored, without the one field that depends on the wall clock.
