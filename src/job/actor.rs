@@ -479,7 +479,10 @@ mod tests {
     fn split_lines_cuts_at_line_ends() {
         let text = b"aaa\nbb\ncccc\nd\n";
         let pieces = split_lines(text, 6);
-        assert_eq!(pieces, vec![&b"aaa\n"[..], &b"bb\n"[..], &b"cccc\n"[..], &b"d\n"[..]]);
+        assert_eq!(
+            pieces,
+            vec![&b"aaa\n"[..], &b"bb\n"[..], &b"cccc\n"[..], &b"d\n"[..]]
+        );
         assert_eq!(pieces.concat(), text.to_vec());
         let long = b"0123456789\nx\n";
         assert_eq!(

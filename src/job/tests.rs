@@ -50,7 +50,9 @@ async fn manager_at(path: &std::path::Path) -> Arc<JobManager> {
     let store = loop {
         match Store::open(path) {
             Ok(store) => break store,
-            Err(error) if std::time::Instant::now() > deadline => panic!("store stays locked: {error}"),
+            Err(error) if std::time::Instant::now() > deadline => {
+                panic!("store stays locked: {error}")
+            }
             Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
         }
     };

@@ -58,12 +58,13 @@ async fn flush(client: &Client, job_id: &str, body: Value) -> Value {
 async fn worked_example_data_counts_and_flush() {
     let server = TestServer::start().await;
     create_and_open(&server, "it-ops-1", &airline_job()).await;
-    let counts = post_ndjson(
-        &server,
-        "it-ops-1",
-        airline_records(&[1403481600, 1403481700]),
-    )
-    .await;
+    // The body of Elasticsearch's own example: four fields a record, the time as a string.
+    let body = concat!(
+        r#"{"airline":"AAL","responsetime":"132.2046","sourcetype":"farequote","time":"1403481600"}"#,
+        "\n",
+        r#"{"airline":"JZA","responsetime":"990.4628","sourcetype":"farequote","time":"1403481700"}"#,
+    );
+    let counts = post_ndjson(&server, "it-ops-1", body.to_string()).await;
     assert_eq!(counts["job_id"], "it-ops-1");
     assert_eq!(counts["processed_record_count"], 2);
     assert_eq!(counts["processed_field_count"], 4);
