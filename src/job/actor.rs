@@ -20,6 +20,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::ingest::{DataCounts, RecordReader};
+use crate::job::clock::now_ms;
 use crate::job::pipeline::{InputEntry, Pipeline};
 use crate::job::snapshot;
 use crate::job::status::JobStatus;
@@ -160,7 +161,7 @@ impl JobActor {
         )?);
         let (pipeline, progress) = snapshot::restore(&config, &store, reader)?;
         let mut actor = JobActor {
-            status: status_of(&progress)?,
+            status: JobStatus::from_progress(&progress)?,
             config,
             store,
             pipeline,
@@ -395,7 +396,7 @@ impl JobActor {
     fn rebuild(&mut self) -> Result<(), JobError> {
         let reader = self.pipeline.reader().clone();
         let (pipeline, progress) = snapshot::restore(&self.config, &self.store, reader)?;
-        self.status = status_of(&progress)?;
+        self.status = JobStatus::from_progress(&progress)?;
         self.pipeline = pipeline;
         self.progress = progress;
         Ok(())
@@ -405,14 +406,6 @@ impl JobActor {
 enum Continue {
     Yes,
     No,
-}
-
-/// The job status stored in a progress record (default for a job that never committed).
-pub fn status_of(progress: &Progress) -> Result<JobStatus, JobError> {
-    if progress.status.is_empty() {
-        return Ok(JobStatus::default());
-    }
-    Ok(store::decode(&progress.status)?)
 }
 
 /// The documents of one bucket: the bucket at ordinal 0 and its records at 0..n.
@@ -463,12 +456,6 @@ fn split_lines(ndjson: &[u8], max: usize) -> Vec<&[u8]> {
         rest = &rest[cut..];
     }
     pieces
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[cfg(test)]

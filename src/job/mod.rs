@@ -8,6 +8,7 @@
 //! unlocked, then records the outcome; a request that meets a transitional phase gets a 409.
 
 mod actor;
+mod clock;
 pub mod config;
 mod error;
 mod ids;
@@ -209,7 +210,7 @@ impl JobManager {
 
     /// `PUT _ml/anomaly_detectors/<job_id>`: returns the created job document.
     pub async fn put_job(&self, job_id: &str, body: &[u8]) -> Result<serde_json::Value, JobError> {
-        let config = JobConfig::from_put_body(job_id, body, actor::now_ms())?;
+        let config = JobConfig::from_put_body(job_id, body, clock::now_ms())?;
         let json = serde_json::to_vec(&config).map_err(|e| JobError::Parse(e.to_string()))?;
         {
             let mut slots = self.lock();

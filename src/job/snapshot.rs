@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::ingest::RecordReader;
-use crate::job::actor::{now_ms, status_of};
+use crate::job::clock::now_ms;
 use crate::job::pipeline::{InputEntry, Pipeline, PipelineState};
 use crate::job::status::JobStatus;
 use crate::job::{JobConfig, JobError};
@@ -156,7 +156,7 @@ pub fn stored_status(
 ) -> Result<(Option<Progress>, JobStatus), JobError> {
     let progress = store.get_progress(job_id)?;
     let status = match &progress {
-        Some(p) => status_of(p)?,
+        Some(p) => JobStatus::from_progress(p)?,
         None => JobStatus::default(),
     };
     Ok((progress, status))

@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ingest::DataCounts;
+use crate::job::JobError;
 use crate::model::ModelSizeStats;
+use crate::store::{self, Progress};
 
 /// Persisted with bincode (positional): add fields only with a store format version bump.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -91,6 +93,14 @@ impl TimingStats {
 }
 
 impl JobStatus {
+    /// The status stored in a progress record (the default for a job that never committed).
+    pub fn from_progress(progress: &Progress) -> Result<JobStatus, JobError> {
+        if progress.status.is_empty() {
+            return Ok(JobStatus::default());
+        }
+        Ok(store::decode(&progress.status)?)
+    }
+
     /// `model_size_stats` in the Elasticsearch shape.
     pub fn model_size_stats_json(
         &self,
