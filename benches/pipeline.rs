@@ -30,8 +30,8 @@ fn pipeline(analysis: &AnalysisConfig) -> Pipeline {
     Pipeline::new(analysis, Arc::new(reader))
 }
 
-/// NDJSON records one second apart starting at `start_ms`, spread over `series` hosts.
-pub fn body(start_ms: i64, records: usize, series: usize) -> Vec<u8> {
+/// NDJSON records `step_ms` apart starting at `start_ms`, spread over `series` hosts.
+fn body(start_ms: i64, records: usize, series: usize, step_ms: i64) -> Vec<u8> {
     let mut out = Vec::with_capacity(records * 60);
     for i in 0..records {
         let value = 100.0 + ((i * 7919) % 1000) as f64 / 100.0;
@@ -39,7 +39,7 @@ pub fn body(start_ms: i64, records: usize, series: usize) -> Vec<u8> {
             out.extend_from_slice(
                 format!(
                     "{{\"time\":{},\"host\":\"host-{}\",\"value\":{value}}}\n",
-                    start_ms + (i as i64) * 1000 / (series as i64).max(1),
+                    start_ms + i as i64 * step_ms,
                     i % series
                 )
                 .as_bytes(),
@@ -61,12 +61,21 @@ fn throughput(c: &mut Criterion) {
     let mut group = c.benchmark_group("pipeline");
     group.throughput(Throughput::Elements(RECORDS_PER_BODY as u64));
     group.sample_size(20);
-    for (name, series) in [("mean_1_series", 1usize), ("mean_10000_series", 10_000)] {
+    // One series: a record a second (300 a bucket). 10,000 series: each body spans two buckets,
+    // so every series has about 5 records a bucket and each body finalizes 10,000-series buckets.
+    for (name, series, step_ms) in [
+        ("mean_1_series", 1usize, 1000i64),
+        (
+            "mean_10000_series",
+            10_000,
+            2 * BUCKET_SPAN_MS / RECORDS_PER_BODY as i64,
+        ),
+    ] {
         let analysis = analysis(series > 1);
         let entry = InputEntry::Data {
             input_bytes: 0,
             received_ms: 0,
-            ndjson: body(1_700_000_000_000, RECORDS_PER_BODY, series),
+            ndjson: body(1_700_000_000_000, RECORDS_PER_BODY, series, step_ms),
         };
         // Warm the models so the measured body finalizes buckets against known series.
         let mut warm = pipeline(&analysis);
@@ -76,9 +85,10 @@ fn throughput(c: &mut Criterion) {
             input_bytes: 0,
             received_ms: 0,
             ndjson: body(
-                1_700_000_000_000 + RECORDS_PER_BODY as i64 * 1000 + BUCKET_SPAN_MS,
+                1_700_000_000_000 + RECORDS_PER_BODY as i64 * step_ms,
                 RECORDS_PER_BODY,
                 series,
+                step_ms,
             ),
         };
         group.bench_function(name, |b| {
