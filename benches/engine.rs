@@ -170,5 +170,68 @@ fn report_state_size(engine: &Engine, job: &str, series: usize) {
         .expect("open");
 }
 
-criterion_group!(benches, flush_latency, close_and_open);
+/// A flush that finalizes one bucket of 10,000 series each time: one bucket of data is posted
+/// (not timed), then `advance_time` moves past it (timed). Prints the p50/p99 criterion does not.
+fn flush_finalizing_10000_series(c: &mut Criterion) {
+    let engine = engine();
+    let job = "finalize-10000";
+    let series = 10_000usize;
+    job_with_series(&engine, job, series);
+    let mut next_bucket = 3i64;
+    let mut samples = Vec::new();
+    let mut group = c.benchmark_group("flush");
+    group.sample_size(30);
+    group.bench_function("flush_advance_one_bucket_10000_series", |b| {
+        b.iter_custom(|iterations| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iterations {
+                let bucket_start = START_MS + next_bucket * BUCKET_SPAN_MS;
+                let mut body = String::with_capacity(series * 50);
+                for host in 0..series {
+                    body.push_str(&format!(
+                        "{{\"time\":{},\"host\":\"host-{host}\",\"value\":{}}}\n",
+                        bucket_start + host as i64,
+                        100 + host % 7
+                    ));
+                }
+                engine
+                    .runtime
+                    .block_on(engine.jobs.post_data(job, Bytes::from(body)))
+                    .expect("post");
+                next_bucket += 1;
+                let params = FlushParams {
+                    advance_time: Some(START_MS + next_bucket * BUCKET_SPAN_MS),
+                    ..FlushParams::default()
+                };
+                let started = Instant::now();
+                engine
+                    .runtime
+                    .block_on(engine.jobs.flush(job, params))
+                    .expect("flush");
+                let elapsed = started.elapsed();
+                samples.push(elapsed);
+                total += elapsed;
+            }
+            total
+        })
+    });
+    group.finish();
+    samples.sort();
+    if !samples.is_empty() {
+        let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
+        eprintln!(
+            "flush finalizing 10,000 series: p50 {:?}, p99 {:?} over {} flushes",
+            at(0.5),
+            at(0.99),
+            samples.len()
+        );
+    }
+}
+
+criterion_group!(
+    benches,
+    flush_latency,
+    flush_finalizing_10000_series,
+    close_and_open
+);
 criterion_main!(benches);
