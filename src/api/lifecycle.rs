@@ -13,7 +13,6 @@ use super::error::{ApiError, EsType};
 use super::params::{parse_date, ParamSpec, Params};
 use super::reply::Reply;
 use super::request::ApiRequest;
-use super::root::node_id;
 use super::AppState;
 use crate::job::FlushParams;
 
@@ -40,7 +39,7 @@ pub async fn open(state: &AppState, job_id: &str, request: &ApiRequest) -> Resul
     params.time_value("timeout")?;
     state.jobs.open_job(job_id).await?;
     Ok(Reply::ok(
-        json!({ "opened": true, "node": node_id(&state.config) }),
+        json!({ "opened": true, "node": state.jobs.node_id() }),
     ))
 }
 

@@ -1,11 +1,12 @@
 //! `GET /` (and `HEAD /`): the Elasticsearch 8.x "you know, for search" document, and the identity
-//! (node name, node id, cluster uuid) auspex reports there and in `_open` answers.
+//! (node name, cluster uuid) auspex reports there. The node id of `_open` answers and `_stats` is the
+//! job manager's.
 //!
 //! Clients check this document: the 7.x Python client needs `version.number` 8.x, `tagline` and
 //! `build_flavor: "default"`. The version mirrored is [`ES_VERSION`].
 //!
-//! Identity without storage: the store has no place for a generated id yet, so `cluster_uuid` and the
-//! node id are derived from the absolute data path (stable across restarts of the same data path,
+//! Identity without storage: the store has no place for a generated id yet, so `cluster_uuid` is
+//! derived from the absolute data path (stable across restarts of the same data path,
 //! different for different data paths), rendered like Elasticsearch's ids (22 characters of URL-safe
 //! base64). The node name is the host name, or `auspex`.
 //! Does not own: anything about jobs. Talks to: the config.
@@ -69,11 +70,6 @@ pub fn cluster_uuid(config: &Config) -> String {
     derived_id(config, "cluster")
 }
 
-/// The `node` of `_open` answers.
-pub fn node_id(config: &Config) -> String {
-    derived_id(config, "node")
-}
-
 fn derived_id(config: &Config, purpose: &str) -> String {
     let path = std::path::absolute(&config.data).unwrap_or_else(|_| config.data.clone());
     let seed = format!("auspex:{purpose}:{}", path.display());
@@ -131,6 +127,5 @@ mod tests {
         assert_eq!(a.len(), 22);
         assert_eq!(a, cluster_uuid(&config("/tmp/a")));
         assert_ne!(a, cluster_uuid(&config("/tmp/b")));
-        assert_ne!(a, node_id(&config("/tmp/a")));
     }
 }
