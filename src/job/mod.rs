@@ -267,11 +267,26 @@ impl JobManager {
         allow_no_match: bool,
     ) -> Result<Vec<serde_json::Value>, JobError> {
         let ids = self.expand_ids(expression, allow_no_match)?;
-        let slots = self.lock();
-        ids.iter()
-            .filter_map(|id| slots.get(id))
-            .map(|slot| {
-                serde_json::to_value(&*slot.config).map_err(|e| JobError::Parse(e.to_string()))
+        let configs: Vec<Arc<JobConfig>> = {
+            let slots = self.lock();
+            ids.iter()
+                .filter_map(|id| slots.get(id).map(|slot| slot.config.clone()))
+                .collect()
+        };
+        configs
+            .iter()
+            .map(|config| {
+                let mut doc =
+                    serde_json::to_value(&**config).map_err(|e| JobError::Parse(e.to_string()))?;
+                // ES shows the active snapshot in the job document once there is one.
+                let progress = self.store.get_progress(&config.job_id)?;
+                if let (Some(id), Some(map)) = (
+                    progress.and_then(|p| p.latest_snapshot_id),
+                    doc.as_object_mut(),
+                ) {
+                    map.insert("model_snapshot_id".into(), id.into());
+                }
+                Ok(doc)
             })
             .collect()
     }

@@ -255,6 +255,11 @@ async fn lifecycle_and_its_errors() {
     assert_eq!(closed_again, json!({"closed": true}));
     let stats = server.get(&format!("{BASE}/life/_stats")).await.json();
     assert_eq!(stats["jobs"][0]["state"], "closed");
+    let job = server.get(&format!("{BASE}/life")).await.json();
+    assert!(
+        job["jobs"][0]["model_snapshot_id"].is_string(),
+        "close wrote the active snapshot: {job}"
+    );
     let deleted = server.delete(&format!("{BASE}/life")).await.json();
     assert_eq!(deleted, json!({"acknowledged": true}));
     assert_eq!(server.get(&format!("{BASE}/life")).await.status, 404);
