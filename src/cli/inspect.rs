@@ -71,7 +71,9 @@ fn job_report(store: &Store, job_id: &str, with_snapshots: bool) -> anyhow::Resu
     results.insert("bytes".into(), results_bytes.into());
     let mut snapshots = Vec::new();
     let mut snapshot_bytes = 0u64;
-    for doc in store.list_snapshots(job_id)? {
+    let mut docs = store.list_snapshots(job_id)?;
+    docs.sort_by(|a, b| (a.last_seq, a.timestamp_ms).cmp(&(b.last_seq, b.timestamp_ms)));
+    for doc in docs {
         let size = store
             .get_snapshot_state(job_id, &doc.snapshot_id)
             .map_or(0, |state| state.len() as u64);

@@ -79,11 +79,14 @@ pub struct Replayer<S: Sink> {
     pipeline: Pipeline,
     sink: S,
     counters: Arc<Counters>,
+    /// Records the pipeline had processed before this replay (a resumed job counts only new ones).
+    records_before: u64,
 }
 
 impl<S: Sink> Replayer<S> {
     pub fn new(pipeline: Pipeline, sink: S, counters: Arc<Counters>) -> Replayer<S> {
         Replayer {
+            records_before: pipeline.state.counts.processed_record_count,
             pipeline,
             sink,
             counters,
@@ -145,8 +148,9 @@ impl<S: Sink> Replayer<S> {
             .anomaly_records
             .fetch_add(anomalies as u64, Ordering::Relaxed);
         self.counters.entries.fetch_add(1, Ordering::Relaxed);
+        let records = self.pipeline.state.counts.processed_record_count;
         self.counters.records.store(
-            self.pipeline.state.counts.processed_record_count,
+            records.saturating_sub(self.records_before),
             Ordering::Relaxed,
         );
         self.sink.accept(&self.pipeline, seq, stored, finalized)
