@@ -72,7 +72,7 @@ fn job_report(store: &Store, job_id: &str, with_snapshots: bool) -> anyhow::Resu
     let mut snapshots = Vec::new();
     let mut snapshot_bytes = 0u64;
     let mut docs = store.list_snapshots(job_id)?;
-    docs.sort_by(|a, b| (a.last_seq, a.timestamp_ms).cmp(&(b.last_seq, b.timestamp_ms)));
+    docs.sort_by_key(|doc| (doc.last_seq, doc.timestamp_ms));
     for doc in docs {
         let size = store
             .get_snapshot_state(job_id, &doc.snapshot_id)
