@@ -205,10 +205,11 @@ function renderChart() {
   const markerY = (r) => (state.series === EVENTS ? byTime.get(r.timestamp) : (r.actual || [])[0]);
   const values = points.flatMap((p) => [p.y, p.lo, p.hi]).concat(anomalies.map(markerY))
     .filter((v) => typeof v === "number" && isFinite(v));
-  let lo = Math.min(0, ...values);
-  let hi = Math.max(1, ...values) * 1.08;
+  const step = niceStep(Math.max(1, ...values) - Math.min(0, ...values), 4);
+  const lo = Math.floor(Math.min(0, ...values) / step) * step;
+  const hi = Math.ceil((Math.max(1, ...values) * 1.04) / step) * step;
   const y = (v) => MARGIN.top + (1 - (v - lo) / (hi - lo)) * (height - MARGIN.top - MARGIN.bottom);
-  axes(svg, x, y, lo, hi, width, height);
+  axes(svg, x, y, lo, hi, step, width, height);
   const withBounds = points.filter((p) => typeof p.lo === "number" && typeof p.hi === "number");
   if (withBounds.length) {
     const upper = withBounds.map((p) => `${x(p.t)},${y(p.hi)}`);
@@ -235,7 +236,15 @@ function renderChart() {
   brush(svg, time, height);
 }
 
-function axes(svg, x, y, lo, hi, width, height) {
+// A round tick step (1, 2 or 5 times a power of ten) giving about `count` ticks over `range`.
+function niceStep(range, count) {
+  const raw = Math.max(range, 1e-9) / count;
+  const magnitude = Math.pow(10, Math.floor(Math.log10(raw)));
+  const n = raw / magnitude;
+  return (n <= 1 ? 1 : n <= 2 ? 2 : n <= 5 ? 5 : 10) * magnitude;
+}
+
+function axes(svg, x, y, lo, hi, step, width, height) {
   const g = el("svg:g", { class: "axis" });
   const [t0, t1] = state.view;
   const ticks = 6;
@@ -245,8 +254,7 @@ function axes(svg, x, y, lo, hi, width, height) {
     g.append(el("svg:line", { x1: px, x2: px, y1: MARGIN.top, y2: height - MARGIN.bottom }));
     g.append(el("svg:text", { x: px, y: height - 8, "text-anchor": "middle" }, fmtTime(t).slice(5)));
   }
-  for (let i = 0; i <= 4; i++) {
-    const v = lo + ((hi - lo) * i) / 4;
+  for (let v = lo; v <= hi + step / 2; v += step) {
     const py = y(v);
     g.append(el("svg:line", { x1: MARGIN.left, x2: width - MARGIN.right, y1: py, y2: py }));
     g.append(el("svg:text", { x: MARGIN.left - 6, y: py + 3, "text-anchor": "end" }, fmtNum(v)));
