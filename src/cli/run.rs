@@ -14,10 +14,9 @@ use anyhow::Context;
 use super::progress::{summary, with_progress, Unit};
 use super::{flush_store, offline, open_store, RunArgs};
 use crate::job::pipeline::{InputEntry, Pipeline};
-use crate::job::JobStatus;
 use crate::job::{now_ms, snapshot, status_of, JobConfig};
 use crate::replay::files::{file_len, FileChunks};
-use crate::replay::stored::{create_in_store, fresh_progress, reader_for, stored_config};
+use crate::replay::stored::{create_in_store, reader_for, stored_config};
 use crate::replay::{Counters, NdjsonSink, Replayer, Sink, StoreSink};
 
 pub fn main(args: RunArgs) -> ExitCode {
@@ -52,13 +51,7 @@ pub fn main(args: RunArgs) -> ExitCode {
                 let job = Arc::new(read_job(&args)?);
                 create_in_store(&store, &job)?;
                 let pipeline = Pipeline::new(&job.analysis_config, reader_for(&job)?);
-                let sink = StoreSink::new(
-                    store.clone(),
-                    job.clone(),
-                    fresh_progress(),
-                    JobStatus::default(),
-                    description,
-                );
+                let sink = StoreSink::new_job(store.clone(), job.clone(), description);
                 (job, pipeline, sink)
             }
             None => {

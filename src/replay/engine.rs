@@ -200,6 +200,29 @@ impl StoreSink {
         }
     }
 
+    /// A sink filling a job just created (nothing stored yet). Until [`Sink::finish`] writes the
+    /// closing snapshot, its commits mark the job `failed`: a process killed midway leaves a job
+    /// that says it is incomplete, never one that looks whole.
+    pub fn new_job(
+        store: Store,
+        config: Arc<JobConfig>,
+        snapshot_description: impl Into<String>,
+    ) -> StoreSink {
+        let progress = Progress {
+            state: PersistedState::Failed,
+            last_seq: 0,
+            latest_snapshot_id: None,
+            status: Vec::new(),
+        };
+        StoreSink::new(
+            store,
+            config,
+            progress,
+            JobStatus::default(),
+            snapshot_description,
+        )
+    }
+
     pub fn progress(&self) -> &Progress {
         &self.progress
     }
@@ -324,5 +347,60 @@ impl<W: Write> Sink for NdjsonSink<W> {
 
     fn finish(&mut self, _pipeline: &Pipeline) -> Result<(), JobError> {
         self.out.flush().map_err(write_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replay::stored::{create_in_store, reader_for};
+    use crate::store::ResultKind;
+
+    fn count_job() -> Arc<JobConfig> {
+        let body =
+            br#"{"analysis_config": {"bucket_span": "1h", "detectors": [{"function": "count"}]},
+            "data_description": {"time_field": "time", "time_format": "epoch"}}"#;
+        Arc::new(JobConfig::from_put_body("t", body, 0).expect("valid job"))
+    }
+
+    #[test]
+    fn a_new_job_is_failed_until_its_closing_snapshot_and_then_restores_exactly() {
+        let store = Store::temporary().expect("store");
+        let config = count_job();
+        create_in_store(&store, &config).expect("created");
+        let reader = reader_for(&config).expect("reader");
+        let counters = Arc::new(Counters::default());
+        let sink = StoreSink::new_job(store.clone(), config.clone(), "test");
+        let pipeline = Pipeline::new(&config.analysis_config, reader.clone());
+        let mut replayer = Replayer::new(pipeline, sink, counters.clone());
+        let body: String = (0..50)
+            .map(|i| format!("{{\"time\":{}}}\n", 1_700_000_000 + i * 600))
+            .collect();
+        let batch = reader.read_body(body.as_bytes()).expect("records");
+        replayer
+            .apply_batch(&batch, body.len() as u64)
+            .expect("applied");
+        replayer.sink.commit(&replayer.pipeline).expect("commit");
+        let midway = store.get_progress("t").expect("read").expect("progress");
+        assert_eq!(midway.state, PersistedState::Failed);
+        assert_eq!(midway.last_seq, 1);
+
+        replayer.apply_new(&InputEntry::Close).expect("close");
+        let (pipeline, _) = replayer.finish().expect("finished");
+        let done = store.get_progress("t").expect("read").expect("progress");
+        assert_eq!(done.state, PersistedState::Closed);
+        assert_eq!(done.last_seq, 2);
+        assert!(done.latest_snapshot_id.is_some());
+        let seen = counters.snapshot();
+        assert_eq!((seen.records, seen.entries), (50, 2));
+        let buckets = store
+            .scan_results("t", ResultKind::Bucket, None, None)
+            .expect("scan");
+        assert_eq!(buckets.len() as u64, seen.buckets);
+        assert!(seen.buckets >= 8, "{seen:?}");
+        // A server opening the job restores the same state from the snapshot.
+        let (restored, _) = snapshot::restore(&config, &store, reader).expect("restore");
+        assert_eq!(restored.state.counts, pipeline.state.counts);
+        assert_eq!(restored.state.finalized_end, pipeline.state.finalized_end);
     }
 }

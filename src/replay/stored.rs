@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::ingest::RecordReader;
 use crate::job::pipeline::{Pipeline, PipelineState};
-use crate::job::{now_ms, JobConfig, JobError, JobStatus};
+use crate::job::{now_ms, JobConfig, JobError};
 use crate::replay::{Counters, Replayer, Sink, StoreSink};
 use crate::store::{self, PersistedState, Progress, Store};
 
@@ -201,13 +201,7 @@ impl StoredReplay {
             "State persisted after a replay of job [{}]",
             self.source_job_id
         );
-        let mut sink = StoreSink::new(
-            store.clone(),
-            self.target.clone(),
-            fresh_progress(),
-            JobStatus::default(),
-            description,
-        );
+        let mut sink = StoreSink::new_job(store.clone(), self.target.clone(), description);
         if let Some(id) = &self.snapshot_id {
             let copied = format!(
                 "Copied from model snapshot [{id}] of job [{}] at {}",

@@ -111,6 +111,36 @@ async fn the_page_renders_a_jobs_results_in_headless_chromium() {
     assert!(count(&dom, "class=\"cell sev-") >= buckets.min(200));
     assert!(dom.contains("<td>web</td>"), "job list");
 
+    // Zoomed to one day by the address (from as an ISO date, to as epoch ms): only that day's
+    // buckets and anomalies are drawn.
+    let (day_start, day_end) = (1_772_668_800_000_i64, 1_772_755_200_000_i64);
+    let in_day = |docs: &[serde_json::Value]| {
+        docs.iter()
+            .filter(|d| {
+                d["timestamp"]
+                    .as_i64()
+                    .is_some_and(|t| t >= day_start && t < day_end)
+            })
+            .count()
+    };
+    let day_buckets = in_day(&results(&server, "web", "buckets").await);
+    let day_records = in_day(&results(&server, "web", "records").await);
+    assert!(day_buckets > 0 && day_buckets < buckets && day_records < records);
+    let zoomed = {
+        let browser = browser.clone();
+        let url = format!("{url}&from=2026-03-05T00:00&to={day_end}");
+        tokio::task::spawn_blocking(move || run_chromium(&browser, &url, "--dump-dom"))
+            .await
+            .expect("chromium task")
+    };
+    assert!(zoomed.contains("data-state=\"ready\""));
+    assert!(
+        zoomed.contains(&format!("data-points=\"{day_buckets}\"")),
+        "{day_buckets} points expected"
+    );
+    assert_eq!(count(&zoomed, "<tr class=\"record\">"), day_records);
+    assert_eq!(count(&zoomed, "<circle class=\"anomaly sev-"), day_records);
+
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("explorer.png");
     let _ = std::fs::remove_file(&shot);
     let mode = format!("--screenshot={}", shot.display());

@@ -102,7 +102,7 @@ async function loadJobs() {
   }
 }
 
-async function selectJob(jobId) {
+async function selectJob(jobId, view) {
   const entry = state.jobs.find((j) => j.stats.job_id === jobId);
   if (!entry) { setStatus(`no job [${jobId}]`); return; }
   for (const row of document.querySelectorAll("#jobs tbody tr")) {
@@ -123,7 +123,7 @@ async function selectJob(jobId) {
   state.span = (buckets[0] ? buckets[0].bucket_span * 1000 : 0) || parseSpan(spanText);
   const times = buckets.map((b) => b.timestamp);
   state.extent = times.length ? [times[0], times[times.length - 1] + state.span] : null;
-  state.view = state.extent;
+  state.view = view || state.extent;
   $("#job").hidden = false;
   $("#job-title").textContent = jobId;
   $("#job-description").textContent =
@@ -283,9 +283,9 @@ function brush(svg, time, height) {
     const a = time(Math.min(startX, px(event)));
     const b = time(Math.max(startX, px(event)));
     startX = null;
-    if (b - a > state.span) { state.view = [a, b]; render(); } else { rect.setAttribute("width", "0"); }
+    if (b - a > state.span) setView([a, b]); else rect.setAttribute("width", "0");
   };
-  svg.ondblclick = () => { state.view = state.extent; render(); };
+  svg.ondblclick = () => setView(state.extent);
 }
 
 function renderSwimlane() {
@@ -344,10 +344,7 @@ function renderTable() {
     row.append(el("td", { class: "num" }, fmtNum((r.actual || [])[0])));
     row.append(el("td", { class: "num" }, fmtNum((r.typical || [])[0])));
     row.append(el("td", { class: "num" }, r.probability.toExponential(2)));
-    row.addEventListener("click", () => {
-      state.view = [r.timestamp - 24 * state.span, r.timestamp + 25 * state.span];
-      render();
-    });
+    row.addEventListener("click", () => setView([r.timestamp - 24 * state.span, r.timestamp + 25 * state.span]));
     body.append(row);
   }
 }
@@ -371,19 +368,45 @@ function wireControls() {
   const range = () => {
     const a = fromInput($("#from").value);
     const b = fromInput($("#to").value);
-    if (a !== null && b !== null && b > a) { state.view = [a, b]; render(); }
+    if (a !== null && b !== null && b > a) setView([a, b]);
   };
   $("#from").addEventListener("change", range);
   $("#to").addEventListener("change", range);
-  $("#reset").addEventListener("click", () => { state.view = state.extent; if (state.view) render(); });
+  $("#reset").addEventListener("click", () => setView(state.extent));
   window.addEventListener("hashchange", route);
   window.addEventListener("resize", () => { if (state.view) render(); });
 }
 
+// Zooms to `view` and records it in the address (`#job=..&from=..&to=..`, epoch ms), so a view
+// can be bookmarked or shared; replaceState does not fire hashchange, so nothing reloads.
+function setView(view) {
+  if (!view) return;
+  state.view = view;
+  render();
+  const job = state.job ? state.job.stats.job_id : "";
+  history.replaceState(null, "", `#job=${encodeURIComponent(job)}&from=${Math.round(view[0])}&to=${Math.round(view[1])}`);
+}
+
+function hashParam(name) {
+  const match = new RegExp(`[#&]${name}=([^&]+)`).exec(location.hash);
+  return match ? decodeURIComponent(match[1]) : null;
+}
+
+// A time from the address: epoch ms, or an ISO date (UTC unless it says otherwise).
+function hashTime(name) {
+  const text = hashParam(name);
+  if (text === null) return null;
+  if (/^-?\d+$/.test(text)) return Number(text);
+  const t = Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(text) ? text : `${text}Z`);
+  return isNaN(t) ? null : t;
+}
+
 async function route() {
-  const match = /job=([^&]+)/.exec(location.hash);
+  const job = hashParam("job");
+  const from = hashTime("from");
+  const to = hashTime("to");
   try {
-    if (match) await selectJob(decodeURIComponent(match[1]));
+    if (job) await selectJob(job, from !== null && to !== null && to > from ? [from, to] : null);
     else document.body.dataset.state = "ready";
   } catch (error) {
     setStatus(String(error.message || error));
