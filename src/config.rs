@@ -1,10 +1,27 @@
-//! Server configuration: command line flags and their environment variables, validated once.
+//! Configuration: the command line, one optional TOML config file, environment variables, and the
+//! validated [`Config`] the rest of the program reads.
 //!
-//! The command line is `auspex [serve] [flags]`: `serve` is the default subcommand, so later
-//! subcommands can sit beside it without changing how the server is started today.
+//! Every setting has a flag and an environment variable (clap reads both: a flag wins over its
+//! variable), a key in the config file, and a default: flag > env > file > default. The file is
+//! `--config FILE` / `AUSPEX_CONFIG`, else `./auspex.toml` when it exists, else none
+//! (`auspex.example.toml` lists every key). The command line is `auspex [COMMAND] [flags]`; `serve`
+//! is the default command, and the offline commands (`run`, `replay`, `inspect`) take the same
+//! `--config`, `--data` and `--log-format` so they find the same store a server would use.
+
+mod file;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::builder::BoolishValueParser;
+
+pub use file::FileConfig;
+
+use crate::cli::{InspectArgs, ReplayArgs, RunArgs};
+
+/// The config file read when neither `--config` nor `AUSPEX_CONFIG` names one.
+pub const DEFAULT_CONFIG_FILE: &str = "auspex.toml";
 
 /// The whole command line.
 #[derive(Debug, clap::Parser)]
@@ -12,6 +29,10 @@ use std::path::PathBuf;
     name = "auspex",
     version,
     about = "Anomaly-detection job engine speaking the Elasticsearch ML API",
+    long_about = "Anomaly-detection job engine speaking the Elasticsearch ML API.\n\n\
+        Settings come from flags, then AUSPEX_* environment variables, then the config file \
+        (--config, or ./auspex.toml when present), then the defaults shown.\n\
+        Logs go to stderr; the level is set by AUSPEX_LOG or RUST_LOG (default info).",
     args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
@@ -19,37 +40,280 @@ pub struct Cli {
     pub command: Option<Command>,
     /// The `serve` flags, when `serve` is not spelled out.
     #[command(flatten)]
-    pub serve: Config,
+    pub serve: ServeArgs,
 }
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Serve the HTTP API (the default).
-    Serve(Config),
+    Serve(ServeArgs),
+    /// Run a job over NDJSON or CSV files, offline: results go into the store (or to stdout).
+    Run(RunArgs),
+    /// Re-run a stored job over the input it stored, from the start or from a snapshot, offline.
+    Replay(ReplayArgs),
+    /// Show what a store holds: jobs, states, counts, snapshots, sizes.
+    Inspect(InspectArgs),
 }
 
 impl Cli {
-    /// The server config, whichever way it was given.
+    /// The command to run (`serve` when none was given).
+    pub fn into_command(self) -> Command {
+        self.command.unwrap_or(Command::Serve(self.serve))
+    }
+
+    /// The server config, whichever way `serve` was given (panics on another command: tests only).
     pub fn into_serve_config(self) -> Config {
-        match self.command {
-            Some(Command::Serve(config)) => config,
-            None => self.serve,
+        match self.into_command() {
+            Command::Serve(args) => args.resolve().expect("a valid serve config"),
+            other => panic!("not a serve command: {other:?}"),
         }
     }
 }
 
-#[derive(Debug, Clone, clap::Parser)]
-#[command(name = "auspex")]
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Flags every command takes: where the config file and the data are, how to log.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct CommonArgs {
+    /// Config file (TOML) [default: ./auspex.toml when it exists]
+    #[arg(long, env = "AUSPEX_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data path (like Elasticsearch's path.data): the store lives in <data>/store [default: data]
+    #[arg(long, env = "AUSPEX_DATA", value_name = "PATH")]
+    pub data: Option<PathBuf>,
+    /// Log format on stderr [default: text]
+    #[arg(long, env = "AUSPEX_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// `serve` flags. Each is `None` unless given by flag or environment.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Address to listen on; port 0 picks a free port (stdout says which) [default: 127.0.0.1:9200]
+    #[arg(long, env = "AUSPEX_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Largest request body accepted, e.g. 100mb (http.max_content_length) [default: 100mb]
+    #[arg(long, env = "AUSPEX_MAX_CONTENT_LENGTH", value_name = "SIZE", value_parser = parse_byte_size)]
+    pub max_content_length: Option<u64>,
+    /// Default model_snapshot_retention_days of new jobs that do not set it [default: 10]
+    #[arg(
+        long,
+        env = "AUSPEX_MODEL_SNAPSHOT_RETENTION_DAYS",
+        value_name = "DAYS"
+    )]
+    pub model_snapshot_retention_days: Option<u64>,
+    /// Default daily_model_snapshot_retention_after_days of new jobs [default: 1]
+    #[arg(
+        long,
+        env = "AUSPEX_DAILY_MODEL_SNAPSHOT_RETENTION_AFTER_DAYS",
+        value_name = "DAYS"
+    )]
+    pub daily_model_snapshot_retention_after_days: Option<u64>,
+    /// Default results_retention_days of new jobs [default: none, results are kept]
+    #[arg(long, env = "AUSPEX_RESULTS_RETENTION_DAYS", value_name = "DAYS")]
+    pub results_retention_days: Option<u64>,
+    /// Require authentication (reserved: not implemented yet, so `true` is refused) [default: false]
+    #[arg(long, env = "AUSPEX_SECURITY_ENABLED", value_name = "BOOL", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
+    pub security_enabled: Option<bool>,
+    /// Serve HTTPS (reserved: not implemented yet, so `true` is refused) [default: false]
+    #[arg(long, env = "AUSPEX_TLS_ENABLED", value_name = "BOOL", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
+    pub tls_enabled: Option<bool>,
+    /// TLS certificate chain, PEM (reserved for TLS)
+    #[arg(long, env = "AUSPEX_TLS_CERTIFICATE", value_name = "FILE")]
+    pub tls_certificate: Option<PathBuf>,
+    /// TLS private key, PEM (reserved for TLS)
+    #[arg(long, env = "AUSPEX_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+}
+
+/// Defaults applied to new jobs that do not set these retention fields themselves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RetentionDefaults {
+    pub model_snapshot_retention_days: Option<u64>,
+    pub daily_model_snapshot_retention_after_days: Option<u64>,
+    pub results_retention_days: Option<u64>,
+}
+
+/// Security settings (a later issue implements them; today only the disabled state is accepted).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecurityConfig {
+    pub enabled: bool,
+}
+
+/// TLS settings (reserved, like [`SecurityConfig`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsConfig {
+    pub enabled: bool,
+    pub certificate: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// Address to listen on; port 0 picks a free port (the log says which).
-    #[arg(long, env = "AUSPEX_LISTEN", default_value = "127.0.0.1:9200")]
     pub listen: SocketAddr,
-    /// Data path (like Elasticsearch's path.data): the store lives in <data>/store.
-    #[arg(long, env = "AUSPEX_DATA", default_value = "data")]
     pub data: PathBuf,
-    /// Largest request body accepted, e.g. 100mb (http.max_content_length).
-    #[arg(long, env = "AUSPEX_MAX_CONTENT_LENGTH", default_value = "100mb", value_parser = parse_byte_size)]
     pub max_content_length: u64,
+    pub log_format: LogFormat,
+    pub retention: RetentionDefaults,
+    pub security: SecurityConfig,
+    pub tls: TlsConfig,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9200)),
+            data: PathBuf::from("data"),
+            max_content_length: 100 << 20,
+            log_format: LogFormat::Text,
+            retention: RetentionDefaults::default(),
+            security: SecurityConfig::default(),
+            tls: TlsConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// The store directory under the data path.
+    pub fn store_path(&self) -> PathBuf {
+        self.data.join("store")
+    }
+}
+
+/// `Config::parse_from(["auspex", "--listen", ...])` (via `clap::Parser`): the `serve` flags and
+/// their environment variables over the defaults, without a config file. Tests build their server
+/// config this way.
+impl clap::FromArgMatches for Config {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Config, clap::Error> {
+        let args = ServeArgs::from_arg_matches(matches)?;
+        args.layer(FileConfig::default()).map_err(|error| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("{error:#}\n"),
+            )
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Config::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl clap::CommandFactory for Config {
+    fn command() -> clap::Command {
+        use clap::Args;
+        ServeArgs::augment_args(clap::Command::new("auspex"))
+    }
+
+    fn command_for_update() -> clap::Command {
+        use clap::Args;
+        ServeArgs::augment_args_for_update(clap::Command::new("auspex"))
+    }
+}
+
+impl clap::Parser for Config {}
+
+impl CommonArgs {
+    /// The config for an offline command: these flags over the file over the defaults.
+    pub fn resolve(&self) -> anyhow::Result<Config> {
+        ServeArgs {
+            common: self.clone(),
+            ..ServeArgs::default()
+        }
+        .resolve()
+    }
+
+    /// The config file named by `--config`/`AUSPEX_CONFIG`, else `./auspex.toml` if present.
+    fn load_file(&self) -> anyhow::Result<FileConfig> {
+        match &self.config {
+            Some(path) => FileConfig::load(path),
+            None if Path::new(DEFAULT_CONFIG_FILE).is_file() => {
+                FileConfig::load(Path::new(DEFAULT_CONFIG_FILE))
+            }
+            None => Ok(FileConfig::default()),
+        }
+    }
+}
+
+impl ServeArgs {
+    /// Flags (and their environment variables) over the config file over the defaults.
+    pub fn resolve(&self) -> anyhow::Result<Config> {
+        let file = self.common.load_file()?;
+        self.layer(file)
+    }
+
+    fn layer(&self, file: FileConfig) -> anyhow::Result<Config> {
+        let defaults = Config::default();
+        let max_content_length = match (self.max_content_length, &file.limits.max_content_length) {
+            (Some(bytes), _) => bytes,
+            (None, Some(text)) => parse_byte_size(text)
+                .map_err(anyhow::Error::msg)
+                .context("in the config file, limits.max_content_length")?,
+            (None, None) => defaults.max_content_length,
+        };
+        let config = Config {
+            listen: self.listen.or(file.listen).unwrap_or(defaults.listen),
+            data: self
+                .common
+                .data
+                .clone()
+                .or(file.data)
+                .unwrap_or(defaults.data),
+            max_content_length,
+            log_format: self
+                .common
+                .log_format
+                .or(file.log_format)
+                .unwrap_or_default(),
+            retention: RetentionDefaults {
+                model_snapshot_retention_days: self
+                    .model_snapshot_retention_days
+                    .or(file.retention.model_snapshot_retention_days),
+                daily_model_snapshot_retention_after_days: self
+                    .daily_model_snapshot_retention_after_days
+                    .or(file.retention.daily_model_snapshot_retention_after_days),
+                results_retention_days: self
+                    .results_retention_days
+                    .or(file.retention.results_retention_days),
+            },
+            security: SecurityConfig {
+                enabled: self
+                    .security_enabled
+                    .or(file.security.enabled)
+                    .unwrap_or(false),
+            },
+            tls: TlsConfig {
+                enabled: self.tls_enabled.or(file.tls.enabled).unwrap_or(false),
+                certificate: self.tls_certificate.clone().or(file.tls.certificate),
+                key: self.tls_key.clone().or(file.tls.key),
+            },
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+impl Config {
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.security.enabled {
+            anyhow::bail!("security.enabled = true is not supported by this version of auspex");
+        }
+        if self.tls.enabled {
+            anyhow::bail!("tls.enabled = true is not supported by this version of auspex");
+        }
+        Ok(())
+    }
 }
 
 /// `100mb`, `512kb`, `1gb`, `1048576b` or a plain byte count.
@@ -81,10 +345,10 @@ pub fn parse_byte_size(text: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
     #[test]
     fn serve_is_the_default_subcommand() {
-        use clap::Parser;
         let implicit = Cli::parse_from(["auspex", "--listen", "127.0.0.1:0", "--data", "d"])
             .into_serve_config();
         let explicit =
@@ -96,6 +360,82 @@ mod tests {
             assert_eq!(config.max_content_length, 100 << 20);
         }
         assert!(Cli::try_parse_from(["auspex", "bogus"]).is_err());
+    }
+
+    #[test]
+    fn flags_beat_the_file_which_beats_the_defaults() {
+        let file: FileConfig = toml::from_str(
+            r#"
+            listen = "127.0.0.1:9999"
+            data = "from-file"
+            log_format = "json"
+            [limits]
+            max_content_length = "1kb"
+            [retention]
+            model_snapshot_retention_days = 3
+            "#,
+        )
+        .unwrap();
+        let args = ServeArgs::default();
+        let config = args.layer(file.clone()).unwrap();
+        assert_eq!(config.listen.port(), 9999);
+        assert_eq!(config.data, PathBuf::from("from-file"));
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(config.max_content_length, 1024);
+        assert_eq!(config.retention.model_snapshot_retention_days, Some(3));
+        assert_eq!(config.retention.results_retention_days, None);
+
+        let Cli { serve: flags, .. } = Cli::parse_from([
+            "auspex",
+            "--data",
+            "from-flag",
+            "--max-content-length",
+            "2kb",
+            "--model-snapshot-retention-days",
+            "5",
+        ]);
+        let config = flags.layer(file).unwrap();
+        assert_eq!(config.listen.port(), 9999, "unset flag: the file's value");
+        assert_eq!(config.data, PathBuf::from("from-flag"));
+        assert_eq!(config.max_content_length, 2048);
+        assert_eq!(config.retention.model_snapshot_retention_days, Some(5));
+
+        let config = ServeArgs::default().layer(FileConfig::default()).unwrap();
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn reserved_security_settings_are_refused_when_enabled() {
+        let Cli { serve: flags, .. } = Cli::parse_from(["auspex", "--tls-enabled"]);
+        let error = flags.layer(FileConfig::default()).unwrap_err();
+        assert!(error.to_string().contains("tls.enabled"), "{error}");
+        let file: FileConfig = toml::from_str("[security]\nenabled = true\n").unwrap();
+        assert!(ServeArgs::default().layer(file).is_err());
+        let Cli { serve: flags, .. } = Cli::parse_from(["auspex", "--tls-enabled", "false"]);
+        assert!(!flags.layer(FileConfig::default()).unwrap().tls.enabled);
+    }
+
+    #[test]
+    fn help_documents_every_setting() {
+        use clap::CommandFactory;
+        let help = Cli::command().render_long_help().to_string();
+        for flag in [
+            "--config",
+            "--data",
+            "--log-format",
+            "--listen",
+            "--max-content-length",
+            "--model-snapshot-retention-days",
+            "--daily-model-snapshot-retention-after-days",
+            "--results-retention-days",
+            "--security-enabled",
+            "--tls-enabled",
+            "--tls-certificate",
+            "--tls-key",
+            "AUSPEX_LOG",
+        ] {
+            assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
+        }
     }
 
     #[test]

@@ -5,12 +5,16 @@
 //!
 //! | module   | owns |
 //! |----------|------|
+//! | [`cli`]    | the commands: `serve`, and the offline `run`, `replay`, `inspect` (progress bars, summaries) |
+//! | [`config`] | flags, environment variables, the config file, layered into one `Config` |
 //! | [`server`] | accept loop, hyper connections, graceful shutdown |
 //! | [`api`]    | routing, request parsing, the Elasticsearch error envelope, replies |
 //! | [`job`]    | job configs and lifecycle; one actor task per open job that owns its model and serializes its work |
 //! | [`ingest`] | `_data` bodies -> records: formats, time parsing, per-record field counts |
 //! | [`model`]  | detector functions, per-series models, probabilities and scores |
 //! | [`store`]  | the sled layout, value framing (CRC32), snapshots, crash invariants |
+//! | [`replay`] | a job's pipeline run outside an actor: over files or a job's stored input (offline and HTTP tasks) |
+//! | [`metrics`] | the process's Prometheus metrics registry (counters, gauges, histograms) |
 //!
 //! # Ownership rules
 //! - Only a job's actor writes that job's input, results, snapshots and progress (store invariant I1).
@@ -19,9 +23,12 @@
 //!   blocking pool, never on a reactor thread.
 
 pub mod api;
+pub mod cli;
 pub mod config;
 pub mod ingest;
 pub mod job;
+pub mod metrics;
 pub mod model;
+pub mod replay;
 pub mod server;
 pub mod store;

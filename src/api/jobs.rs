@@ -15,6 +15,7 @@ use super::params::ParamSpec;
 use super::reply::Reply;
 use super::request::ApiRequest;
 use super::AppState;
+use crate::config::RetentionDefaults;
 
 const PUT_JOB: ParamSpec = ParamSpec {
     api: "put_job",
@@ -54,8 +55,38 @@ pub async fn put(state: &AppState, job_id: &str, request: &ApiRequest) -> Result
     if request.body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::new(EsType::Parse, "request body is required"));
     }
-    let job = state.jobs.put_job(job_id, &request.body).await?;
+    let body = with_retention_defaults(&request.body, &state.config.retention);
+    let job = state.jobs.put_job(job_id, &body).await?;
     Ok(Reply::ok(job))
+}
+
+/// The body with the configured retention defaults (`auspex.toml` `[retention]`) filled in where
+/// it sets none. A body that is not a JSON object is passed on untouched, for the job layer to
+/// refuse in Elasticsearch's words.
+fn with_retention_defaults(body: &[u8], defaults: &RetentionDefaults) -> Vec<u8> {
+    let fields = [
+        (
+            "model_snapshot_retention_days",
+            defaults.model_snapshot_retention_days,
+        ),
+        (
+            "daily_model_snapshot_retention_after_days",
+            defaults.daily_model_snapshot_retention_after_days,
+        ),
+        ("results_retention_days", defaults.results_retention_days),
+    ];
+    if fields.iter().all(|(_, value)| value.is_none()) {
+        return body.to_vec();
+    }
+    let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(body) else {
+        return body.to_vec();
+    };
+    for (name, value) in fields {
+        if let Some(days) = value {
+            map.entry(name).or_insert_with(|| days.into());
+        }
+    }
+    serde_json::to_vec(&map).unwrap_or_else(|_| body.to_vec())
 }
 
 pub fn get(state: &AppState, expression: &str, request: &ApiRequest) -> Result<Reply, ApiError> {
@@ -133,6 +164,27 @@ mod tests {
         assert_eq!(
             job,
             json!({"job_id": "j", "analysis_config": {"bucket_span": "1h"}, "description": "d"})
+        );
+    }
+
+    #[test]
+    fn retention_defaults_fill_only_what_the_body_leaves_unset() {
+        let defaults = RetentionDefaults {
+            model_snapshot_retention_days: Some(3),
+            daily_model_snapshot_retention_after_days: None,
+            results_retention_days: Some(30),
+        };
+        let body = br#"{"results_retention_days": 7, "description": "d"}"#;
+        let filled: Value =
+            serde_json::from_slice(&with_retention_defaults(body, &defaults)).unwrap();
+        assert_eq!(
+            filled,
+            json!({"results_retention_days": 7, "description": "d", "model_snapshot_retention_days": 3})
+        );
+        assert_eq!(with_retention_defaults(b"[1]", &defaults), b"[1]");
+        assert_eq!(
+            with_retention_defaults(body, &RetentionDefaults::default()),
+            body.to_vec()
         );
     }
 }

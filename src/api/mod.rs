@@ -7,14 +7,20 @@
 //! rendered with the headers every answer carries (`reply`).
 //! Handlers hold no state. Panics are not caught here: `server` runs each call of [`handle`] as its
 //! own task and turns a panic into a 500 envelope.
-//! Talks to: `job::JobManager` (writes and lifecycle), `store::Store` (results reads).
+//! auspex extensions (`/_explorer`, `/_prometheus/metrics`, `/_auspex/...`) are routed the same way:
+//! `explorer` serves the embedded anomaly explorer, `metrics` the Prometheus page, `replay` the
+//! background replay tasks.
+//! Talks to: `job::JobManager` (writes and lifecycle), `store::Store` (results reads), `replay`.
 
 mod data;
 mod date;
 pub mod error;
+mod explorer;
 mod jobs;
 mod lifecycle;
+mod metrics;
 mod params;
+mod replay;
 pub mod reply;
 mod request;
 mod results;
@@ -49,11 +55,33 @@ pub struct AppState {
 }
 
 /// Answers one request. Never fails: every error becomes an Elasticsearch-shaped response.
+/// Each request is counted and timed (`metrics`) and logged as one line at debug level.
 pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Response<Full<Bytes>> {
-    respond(&state, request).await
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let mut endpoint = "unknown";
+    let response = respond(&state, request, &mut endpoint).await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    crate::metrics::observe_request(endpoint, method.as_str(), status, elapsed.as_secs_f64());
+    tracing::debug!(
+        %method,
+        path,
+        endpoint,
+        status,
+        took_ms = elapsed.as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
 }
 
-async fn respond<B>(state: &AppState, request: Request<B>) -> Response<Full<Bytes>>
+/// Answers; names the routed endpoint in `endpoint` (left alone when routing fails).
+async fn respond<B>(
+    state: &AppState,
+    request: Request<B>,
+    endpoint_name: &mut &'static str,
+) -> Response<Full<Bytes>>
 where
     B: Body<Data = Bytes>,
     B::Error: std::error::Error + Send + Sync + 'static,
@@ -113,6 +141,14 @@ where
         }
     };
 
+    *endpoint_name = endpoint.name();
+    // The explorer's files and the metrics page are not JSON: they answer before the JSON path.
+    match &endpoint {
+        Endpoint::Explorer { asset } => return explorer::serve(asset.as_deref(), render),
+        Endpoint::Metrics => return metrics::serve(state).await,
+        _ => {}
+    }
+
     let body = match request::read_body(&parts.headers, body, state.config.max_content_length).await
     {
         Ok(body) => body,
@@ -161,6 +197,12 @@ async fn dispatch(
             results::buckets(state, job_id, timestamp, request).await
         }
         Endpoint::Records { job_id } => results::records(state, job_id, request).await,
+        Endpoint::Replay { job_id } => replay::start(state, &job_id, request).await,
+        Endpoint::Tasks { task_id } => replay::tasks(task_id.as_deref()),
+        // Answered in `respond` before the JSON path.
+        Endpoint::Explorer { .. } | Endpoint::Metrics => {
+            Err(ApiError::internal(&"not a JSON endpoint"))
+        }
         Endpoint::NotImplemented { api } => Err(ApiError::new(
             EsType::NotImplemented,
             format!(

@@ -52,6 +52,44 @@ pub enum Endpoint {
     NotImplemented {
         api: &'static str,
     },
+    /// auspex extension: the anomaly explorer page (`asset` `None`) or one of its files.
+    Explorer {
+        asset: Option<String>,
+    },
+    /// auspex extension: `GET /_prometheus/metrics`.
+    Metrics,
+    /// auspex extension: `POST /_auspex/anomaly_detectors/<job_id>/_replay` starts a replay task.
+    Replay {
+        job_id: String,
+    },
+    /// auspex extension: `GET /_auspex/tasks[/<task_id>]`.
+    Tasks {
+        task_id: Option<String>,
+    },
+}
+
+impl Endpoint {
+    /// A stable name for metrics and logs: the Elasticsearch spec name, or `auspex.*`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Endpoint::Root => "info",
+            Endpoint::PutJob { .. } => "ml.put_job",
+            Endpoint::GetJobs { .. } => "ml.get_jobs",
+            Endpoint::DeleteJob { .. } => "ml.delete_job",
+            Endpoint::JobStats { .. } => "ml.get_job_stats",
+            Endpoint::OpenJob { .. } => "ml.open_job",
+            Endpoint::CloseJob { .. } => "ml.close_job",
+            Endpoint::PostData { .. } => "ml.post_data",
+            Endpoint::Flush { .. } => "ml.flush_job",
+            Endpoint::Buckets { .. } => "ml.get_buckets",
+            Endpoint::Records { .. } => "ml.get_records",
+            Endpoint::NotImplemented { api } => api,
+            Endpoint::Explorer { .. } => "auspex.explorer",
+            Endpoint::Metrics => "auspex.metrics",
+            Endpoint::Replay { .. } => "auspex.replay",
+            Endpoint::Tasks { .. } => "auspex.tasks",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +114,10 @@ enum Api {
     Buckets,
     Records,
     NotImplemented(&'static str),
+    Explorer,
+    Metrics,
+    Replay,
+    Tasks,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +174,13 @@ const ROUTES: &[(&[Verb], &str, Api)] = &[
     (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/results/buckets", Api::Buckets),
     (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/results/buckets/{timestamp}", Api::Buckets),
     (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/results/records", Api::Records),
+    // auspex extensions (README "auspex extensions").
+    (&[Get], "/_explorer", Api::Explorer),
+    (&[Get], "/_explorer/{asset}", Api::Explorer),
+    (&[Get], "/_prometheus/metrics", Api::Metrics),
+    (&[Post], "/_auspex/anomaly_detectors/{job_id}/_replay", Api::Replay),
+    (&[Get], "/_auspex/tasks", Api::Tasks),
+    (&[Get], "/_auspex/tasks/{task_id}", Api::Tasks),
     // Spec endpoints not implemented yet.
     (&[Get], "/_cat/ml/anomaly_detectors", Api::NotImplemented("cat.ml_jobs")),
     (&[Get], "/_cat/ml/anomaly_detectors/{job_id}", Api::NotImplemented("cat.ml_jobs")),
@@ -278,6 +327,14 @@ fn endpoint(api: Api, captures: Vec<String>) -> Endpoint {
         }
         Api::Records => Endpoint::Records { job_id: next() },
         Api::NotImplemented(api) => Endpoint::NotImplemented { api },
+        Api::Explorer => Endpoint::Explorer {
+            asset: Some(next()).filter(|a| !a.is_empty()),
+        },
+        Api::Metrics => Endpoint::Metrics,
+        Api::Replay => Endpoint::Replay { job_id: next() },
+        Api::Tasks => Endpoint::Tasks {
+            task_id: Some(next()).filter(|t| !t.is_empty()),
+        },
     }
 }
 
@@ -365,6 +422,42 @@ mod tests {
             Ok(Endpoint::Records {
                 job_id: "j1".into()
             })
+        );
+    }
+
+    #[test]
+    fn auspex_extensions() {
+        assert_eq!(
+            routed(Method::GET, "/_explorer"),
+            Ok(Endpoint::Explorer { asset: None })
+        );
+        assert_eq!(
+            routed(Method::GET, "/_explorer/app.js"),
+            Ok(Endpoint::Explorer {
+                asset: Some("app.js".into())
+            })
+        );
+        assert_eq!(
+            routed(Method::GET, "/_prometheus/metrics"),
+            Ok(Endpoint::Metrics)
+        );
+        assert_eq!(
+            routed(Method::POST, "/_auspex/anomaly_detectors/j1/_replay"),
+            Ok(Endpoint::Replay {
+                job_id: "j1".into()
+            })
+        );
+        assert_eq!(
+            routed(Method::GET, "/_auspex/tasks/replay-3"),
+            Ok(Endpoint::Tasks {
+                task_id: Some("replay-3".into())
+            })
+        );
+        assert_eq!(
+            routed(Method::GET, "/_auspex/tasks/replay-3")
+                .unwrap()
+                .name(),
+            "auspex.tasks"
         );
     }
 

@@ -274,6 +274,17 @@ impl JobActor {
 
     fn flush(&mut self, params: &FlushParams) -> Result<Option<i64>, JobError> {
         let started = Instant::now();
+        let result = self.flush_inner(params, started);
+        let seconds = started.elapsed().as_secs_f64();
+        crate::metrics::observe_job(crate::metrics::JOB_FLUSH_SECONDS, self.job_id(), seconds);
+        result
+    }
+
+    fn flush_inner(
+        &mut self,
+        params: &FlushParams,
+        started: Instant,
+    ) -> Result<Option<i64>, JobError> {
         let mut input = Vec::new();
         let mut finalized = Vec::new();
         if params.skip_time.is_some() || params.advance_time.is_some() {
@@ -310,6 +321,7 @@ impl JobActor {
     }
 
     fn write_snapshot(&mut self, state: PersistedState, description: &str) -> Result<(), JobError> {
+        let started = Instant::now();
         let written = snapshot::write(
             &self.config,
             &self.store,
@@ -319,6 +331,8 @@ impl JobActor {
             state,
             description,
         );
+        let seconds = started.elapsed().as_secs_f64();
+        crate::metrics::observe_job(crate::metrics::JOB_PERSIST_SECONDS, self.job_id(), seconds);
         match written {
             Ok(progress) => {
                 self.progress = progress;
@@ -340,16 +354,7 @@ impl JobActor {
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         let job_id = self.config.job_id.clone();
         let mut status = self.status.clone();
-        let state = &self.pipeline.state;
-        status.counts = state.counts.clone();
-        status.finalized_end = state.finalized_end;
-        status.latest_record_time = state.latest_record_time;
-        status.latest_result_time = state.latest_result_time;
-        status.timing.record(finalized.len(), elapsed_ms);
-        if !finalized.is_empty() {
-            status.model_size_stats = state.detector.model_size_stats();
-            status.model_log_time = Some(now_ms());
-        }
+        status.advance(&self.pipeline.state, finalized.len(), elapsed_ms, now_ms());
         let mut clear_results = None;
         if !finalized.is_empty() || !interim.is_empty() {
             clear_results = status.interim_range.take();
@@ -409,7 +414,7 @@ enum Continue {
 }
 
 /// The documents of one bucket: the bucket at ordinal 0 and its records at 0..n.
-fn result_docs(
+pub fn result_docs(
     job_id: &str,
     bucket: &BucketResult,
     processing_ms: u64,

@@ -13,11 +13,13 @@ pub mod config;
 mod error;
 mod ids;
 pub mod pipeline;
-mod snapshot;
+pub mod snapshot;
 mod status;
 #[cfg(test)]
 mod tests;
 
+pub use actor::result_docs;
+pub use clock::now_ms;
 pub use config::JobConfig;
 pub use error::JobError;
 pub use status::JobStatus;
@@ -210,6 +212,35 @@ impl JobManager {
 
     /// `PUT _ml/anomaly_detectors/<job_id>`: returns the created job document.
     pub async fn put_job(&self, job_id: &str, body: &[u8]) -> Result<serde_json::Value, JobError> {
+        let config = self.create_job(job_id, body, Phase::Closed).await?;
+        serde_json::to_value(&config).map_err(|e| JobError::Parse(e.to_string()))
+    }
+
+    /// Creates a job that stays `opening` (open, close and delete answer 409) until
+    /// [`JobManager::release`]: background work such as a replay fills in its input, results and
+    /// snapshot meanwhile, as the job's only writer (I1).
+    pub async fn put_job_reserved(&self, job_id: &str, body: &[u8]) -> Result<JobConfig, JobError> {
+        self.create_job(job_id, body, Phase::Opening).await
+    }
+
+    /// Ends a [`JobManager::put_job_reserved`] reservation: the job is closed, or failed (persisted,
+    /// so a half-built job is never mistaken for a complete one).
+    pub async fn release(&self, job_id: &str, failed: bool) -> Result<(), JobError> {
+        if failed {
+            self.persist_state(job_id, PersistedState::Failed)?;
+        } else {
+            self.set_phase(job_id, Phase::Closed);
+        }
+        self.store.flush().await?;
+        Ok(())
+    }
+
+    async fn create_job(
+        &self,
+        job_id: &str,
+        body: &[u8],
+        phase: Phase,
+    ) -> Result<JobConfig, JobError> {
         let config = JobConfig::from_put_body(job_id, body, clock::now_ms())?;
         let json = serde_json::to_vec(&config).map_err(|e| JobError::Parse(e.to_string()))?;
         {
@@ -234,12 +265,12 @@ impl JobManager {
                 job_id.to_string(),
                 JobSlot {
                     config: Arc::new(config.clone()),
-                    phase: Phase::Closed,
+                    phase,
                 },
             );
         }
         self.store.flush().await?;
-        serde_json::to_value(&config).map_err(|e| JobError::Parse(e.to_string()))
+        Ok(config)
     }
 
     /// Expands an id expression (id, group, comma list, wildcards, `_all`, empty = all) to sorted ids.

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ingest::DataCounts;
+use crate::job::pipeline::PipelineState;
 use crate::job::JobError;
 use crate::model::ModelSizeStats;
 use crate::store::{self, Progress};
@@ -99,6 +100,26 @@ impl JobStatus {
             return Ok(JobStatus::default());
         }
         Ok(store::decode(&progress.status)?)
+    }
+
+    /// Brings the status up to the pipeline's state after `finalized` buckets were finalized in
+    /// `elapsed_ms` (the job actor and offline replay commit through this).
+    pub fn advance(
+        &mut self,
+        state: &PipelineState,
+        finalized: usize,
+        elapsed_ms: f64,
+        now_ms: i64,
+    ) {
+        self.counts = state.counts.clone();
+        self.finalized_end = state.finalized_end;
+        self.latest_record_time = state.latest_record_time;
+        self.latest_result_time = state.latest_result_time;
+        self.timing.record(finalized, elapsed_ms);
+        if finalized > 0 {
+            self.model_size_stats = state.detector.model_size_stats();
+            self.model_log_time = Some(now_ms);
+        }
     }
 
     /// `model_size_stats` in the Elasticsearch shape.

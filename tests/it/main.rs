@@ -4,10 +4,15 @@
 //! `http` covers the HTTP surface that does not depend on job behaviour (root document, headers,
 //! routing errors, body limits, parameter validation); `cli` covers the binary's startup and exit;
 //! `lifecycle` the job workflow and the documented worked examples; `restart` the real binary
-//! stopped (SIGTERM) or killed (SIGKILL) and started again on the same data path.
+//! stopped (SIGTERM) or killed (SIGKILL) and started again on the same data path; `cli_replay` the
+//! offline commands, the config file and HTTP replay tasks; `metrics` the Prometheus page and JSON
+//! logs; `explorer` the embedded explorer (in headless Chromium when it is installed).
 
 mod cli;
+mod cli_replay;
+mod explorer;
 mod http;
 mod lifecycle;
+mod metrics;
 mod restart;
 mod util;

@@ -293,6 +293,14 @@ impl BinaryServer {
 }
 
 impl BinaryServer {
+    /// The data path the server runs on.
+    pub fn data_path(&self) -> std::path::PathBuf {
+        self.data
+            .as_ref()
+            .map(|d| d.path().to_path_buf())
+            .expect("data path present until kill or terminate")
+    }
+
     /// SIGKILL: the process dies at once, mid-whatever; hands back the data path (for a restart).
     pub fn kill(mut self) -> TempDir {
         let _ = self.child.kill();

@@ -1,0 +1,158 @@
+//! The embedded anomaly explorer: its files, and the page itself in headless Chromium rendering a
+//! real job's results (skipped, with a note, where Chromium is not installed).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::cli_replay::{load_over_http, results, sample_lines};
+use crate::util::TestServer;
+
+#[tokio::test]
+async fn the_explorer_files_are_served_from_the_binary() {
+    let server = TestServer::start().await;
+    let page = server.get("/_explorer").await;
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(page.text().contains("<script src=\"/_explorer/app.js\">"));
+    for (asset, kind) in [("app.js", "text/javascript"), ("style.css", "text/css")] {
+        let reply = server.get(&format!("/_explorer/{asset}")).await;
+        assert_eq!(reply.status, 200);
+        assert!(reply
+            .header("content-type")
+            .is_some_and(|t| t.starts_with(kind)));
+        assert!(!reply.body.is_empty());
+        // Nothing is fetched from elsewhere.
+        let text = reply.text().replace("http://www.w3.org/2000/svg", "");
+        assert!(!text.contains("http://") && !text.contains("https://"));
+    }
+    let missing = server.get("/_explorer/nope.js").await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.es_error().0, "resource_not_found_exception");
+    server.stop().await;
+}
+
+fn chromium() -> Option<PathBuf> {
+    ["chromium", "chromium-browser"].iter().find_map(|name| {
+        let found = Command::new("which").arg(name).output().ok()?;
+        let path = String::from_utf8(found.stdout).ok()?;
+        (!path.trim().is_empty()).then(|| PathBuf::from(path.trim()))
+    })
+}
+
+/// Headless Chromium on `url`, with `mode` (`--dump-dom` or `--screenshot=...`).
+fn run_chromium(browser: &Path, url: &str, mode: &str) -> String {
+    let profile = tempfile::tempdir().expect("profile dir");
+    let output = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--no-first-run",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args([
+            "--window-size=1400,1000",
+            "--virtual-time-budget=15000",
+            mode,
+            url,
+        ])
+        .output()
+        .expect("chromium runs");
+    assert!(
+        output.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn count(haystack: &str, needle: &str) -> usize {
+    haystack.matches(needle).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_renders_a_jobs_results_in_headless_chromium() {
+    let Some(browser) = chromium() else {
+        eprintln!("NOTE: chromium is not installed; skipping the explorer browser test");
+        return;
+    };
+    let server = TestServer::start().await;
+    load_over_http(&server, "web", sample_lines(None)).await;
+    let buckets = results(&server, "web", "buckets").await.len();
+    let records = results(&server, "web", "records").await.len();
+    assert!(records > 0);
+    let url = format!("{}/_explorer#job=web", server.base_url);
+
+    let dom = {
+        let (browser, url) = (browser.clone(), url.clone());
+        tokio::task::spawn_blocking(move || run_chromium(&browser, &url, "--dump-dom"))
+            .await
+            .expect("chromium task")
+    };
+    assert!(
+        dom.contains("data-state=\"ready\""),
+        "page never got ready:\n{dom}"
+    );
+    assert!(dom.contains("data-job=\"web\""));
+    // One chart point per bucket, one marker and one table row per anomaly record (all scores
+    // pass the default filter), one swim lane cell per bucket in the overall lane at least.
+    assert!(dom.contains("class=\"series\" d=\"M"), "no series line");
+    assert!(
+        dom.contains(&format!("data-points=\"{buckets}\"")),
+        "{buckets} points expected"
+    );
+    assert_eq!(count(&dom, "<circle class=\"anomaly sev-"), records);
+    assert!(count(&dom, "<circle class=\"anomaly sev-critical\"") >= 1);
+    assert_eq!(count(&dom, "<tr class=\"record\">"), records.min(500));
+    assert!(count(&dom, "class=\"cell sev-") >= buckets.min(200));
+    assert!(dom.contains("<td>web</td>"), "job list");
+
+    // Zoomed to one day by the address (from as an ISO date, to as epoch ms): only that day's
+    // buckets and anomalies are drawn.
+    let (day_start, day_end) = (1_772_668_800_000_i64, 1_772_755_200_000_i64);
+    let in_day = |docs: &[serde_json::Value]| {
+        docs.iter()
+            .filter(|d| {
+                d["timestamp"]
+                    .as_i64()
+                    .is_some_and(|t| t >= day_start && t < day_end)
+            })
+            .count()
+    };
+    let day_buckets = in_day(&results(&server, "web", "buckets").await);
+    let day_records = in_day(&results(&server, "web", "records").await);
+    assert!(day_buckets > 0 && day_buckets < buckets && day_records < records);
+    let zoomed = {
+        let browser = browser.clone();
+        let url = format!("{url}&from=2026-03-05T00:00&to={day_end}");
+        tokio::task::spawn_blocking(move || run_chromium(&browser, &url, "--dump-dom"))
+            .await
+            .expect("chromium task")
+    };
+    assert!(zoomed.contains("data-state=\"ready\""));
+    assert!(
+        zoomed.contains(&format!("data-points=\"{day_buckets}\"")),
+        "{day_buckets} points expected"
+    );
+    assert_eq!(count(&zoomed, "<tr class=\"record\">"), day_records);
+    assert_eq!(count(&zoomed, "<circle class=\"anomaly sev-"), day_records);
+
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("explorer.png");
+    let _ = std::fs::remove_file(&shot);
+    let mode = format!("--screenshot={}", shot.display());
+    tokio::task::spawn_blocking(move || run_chromium(&browser, &url, &mode))
+        .await
+        .expect("chromium task");
+    let png = std::fs::read(&shot).expect("a screenshot was written");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 20_000,
+        "{} bytes",
+        png.len()
+    );
+    eprintln!("explorer screenshot: {}", shot.display());
+    server.stop().await;
+}
