@@ -26,6 +26,16 @@ pub struct Cli {
 pub enum Command {
     /// Serve the HTTP API (the default).
     Serve(Config),
+    /// Check a whole store offline (every value's CRC and the cross-tree invariants); exits 1 if
+    /// anything is wrong, 2 if the store cannot be opened. Run it while no server uses the data path.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct VerifyArgs {
+    /// Data path of the store to check (the store is <data>/store).
+    #[arg(long, env = "AUSPEX_DATA", default_value = "data")]
+    pub data: PathBuf,
 }
 
 impl Cli {
@@ -33,7 +43,7 @@ impl Cli {
     pub fn into_serve_config(self) -> Config {
         match self.command {
             Some(Command::Serve(config)) => config,
-            None => self.serve,
+            _ => self.serve,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! `auspex`: parse the config, start logging, open the store, serve until SIGINT/SIGTERM.
+//! `auspex`: parse the config, start logging, open the store, serve until SIGINT/SIGTERM; or
+//! `auspex verify`: check a stopped store offline.
 //!
 //! stdout carries exactly one line, `listening on http://ADDR` (the bound address, so `--listen
 //! 127.0.0.1:0` is usable: tests read it); logs go to stderr (`AUSPEX_LOG` or `RUST_LOG` filter,
@@ -14,13 +15,17 @@ use tokio::signal::unix::{signal, SignalKind};
 use tracing_subscriber::EnvFilter;
 
 use auspex::api::AppState;
-use auspex::config::{Cli, Config};
+use auspex::config::{Cli, Command, Config};
 use auspex::job::JobManager;
 use auspex::store::Store;
 
 fn main() -> ExitCode {
-    let config = Cli::parse().into_serve_config();
+    let cli = Cli::parse();
     init_tracing();
+    if let Some(Command::Verify(args)) = &cli.command {
+        return verify(&args.data);
+    }
+    let config = cli.into_serve_config();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -37,6 +42,48 @@ fn main() -> ExitCode {
             eprintln!("auspex: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `auspex verify`: the integrity report on stdout; exit 0 clean, 1 problems, 2 unreadable.
+fn verify(data: &std::path::Path) -> ExitCode {
+    let path = data.join("store");
+    if !path.is_dir() {
+        eprintln!("auspex: no store at {}", path.display());
+        return ExitCode::from(2);
+    }
+    let report = match Store::open(&path).and_then(|store| store.check_integrity()) {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!(
+                "auspex: cannot check the store at {} (is a server using it?): {error}",
+                path.display()
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let checked: Vec<String> = report
+        .values_checked
+        .iter()
+        .map(|(tree, n)| format!("{tree} {n}"))
+        .collect();
+    println!(
+        "store {}: values checked: {}",
+        path.display(),
+        checked.join(", ")
+    );
+    for problem in &report.problems {
+        println!("problem: {problem}");
+    }
+    if report.is_clean() {
+        println!("no problems found");
+        ExitCode::SUCCESS
+    } else {
+        println!(
+            "{} problem(s) found",
+            report.problems.len() as u64 + report.problems_omitted
+        );
+        ExitCode::from(1)
     }
 }
 

@@ -4,10 +4,14 @@
 //! `http` covers the HTTP surface that does not depend on job behaviour (root document, headers,
 //! routing errors, body limits, parameter validation); `cli` covers the binary's startup and exit;
 //! `lifecycle` the job workflow and the documented worked examples; `restart` the real binary
-//! stopped (SIGTERM) or killed (SIGKILL) and started again on the same data path.
+//! stopped (SIGTERM) or killed (SIGKILL) and started again on the same data path; `kill` the crash
+//! harness (SIGKILL at seeded random points of a `workload` script, results equal to an
+//! uninterrupted run).
 
 mod cli;
 mod http;
+mod kill;
 mod lifecycle;
 mod restart;
 mod util;
+mod workload;
