@@ -6,9 +6,10 @@
 //! `lifecycle` the job workflow and the documented worked examples; `restart` the real binary
 //! stopped (SIGTERM) or killed (SIGKILL) and started again on the same data path; `kill` the crash
 //! harness (SIGKILL at seeded random points of a `workload` script, results equal to an
-//! uninterrupted run).
+//! uninterrupted run); `corruption` damaged stores (fallback, clear failures, `auspex verify`).
 
 mod cli;
+mod corruption;
 mod http;
 mod kill;
 mod lifecycle;
