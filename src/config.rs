@@ -53,6 +53,9 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Show what a store holds: jobs, states, counts, snapshots, sizes.
     Inspect(InspectArgs),
+    /// Check a whole store offline (every value's CRC and the cross-tree invariants); exits 1 if
+    /// anything is wrong, 2 if the store cannot be opened. Run it while no server uses the data path.
+    Verify(crate::cli::VerifyArgs),
 }
 
 impl Cli {

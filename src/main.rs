@@ -13,5 +13,6 @@ fn main() -> ExitCode {
         Command::Run(args) => cli::run(args),
         Command::Replay(args) => cli::replay(args),
         Command::Inspect(args) => cli::inspect(args),
+        Command::Verify(args) => cli::verify(args),
     }
 }

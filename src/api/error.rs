@@ -131,6 +131,8 @@ impl From<JobError> for ApiError {
             JobError::Ingest(ingest) => ApiError::from(ingest),
             JobError::Store(store) => ApiError::from(store),
             JobError::ActorGone { .. } => ApiError::internal(&reason),
+            // The operator needs to know which job and what is damaged; no client input is echoed.
+            JobError::Damaged { .. } => ApiError::new(EsType::Internal, reason),
         }
     }
 }

@@ -56,11 +56,16 @@ pub fn main(args: RunArgs) -> ExitCode {
             }
             None => {
                 let job = Arc::new(stored_config(&store, &args.job_id)?);
-                let (pipeline, progress) = snapshot::restore(&job, &store, reader_for(&job)?)?;
-                let status = JobStatus::from_progress(&progress)?;
-                let sink =
-                    StoreSink::new(store.clone(), job.clone(), progress, status, description);
-                (job, pipeline, sink)
+                let restored = snapshot::restore(&job, &store, reader_for(&job)?)?;
+                let status = JobStatus::from_progress(&restored.progress)?;
+                let sink = StoreSink::new(
+                    store.clone(),
+                    job.clone(),
+                    restored.progress,
+                    status,
+                    description,
+                );
+                (job, restored.pipeline, sink)
             }
         };
         let work = || {

@@ -60,6 +60,8 @@ pub struct JobHandle {
     job_id: Arc<str>,
     commands: mpsc::Sender<JobCommand>,
     failed: Arc<AtomicBool>,
+    /// What the restore had to fall back from, if anything (`snapshot::Restored::note`).
+    note: Option<Arc<str>>,
 }
 
 impl JobHandle {
@@ -68,12 +70,33 @@ impl JobHandle {
         self.failed.load(Ordering::Acquire) || self.commands.is_closed()
     }
 
+    pub fn note(&self) -> Option<&str> {
+        self.note.as_deref()
+    }
+
+    /// Queues a lifecycle command, waiting for room: closing or persisting must not fail under load.
     async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> JobCommand) -> Result<T, JobError> {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(make(reply))
             .await
             .map_err(|_| self.gone())?;
+        answer.await.map_err(|_| self.gone())?
+    }
+
+    /// Queues a `_data` or `_flush`, or refuses it at once with 429 when the queue is full: a
+    /// waiting request would hold its body in memory, so waiting without bound is unbounded memory.
+    async fn offer<T>(&self, make: impl FnOnce(Reply<T>) -> JobCommand) -> Result<T, JobError> {
+        let (reply, answer) = oneshot::channel();
+        match self.commands.try_send(make(reply)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                return Err(JobError::Overloaded {
+                    job_id: self.job_id.to_string(),
+                })
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(self.gone()),
+        }
         answer.await.map_err(|_| self.gone())?
     }
 
@@ -84,12 +107,13 @@ impl JobHandle {
     }
 
     pub async fn post_data(&self, body: Bytes) -> Result<DataCounts, JobError> {
-        self.call(|reply| JobCommand::PostData { body, reply })
+        self.offer(|reply| JobCommand::PostData { body, reply })
             .await
     }
 
     pub async fn flush(&self, params: FlushParams) -> Result<Option<i64>, JobError> {
-        self.call(|reply| JobCommand::Flush { params, reply }).await
+        self.offer(|reply| JobCommand::Flush { params, reply })
+            .await
     }
 
     pub async fn close(&self) -> Result<(), JobError> {
@@ -110,10 +134,11 @@ impl JobHandle {
 pub async fn spawn(config: Arc<JobConfig>, store: Store) -> Result<JobHandle, JobError> {
     let (commands, inbox) = mpsc::channel(QUEUE_CAPACITY);
     let failed = Arc::new(AtomicBool::new(false));
-    let handle = JobHandle {
+    let mut handle = JobHandle {
         job_id: Arc::from(config.job_id.as_str()),
         commands,
         failed: failed.clone(),
+        note: None,
     };
     let (ready, is_ready) = oneshot::channel();
     let thread_name = format!("job-{}", config.job_id);
@@ -124,8 +149,8 @@ pub async fn spawn(config: Arc<JobConfig>, store: Store) -> Result<JobHandle, Jo
             let _entered = span.enter();
             let started =
                 std::panic::catch_unwind(AssertUnwindSafe(|| JobActor::start(config, store)));
-            let actor = match started {
-                Ok(Ok(actor)) => actor,
+            let (actor, note) = match started {
+                Ok(Ok(started)) => started,
                 Ok(Err(error)) => {
                     let _ = ready.send(Err(error));
                     return;
@@ -137,11 +162,11 @@ pub async fn spawn(config: Arc<JobConfig>, store: Store) -> Result<JobHandle, Jo
                     return;
                 }
             };
-            let _ = ready.send(Ok(()));
+            let _ = ready.send(Ok(note));
             actor.run(inbox, &failed);
         })
         .map_err(|e| JobError::Conflict(format!("could not start the job's thread: {e}")))?;
-    is_ready.await.map_err(|_| handle.gone())??;
+    handle.note = is_ready.await.map_err(|_| handle.gone())??.map(Arc::from);
     Ok(handle)
 }
 
@@ -151,27 +176,32 @@ struct JobActor {
     pipeline: Pipeline,
     progress: Progress,
     status: JobStatus,
+    /// A failed write could not be undone by rebuilding from the store: the in-memory state may be
+    /// ahead of the store, so the actor must stop (the job becomes `failed`).
+    broken: bool,
 }
 
 impl JobActor {
-    fn start(config: Arc<JobConfig>, store: Store) -> Result<JobActor, JobError> {
+    /// The actor and the restore's note (see `snapshot::Restored`).
+    fn start(config: Arc<JobConfig>, store: Store) -> Result<(JobActor, Option<String>), JobError> {
         let reader = Arc::new(RecordReader::new(
             &config.data_description,
             &config.analysis_config.analysis_fields(),
         )?);
-        let (pipeline, progress) = snapshot::restore(&config, &store, reader)?;
+        let restored = snapshot::restore(&config, &store, reader)?;
         let mut actor = JobActor {
-            status: JobStatus::from_progress(&progress)?,
+            status: JobStatus::from_progress(&restored.progress)?,
             config,
             store,
-            pipeline,
-            progress,
+            pipeline: restored.pipeline,
+            progress: restored.progress,
+            broken: false,
         };
         actor.progress.state = PersistedState::Opened;
         actor
             .store
             .put_progress(&actor.config.job_id, &actor.progress)?;
-        Ok(actor)
+        Ok((actor, restored.note))
     }
 
     fn job_id(&self) -> &str {
@@ -182,10 +212,10 @@ impl JobActor {
         while let Some(command) = inbox.blocking_recv() {
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| self.handle(command)));
             match outcome {
-                Ok(Continue::Yes) => {}
+                Ok(Continue::Yes) if !self.broken => {}
                 Ok(Continue::No) => return,
-                Err(_) => {
-                    tracing::error!("job actor panicked; the job is now failed");
+                _ => {
+                    tracing::error!("job actor panicked or lost its state; the job is now failed");
                     failed.store(true, Ordering::Release);
                     self.progress.state = PersistedState::Failed;
                     if let Err(error) = self.store.put_progress(self.job_id(), &self.progress) {
@@ -389,7 +419,10 @@ impl JobActor {
         };
         if let Err(error) = self.store.commit(&job_id, &commit) {
             tracing::error!(%error, "commit failed; rebuilding the job state from the store");
-            self.rebuild()?;
+            if let Err(rebuild) = self.rebuild() {
+                tracing::error!(%rebuild, "rebuilding after a failed commit failed");
+                self.broken = true;
+            }
             return Err(error.into());
         }
         self.progress = progress;
@@ -400,10 +433,10 @@ impl JobActor {
     /// Reloads the pipeline from what the store holds (after a failed write).
     fn rebuild(&mut self) -> Result<(), JobError> {
         let reader = self.pipeline.reader().clone();
-        let (pipeline, progress) = snapshot::restore(&self.config, &self.store, reader)?;
-        self.status = JobStatus::from_progress(&progress)?;
-        self.pipeline = pipeline;
-        self.progress = progress;
+        let restored = snapshot::restore(&self.config, &self.store, reader)?;
+        self.status = JobStatus::from_progress(&restored.progress)?;
+        self.pipeline = restored.pipeline;
+        self.progress = restored.progress;
         Ok(())
     }
 }

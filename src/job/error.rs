@@ -36,6 +36,10 @@ pub enum JobError {
     /// 500: storage failed; the job keeps its last durable state.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// 500: the job's stored state is damaged beyond what a fallback to an older snapshot can
+    /// repair (e.g. input the replay needs fails its CRC); the job cannot be opened.
+    #[error("job [{job_id}] cannot be restored: its stored state is damaged: {reason}")]
+    Damaged { job_id: String, reason: String },
     /// 500: the job's actor stopped (it panicked or its state could not be rebuilt).
     #[error("the processing task of job [{job_id}] stopped unexpectedly")]
     ActorGone { job_id: String },

@@ -77,6 +77,9 @@ enum Phase {
 struct JobSlot {
     config: Arc<JobConfig>,
     phase: Phase,
+    /// Why the last open or restore failed (kept until an open succeeds); shown as
+    /// `assignment_explanation`. An open job shows its restore note instead (`JobHandle::note`).
+    note: Option<String>,
 }
 
 impl JobSlot {
@@ -112,20 +115,27 @@ impl JobManager {
                     continue;
                 }
             };
-            let persisted = store.get_progress(&job_id)?.map(|p| p.state);
-            let phase = match persisted {
-                Some(PersistedState::Failed) => Phase::Failed,
-                Some(PersistedState::Opened) => {
+            // One job's damaged progress record fails that job, not the server.
+            let mut note = None;
+            let phase = match store.get_progress(&job_id).map(|p| p.map(|p| p.state)) {
+                Ok(Some(PersistedState::Failed)) => Phase::Failed,
+                Ok(Some(PersistedState::Opened)) => {
                     to_reopen.push(job_id.clone());
                     Phase::Opening
                 }
-                _ => Phase::Closed,
+                Ok(_) => Phase::Closed,
+                Err(error) => {
+                    tracing::error!(%job_id, %error, "job progress unreadable; the job is failed");
+                    note = Some(format!("the job's progress record is damaged: {error}"));
+                    Phase::Failed
+                }
             };
             slots.insert(
                 job_id,
                 JobSlot {
                     config: Arc::new(config),
                     phase,
+                    note,
                 },
             );
         }
@@ -151,8 +161,12 @@ impl JobManager {
                 }
                 Err(error) => {
                     tracing::error!(%job_id, %error, "job could not be reopened after restart; it is now failed");
+                    slot.note = Some(error.to_string());
                     drop(slots);
-                    manager.persist_state(&job_id, PersistedState::Failed)?;
+                    if let Err(error) = manager.persist_state(&job_id, PersistedState::Failed) {
+                        tracing::error!(%job_id, %error, "could not record the failed state");
+                        manager.set_phase(&job_id, Phase::Failed);
+                    }
                     continue;
                 }
             };
@@ -266,6 +280,7 @@ impl JobManager {
                 JobSlot {
                     config: Arc::new(config.clone()),
                     phase,
+                    note: None,
                 },
             );
         }
@@ -331,18 +346,30 @@ impl JobManager {
         let ids = self.expand_ids(expression, allow_no_match)?;
         let mut out = Vec::with_capacity(ids.len());
         for job_id in ids {
-            let (state, open_for, config) = {
+            let (state, open_for, config, mut note) = {
                 let slots = self.lock();
                 let Some(slot) = slots.get(&job_id) else {
                     continue;
                 };
-                let open_for = match &slot.phase {
-                    Phase::Opened { since, .. } => Some(since.elapsed().as_secs()),
-                    _ => None,
+                let (open_for, note) = match &slot.phase {
+                    Phase::Opened { since, handle } => (
+                        Some(since.elapsed().as_secs()),
+                        handle.note().map(str::to_string),
+                    ),
+                    _ => (None, slot.note.clone()),
                 };
-                (slot.state(), open_for, slot.config.clone())
+                (slot.state(), open_for, slot.config.clone(), note)
             };
-            let (_, status) = snapshot::stored_status(&self.store, &job_id)?;
+            // A damaged progress record must not hide every other job's stats.
+            let status = match snapshot::stored_status(&self.store, &job_id) {
+                Ok((_, status)) => status,
+                Err(error) => {
+                    note.get_or_insert_with(|| {
+                        format!("the job's progress is unreadable: {error}")
+                    });
+                    JobStatus::default()
+                }
+            };
             let mut stats = serde_json::json!({
                 "job_id": job_id,
                 "data_counts": status.counts.to_json(&job_id),
@@ -353,7 +380,12 @@ impl JobManager {
             let map = stats.as_object_mut().expect("object literal");
             if state == JobState::Opened {
                 map.insert("node".into(), self.node_json());
-                map.insert("assignment_explanation".into(), "".into());
+            }
+            if state == JobState::Opened || note.is_some() {
+                map.insert(
+                    "assignment_explanation".into(),
+                    note.unwrap_or_default().into(),
+                );
             }
             if let Some(secs) = open_for {
                 map.insert("open_time".into(), format!("{secs}s").into());
@@ -438,23 +470,25 @@ impl JobManager {
             slot.phase = Phase::Opening;
             slot.config.clone()
         };
-        match actor::spawn(config, self.store.clone()).await {
-            Ok(handle) => {
-                self.set_phase(
-                    job_id,
-                    Phase::Opened {
-                        handle,
+        let outcome = actor::spawn(config, self.store.clone()).await;
+        if let Some(slot) = self.lock().get_mut(job_id) {
+            match &outcome {
+                Ok(handle) => {
+                    slot.note = None;
+                    slot.phase = Phase::Opened {
+                        handle: handle.clone(),
                         since: Instant::now(),
-                    },
-                );
-                self.store.flush().await?;
-                Ok(())
-            }
-            Err(error) => {
-                self.set_phase(job_id, Phase::Closed);
-                Err(error)
+                    };
+                }
+                Err(error) => {
+                    slot.note = Some(error.to_string());
+                    slot.phase = Phase::Closed;
+                }
             }
         }
+        outcome?;
+        self.store.flush().await?;
+        Ok(())
     }
 
     pub async fn close_jobs(

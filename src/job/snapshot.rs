@@ -14,52 +14,97 @@ use crate::store::{self, PersistedState, Progress, SnapshotDoc, Store};
 /// The oldest version whose snapshots this one can read, as ES reports `min_version`.
 const SNAPSHOT_MIN_VERSION: &str = "8.0.0";
 
+/// A job rebuilt from the store.
+pub struct Restored {
+    pub pipeline: Pipeline,
+    pub progress: Progress,
+    /// Set when the newest snapshot could not be used: what was damaged and what the job was
+    /// rebuilt from instead (logged, and shown as the job's `assignment_explanation`).
+    pub note: Option<String>,
+}
+
 /// Rebuilds a job's pipeline: the active snapshot if intact, else the newest intact older one, else
-/// from scratch; then every input entry stored after it. Returns the pipeline and the job's progress.
+/// from scratch; then every input entry stored after it. Damaged input that the replay needs, or a
+/// replay that ends short of the committed input, is `JobError::Damaged`: a job never resumes from
+/// a state that silently lacks acknowledged data.
 pub fn restore(
     config: &JobConfig,
     store: &Store,
     reader: Arc<RecordReader>,
-) -> Result<(Pipeline, Progress), JobError> {
+) -> Result<Restored, JobError> {
     let job_id = &config.job_id;
     let analysis = &config.analysis_config;
-    let progress = store.get_progress(job_id)?.unwrap_or_else(|| Progress {
-        state: PersistedState::Closed,
-        last_seq: 0,
-        latest_snapshot_id: None,
-        status: Vec::new(),
-    });
+    let damaged = |reason: String| JobError::Damaged {
+        job_id: job_id.clone(),
+        reason,
+    };
+    let progress = store
+        .get_progress(job_id)
+        .map_err(|e| damaged(e.to_string()))?
+        .unwrap_or_else(|| Progress {
+            state: PersistedState::Closed,
+            last_seq: 0,
+            latest_snapshot_id: None,
+            status: Vec::new(),
+        });
     let mut pipeline = None;
-    for candidate in snapshot_candidates(store, job_id, progress.latest_snapshot_id.as_deref())? {
+    let mut unusable = Vec::new();
+    let candidates = snapshot_candidates(store, job_id, progress.latest_snapshot_id.as_deref())
+        .map_err(|e| damaged(e.to_string()))?;
+    for candidate in candidates {
         let loaded = store
             .get_snapshot_state(job_id, &candidate)
             .map_err(JobError::from)
             .and_then(|bytes| Ok(store::decode::<PipelineState>(&bytes)?));
         match loaded {
             Ok(state) => {
-                pipeline = Some(Pipeline::resume(analysis, reader.clone(), state));
+                pipeline = Some((candidate, Pipeline::resume(analysis, reader.clone(), state)));
                 break;
             }
             Err(error) => {
                 tracing::warn!(snapshot_id = %candidate, %error, "model snapshot unusable; trying an older one");
+                unusable.push(format!("model snapshot [{candidate}] is damaged ({error})"));
             }
         }
     }
-    let mut pipeline = pipeline.unwrap_or_else(|| Pipeline::new(analysis, reader));
-    for stored in store.scan_input(job_id, pipeline.state.last_seq)? {
-        let (seq, bytes) = stored?;
-        let entry: InputEntry = store::decode(&bytes)?;
+    let (restored_from, mut pipeline) = match pipeline {
+        Some((id, pipeline)) => (format!("model snapshot [{id}]"), pipeline),
+        None => (
+            "no snapshot (model rebuilt from the start)".to_string(),
+            Pipeline::new(analysis, reader),
+        ),
+    };
+    let mut replayed = 0u64;
+    let input = store
+        .scan_input(job_id, pipeline.state.last_seq)
+        .map_err(|e| damaged(e.to_string()))?;
+    for stored in input {
+        let (seq, bytes) = stored.map_err(|e| damaged(format!("input needed for replay: {e}")))?;
+        let entry: InputEntry = store::decode(&bytes)
+            .map_err(|e| damaged(format!("input entry {seq} needed for replay: {e}")))?;
         pipeline.apply(seq, &entry)?;
+        replayed += 1;
     }
     if pipeline.state.last_seq != progress.last_seq {
-        tracing::warn!(
-            replayed_to = pipeline.state.last_seq,
-            committed = progress.last_seq,
-            "replay did not reach the committed input sequence"
-        );
+        return Err(damaged(format!(
+            "the replay from {restored_from} ends at input entry {} but entries up to {} were \
+             acknowledged",
+            pipeline.state.last_seq, progress.last_seq
+        )));
     }
-    // The status is derived from the replayed state, so stats agree with the model after a fallback.
-    Ok((pipeline, progress))
+    let note = (!unusable.is_empty()).then(|| {
+        let note = format!(
+            "{}; restored from {restored_from} and {replayed} replayed input entries",
+            unusable.join("; ")
+        );
+        tracing::warn!(%note, "job restored from an older state");
+        note
+    });
+    Ok(Restored {
+        pipeline,
+        progress,
+        note,
+    })
 }
 
 /// Snapshot ids to try, best first: the active one, then the rest newest first.

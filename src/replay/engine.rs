@@ -399,7 +399,9 @@ mod tests {
         assert_eq!(buckets.len() as u64, seen.buckets);
         assert!(seen.buckets >= 8, "{seen:?}");
         // A server opening the job restores the same state from the snapshot.
-        let (restored, _) = snapshot::restore(&config, &store, reader).expect("restore");
+        let restored = snapshot::restore(&config, &store, reader)
+            .expect("restore")
+            .pipeline;
         assert_eq!(restored.state.counts, pipeline.state.counts);
         assert_eq!(restored.state.finalized_end, pipeline.state.finalized_end);
     }

@@ -6,13 +6,18 @@
 //! `lifecycle` the job workflow and the documented worked examples; `restart` the real binary
 //! stopped (SIGTERM) or killed (SIGKILL) and started again on the same data path; `cli_replay` the
 //! offline commands, the config file and HTTP replay tasks; `metrics` the Prometheus page and JSON
-//! logs; `explorer` the embedded explorer (in headless Chromium when it is installed).
+//! logs; `explorer` the embedded explorer (in headless Chromium when it is installed); `kill` the
+//! crash harness (SIGKILL at seeded random points of a `workload` script, results equal to an
+//! uninterrupted run); `corruption` damaged stores (fallback, clear failures, `auspex verify`).
 
 mod cli;
 mod cli_replay;
+mod corruption;
 mod explorer;
 mod http;
+mod kill;
 mod lifecycle;
 mod metrics;
 mod restart;
 mod util;
+mod workload;

@@ -217,6 +217,24 @@ pub fn run_binary(args: &[&str]) -> (ExitStatus, String) {
     )
 }
 
+/// `auspex verify --data <data>`: its exit code and stdout + stderr.
+pub fn verify_store(data: &std::path::Path) -> (Option<i32>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_auspex"))
+        .arg("verify")
+        .arg("--data")
+        .arg(data)
+        .env_remove("AUSPEX_DATA")
+        .stdin(Stdio::null())
+        .output()
+        .expect("the binary runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code(), text)
+}
+
 impl BinaryServer {
     /// Starts the binary on a temporary data path with `args`; waits for its address line.
     pub fn start(args: &[&str]) -> BinaryServer {
