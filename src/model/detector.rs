@@ -54,7 +54,15 @@ impl AnomalyDetector {
                 .detectors
                 .iter()
                 .enumerate()
-                .map(|(i, d)| DetectorModel::new(i, d, fields, &config.influencers))
+                .map(|(i, d)| {
+                    DetectorModel::new(
+                        i,
+                        config.bucket_span.seconds(),
+                        d,
+                        fields,
+                        &config.influencers,
+                    )
+                })
                 .collect(),
             influencer_names: config.influencers.clone(),
             influencer_slots: config.influencers.iter().map(|i| slot_of(i)).collect(),
@@ -101,7 +109,7 @@ impl AnomalyDetector {
         let normalization = self.normalizer.normalization();
         let (result, observations) = self.assess(bucket_start, open.as_ref(), normalization, false);
         for (detector, observed) in self.detectors.iter_mut().zip(&observations) {
-            detector.learn(observed);
+            detector.learn(bucket_start, observed);
             for o in observed.iter().filter(|o| o.assessment.scored) {
                 self.normalizer.observe(raw_score(o.assessment.probability));
             }

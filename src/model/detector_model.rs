@@ -141,6 +141,7 @@ type Slot = Option<usize>;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DetectorModel {
     detector_index: usize,
+    bucket_span_secs: i64,
     function: DetectorFunction,
     field_name: Option<String>,
     by_field_name: Option<String>,
@@ -174,6 +175,7 @@ fn term<'a>(values: &'a [Option<FieldValue>], slot: Slot, use_null: bool) -> Opt
 impl DetectorModel {
     pub fn new(
         index: usize,
+        bucket_span_secs: i64,
         detector: &Detector,
         fields: &[String],
         influencers: &[String],
@@ -199,6 +201,7 @@ impl DetectorModel {
             DetectorFunction::parse(&detector.function).unwrap_or(DetectorFunction::Rare);
         DetectorModel {
             detector_index: detector.detector_index.unwrap_or(index),
+            bucket_span_secs,
             function,
             field_name: detector.field_name.clone(),
             by_field_name: detector.by_field_name.clone(),
@@ -271,8 +274,13 @@ impl DetectorModel {
             self.series.touch(0, bucket_start);
             0
         } else {
-            self.series
-                .find_or_insert(&partition, &by, bucket_start, &kinds[..spec.len])
+            self.series.find_or_insert(
+                &partition,
+                &by,
+                bucket_start,
+                &kinds[..spec.len],
+                self.bucket_span_secs,
+            )
         };
         let accumulator = bucket.entry(id);
         accumulator.add_count(weight);
@@ -317,7 +325,7 @@ impl DetectorModel {
                     continue;
                 };
                 values[f] = value;
-                let assessment = model.probability(value, *tail);
+                let assessment = model.probability(bucket_start.div_euclid(1000), value, *tail);
                 scored_features += 1;
                 if worst.is_none_or(|(_, w)| assessment.probability < w.probability) {
                     worst = Some((f, assessment));
@@ -343,14 +351,15 @@ impl DetectorModel {
     }
 
     /// Learns the bucket's values (after scoring it).
-    pub fn learn(&mut self, observations: &[Observation]) {
+    pub fn learn(&mut self, bucket_start: i64, observations: &[Observation]) {
+        let time = bucket_start.div_euclid(1000);
         for observation in observations {
             let Some(entry) = self.series.get_mut(observation.series) else {
                 continue;
             };
             for (model, value) in entry.models.iter_mut().zip(observation.values) {
                 if !value.is_nan() {
-                    model.update(value, 1.0);
+                    model.update(time, value, 1.0);
                 }
             }
         }

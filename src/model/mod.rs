@@ -17,6 +17,7 @@ mod detector;
 mod detector_model;
 mod distribution;
 pub mod function;
+mod predictor;
 pub mod result;
 pub mod score;
 pub mod series;

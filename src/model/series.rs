@@ -1,15 +1,16 @@
-//! One statistical model per series feature: what a bucket value usually looks like, and how
-//! surprising a new one is.
+//! One statistical model per series feature: what a bucket value usually looks like at a given
+//! time, and how surprising a new one is.
 //!
-//! Owns the [`SeriesModel`] trait (the seam a later, fuller model plugs into) and today's
-//! implementation, [`BaselineModel`]. Knows nothing about records, buckets, by/partition values or
-//! scores: the detector hands it one number per bucket, asks for a probability, then lets it learn.
-//! Tail maths comes from `distribution`.
+//! Owns the [`SeriesModel`] trait and today's implementation, [`AdaptiveModel`]. Knows nothing
+//! about records, by/partition values or scores: the detector hands it one number per bucket with
+//! the bucket's time, asks for a probability, then lets it learn. Prediction comes from
+//! `predictor` (competing level and seasonal predictors), tail maths from `distribution`.
 
 use serde::{Deserialize, Serialize};
 
 use crate::model::distribution::{clamp_probability, student_t_upper_tail, CountDistribution};
 use crate::model::function::Tail;
+use crate::model::predictor::Predictor;
 
 /// What kind of number a feature is: counts get a count-aware variance floor and discrete tails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,32 +31,21 @@ pub struct Assessment {
 }
 
 /// A per-series model of one bucket feature. Implementations must be deterministic and keep all
-/// their state serializable (it is part of the model snapshot).
+/// their state serializable (it is part of the model snapshot). Times are bucket starts in
+/// seconds.
 pub trait SeriesModel {
-    fn new(kind: FeatureKind) -> Self;
+    fn new(kind: FeatureKind, bucket_span_secs: i64) -> Self;
     /// Scores `value` without learning from it.
-    fn probability(&self, value: f64, tail: Tail) -> Assessment;
+    fn probability(&self, time: i64, value: f64, tail: Tail) -> Assessment;
     /// Learns one bucket value (`weight` 1 for an ordinary bucket).
-    fn update(&mut self, value: f64, weight: f64);
+    fn update(&mut self, time: i64, value: f64, weight: f64);
 }
 
-/// The model every series uses today; a fuller model replaces it by implementing [`SeriesModel`]
-/// and changing this alias (the snapshot format changes with it).
-pub type ActiveModel = BaselineModel;
+/// The model every series uses; changing it changes the snapshot format.
+pub type ActiveModel = AdaptiveModel;
 
 /// Buckets a series must have learnt before its probabilities mean anything.
 pub const WARMUP_BUCKETS: u32 = 8;
-/// Memory of the variance estimate, in buckets (exponential forgetting once reached).
-const VARIANCE_MEMORY: f64 = 500.0;
-/// Memory of the level, in buckets: shorter than the variance's, so slow drift is followed.
-const MEAN_MEMORY: f64 = 100.0;
-/// A learnt value further than this many standard deviations out is winsorized to this distance.
-const OUTLIER_SIGMAS: f64 = 4.0;
-/// This many outliers in a row on the same side are a level shift, not a spike.
-const SHIFT_RUN: i32 = 3;
-/// After a level shift the variance is at least (shift / SHIFT_SPREAD)^2, so the series is not
-/// flagged again at full strength every time it moves between levels it has already visited.
-const SHIFT_SPREAD: f64 = 3.0;
 /// A flat series still has a standard deviation of at least this fraction of its level.
 const RELATIVE_SD_FLOOR: f64 = 1e-3;
 /// One step of the data's resolution (e.g. 1 for integers) off a flat series is this many
@@ -65,59 +55,87 @@ const RESOLUTION_SIGMAS: f64 = 5.0;
 const ABSOLUTE_VARIANCE_FLOOR: f64 = 1e-200;
 /// Discrete tails are only worth computing for candidates (the continuous p decides the rest).
 const DISCRETE_CHECK_BELOW: f64 = 0.05;
+/// Level memories (buckets) of the plain-level predictors: one follows drift, one averages noise.
+const FAST_LEVEL: f64 = 12.0;
+const SLOW_LEVEL: f64 = 100.0;
+/// Level memory of the seasonal predictors, in cycles: a level that moves within a cycle would
+/// soak up part of the pattern and fight the profile for it.
+const SEASONAL_LEVEL_CYCLES: f64 = 1.0;
+/// A seasonal predictor is used only if its error is below this fraction of the best plain one.
+const SEASONAL_GAIN: f64 = 0.7;
+/// The active predictor is replaced only by one whose error is below this fraction of its own.
+const SWITCH_GAIN: f64 = 0.9;
+const DAY: i64 = 86_400;
+const WEEK: i64 = 7 * DAY;
 
-/// Exponentially forgetting mean and variance of a bucket feature, robust while learning
-/// (winsorized outliers, level-shift detection), with variance floors for flat series and counts,
-/// scored with a Student-t whose degrees of freedom grow with the data seen.
+/// Competing predictors of a bucket feature (plain levels, daily and weekly profiles), scored
+/// against whichever has recently predicted best, with a Student-t residual whose degrees of
+/// freedom grow with the data seen. Learning is robust: outliers are winsorized, a run of them on
+/// one side is a level shift that moves every predictor at once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BaselineModel {
+pub struct AdaptiveModel {
     kind: FeatureKind,
     updates: u32,
-    /// Effective number of buckets behind the variance (grows to VARIANCE_MEMORY).
-    weight: f64,
-    mean: f64,
-    variance: f64,
+    predictors: Vec<Predictor>,
+    /// Index of the predictor scores are computed against.
+    active: usize,
     /// Smallest non-zero step seen between consecutive values: the data's granularity.
     resolution: f64,
     last_value: f64,
-    /// Consecutive learnt outliers; the sign says which side.
-    outlier_run: i32,
-    outlier_run_sum: f64,
 }
 
-impl BaselineModel {
-    pub fn mean(&self) -> f64 {
-        self.mean
+impl AdaptiveModel {
+    /// The value the active predictor expects at `time`.
+    pub fn predict(&self, time: i64) -> f64 {
+        self.predictors[self.active].predict(time)
     }
 
     pub fn updates(&self) -> u32 {
         self.updates
     }
 
-    /// The variance used for scoring: the estimate, floored by the level, the data's resolution
-    /// and (for counts) the Poisson variance.
-    fn effective_variance(&self) -> f64 {
-        let relative = RELATIVE_SD_FLOOR * self.mean.abs();
+    pub fn approximate_bytes(&self) -> usize {
+        std::mem::size_of::<AdaptiveModel>()
+            + self
+                .predictors
+                .iter()
+                .map(Predictor::approximate_bytes)
+                .sum::<usize>()
+    }
+
+    /// The variance used for scoring at `time`: the active predictor's error, floored by the
+    /// level, the data's resolution and (for counts) the Poisson variance.
+    fn effective_variance(&self, time: i64) -> f64 {
+        let floor = self.variance_floor(self.predict(time));
+        self.predictors[self.active].error().max(floor)
+    }
+
+    /// The least variance a prediction of `expected` can have: the resolution of the data and
+    /// the size of the value (and for counts the Poisson variance) bound how sure we can be.
+    fn variance_floor(&self, expected: f64) -> f64 {
+        let relative = RELATIVE_SD_FLOOR * expected.abs();
         let mut floor = (relative * relative).max(ABSOLUTE_VARIANCE_FLOOR);
         if self.resolution.is_finite() {
             let quantum = self.resolution / RESOLUTION_SIGMAS;
             floor = floor.max(quantum * quantum);
         }
         if self.kind == FeatureKind::Count {
-            floor = floor.max(self.mean.max(0.0));
+            floor = floor.max(expected.max(0.0));
         }
-        self.variance.max(floor)
+        floor
     }
 
     fn degrees_of_freedom(&self) -> f64 {
-        (self.weight - 1.0).max(1.0)
+        (self.predictors[self.active].error_weight() - 1.0).max(1.0)
     }
 
-    fn discrete_probability(&self, value: f64, tail: Tail) -> Option<f64> {
-        if self.mean > 1e4 || value > 1e7 {
+    fn discrete_probability(&self, time: i64, value: f64, tail: Tail) -> Option<f64> {
+        let mean = self.predict(time);
+        if mean > 1e4 || value > 1e7 {
             return None;
         }
-        let counts = CountDistribution::new(self.mean, self.variance.max(self.mean));
+        let variance = self.predictors[self.active].error();
+        let counts = CountDistribution::new(mean, variance.max(mean));
         match tail {
             Tail::High => counts.upper_tail(value),
             Tail::Low => counts.lower_tail(value),
@@ -128,32 +146,73 @@ impl BaselineModel {
             }
         }
     }
+
+    fn is_finite(&self, time: i64) -> bool {
+        self.predict(time).is_finite() && self.effective_variance(time).is_finite()
+    }
+
+    /// Picks the predictor to score with: the best plain level, unless a ready seasonal one
+    /// predicts clearly better; the current choice stays unless beaten by a margin.
+    fn choose(&mut self, time: i64) {
+        let best_plain = self
+            .predictors
+            .iter()
+            .filter(|p| p.period() == 0)
+            .map(Predictor::error)
+            .fold(f64::INFINITY, f64::min);
+        let eligible = |p: &Predictor| {
+            p.ready(time) && (p.period() == 0 || p.error() < SEASONAL_GAIN * best_plain)
+        };
+        let mut best = None;
+        for (i, p) in self.predictors.iter().enumerate() {
+            if eligible(p) && best.is_none_or(|b: usize| p.error() < self.predictors[b].error()) {
+                best = Some(i);
+            }
+        }
+        let Some(best) = best else {
+            return;
+        };
+        let current = &self.predictors[self.active];
+        if !eligible(current) || self.predictors[best].error() < SWITCH_GAIN * current.error() {
+            self.active = best;
+        }
+    }
 }
 
-impl SeriesModel for BaselineModel {
-    fn new(kind: FeatureKind) -> BaselineModel {
-        BaselineModel {
+impl SeriesModel for AdaptiveModel {
+    fn new(kind: FeatureKind, bucket_span_secs: i64) -> AdaptiveModel {
+        let span = bucket_span_secs.max(1);
+        let mut predictors = vec![Predictor::level(FAST_LEVEL), Predictor::level(SLOW_LEVEL)];
+        for period in [DAY, WEEK] {
+            // A period needs a few buckets per cycle to have a shape at all.
+            if period / span >= 4 {
+                let memory = SEASONAL_LEVEL_CYCLES * (period / span) as f64;
+                predictors.push(Predictor::seasonal(period, span, memory));
+            }
+        }
+        AdaptiveModel {
             kind,
             updates: 0,
-            weight: 0.0,
-            mean: 0.0,
-            variance: 0.0,
+            predictors,
+            active: 1,
             resolution: f64::INFINITY,
             last_value: 0.0,
-            outlier_run: 0,
-            outlier_run_sum: 0.0,
         }
     }
 
-    fn probability(&self, value: f64, tail: Tail) -> Assessment {
-        if self.updates < WARMUP_BUCKETS || !value.is_finite() {
+    fn probability(&self, time: i64, value: f64, tail: Tail) -> Assessment {
+        let typical = self.predict(time);
+        if self.updates < WARMUP_BUCKETS
+            || !self.predictors[self.active].ready(time)
+            || !value.is_finite()
+        {
             return Assessment {
                 probability: 1.0,
-                typical: self.mean,
+                typical,
                 scored: false,
             };
         }
-        let deviation = (value - self.mean) / self.effective_variance().sqrt();
+        let deviation = (value - typical) / self.effective_variance(time).sqrt();
         let nu = self.degrees_of_freedom();
         let upper = student_t_upper_tail(deviation, nu);
         let lower = student_t_upper_tail(-deviation, nu);
@@ -165,89 +224,44 @@ impl SeriesModel for BaselineModel {
         // Counts are discrete and skewed: a normal-ish tail is overconfident at low rates, so
         // the exact count tail wins whenever it is less surprising.
         if self.kind == FeatureKind::Count && probability < DISCRETE_CHECK_BELOW {
-            if let Some(discrete) = self.discrete_probability(value, tail) {
+            if let Some(discrete) = self.discrete_probability(time, value, tail) {
                 probability = probability.max(discrete);
             }
         }
         Assessment {
             probability: clamp_probability(probability),
-            typical: self.mean,
+            typical,
             scored: true,
         }
     }
 
-    fn update(&mut self, value: f64, weight: f64) {
+    fn update(&mut self, time: i64, value: f64, weight: f64) {
         if !value.is_finite() || weight.is_nan() || weight <= 0.0 {
             return;
         }
         let before = self.clone();
-        self.learn(value, weight);
+        self.learn(time, value);
         // Values near f64::MAX can overflow the squares; such a value is not learnt at all
         // rather than leaving an infinite or NaN state behind.
-        if !(self.mean.is_finite()
-            && self.variance.is_finite()
-            && self.effective_variance().is_finite())
-        {
+        if !self.is_finite(time) || self.predictors.iter().any(|p| !p.error().is_finite()) {
             *self = before;
         }
     }
 }
 
-impl BaselineModel {
-    fn learn(&mut self, value: f64, weight: f64) {
-        if self.updates == 0 {
-            self.updates = 1;
-            self.weight = weight;
-            self.mean = value;
-            self.variance = 0.0;
-            self.last_value = value;
-            return;
-        }
-        // Judged against the model as it was scored: the step this value makes must not
-        // lower the bar for itself through the resolution floor.
-        let sd = self.effective_variance().sqrt();
-        let deviation = (value - self.mean) / sd;
+impl AdaptiveModel {
+    fn learn(&mut self, time: i64, value: f64) {
         let step = (value - self.last_value).abs();
-        if step > value.abs() * 1e-12 && step > 0.0 {
+        if self.updates > 0 && step > value.abs() * 1e-12 && step > 0.0 {
             self.resolution = self.resolution.min(step);
         }
         self.last_value = value;
         self.updates = self.updates.saturating_add(1);
-        let mut learnt = value;
-        if self.updates > WARMUP_BUCKETS && deviation.abs() > OUTLIER_SIGMAS {
-            let side = if deviation > 0.0 { 1 } else { -1 };
-            if self.outlier_run.signum() == side {
-                self.outlier_run += side;
-            } else {
-                self.outlier_run = side;
-                self.outlier_run_sum = 0.0;
-            }
-            self.outlier_run_sum += value;
-            if self.outlier_run.abs() >= SHIFT_RUN {
-                // The series has moved: jump to the new level instead of crawling towards it,
-                // and remember that it moves by this much.
-                let new_level = self.outlier_run_sum / self.outlier_run.abs() as f64;
-                let shift = (new_level - self.mean) / SHIFT_SPREAD;
-                self.variance = self.variance.max(shift * shift);
-                self.mean = new_level;
-                self.outlier_run = 0;
-                self.outlier_run_sum = 0.0;
-                return;
-            }
-            learnt = self.mean + side as f64 * OUTLIER_SIGMAS * sd;
-        } else {
-            self.outlier_run = 0;
-            self.outlier_run_sum = 0.0;
+        let floor = self.variance_floor(self.predict(time));
+        for p in &mut self.predictors {
+            p.observe(time, value, floor);
         }
-
-        self.weight = (self.weight + weight).min(VARIANCE_MEMORY);
-        let variance_rate = (weight / self.weight).min(1.0);
-        let mean_rate = variance_rate.max(1.0 / MEAN_MEMORY);
-        let residual = learnt - self.mean;
-        // The residual is measured against the level *before* this update, so the variance is
-        // the one-step-ahead prediction variance and already includes the level's uncertainty.
-        self.variance = (1.0 - variance_rate) * self.variance + variance_rate * residual * residual;
-        self.mean += mean_rate * residual;
+        self.choose(time);
     }
 }
 
@@ -300,12 +314,72 @@ pub(crate) mod tests {
         }
     }
 
-    fn trained(kind: FeatureKind, values: impl Iterator<Item = f64>) -> BaselineModel {
-        let mut model = BaselineModel::new(kind);
+    const SPAN: i64 = 300;
+
+    /// A model with its own clock: every update is the next 5-minute bucket.
+    #[derive(Debug)]
+    struct Clocked {
+        model: AdaptiveModel,
+        next: i64,
+    }
+
+    impl Clocked {
+        fn probability(&self, value: f64, tail: Tail) -> Assessment {
+            self.model.probability(self.next, value, tail)
+        }
+
+        fn update(&mut self, value: f64, weight: f64) {
+            self.model.update(self.next, value, weight);
+            self.next += SPAN;
+        }
+
+        fn mean(&self) -> f64 {
+            self.model.predict(self.next)
+        }
+
+        fn effective_variance(&self) -> f64 {
+            self.model.effective_variance(self.next)
+        }
+    }
+
+    fn trained(kind: FeatureKind, values: impl Iterator<Item = f64>) -> Clocked {
+        let mut model = Clocked {
+            model: AdaptiveModel::new(kind, SPAN),
+            next: 0,
+        };
         for v in values {
             model.update(v, 1.0);
         }
         model
+    }
+
+    #[test]
+    fn daily_pattern_is_learnt_and_a_broken_day_is_not() {
+        let mut rng = TestRng::new(21);
+        let per_day = (DAY / SPAN) as usize;
+        let daily = |i: usize| {
+            let phase = (i % per_day) as f64 / per_day as f64;
+            100.0 + 40.0 * (2.0 * std::f64::consts::PI * phase).sin()
+        };
+        let model = trained(
+            FeatureKind::Continuous,
+            (0..per_day * 5).map(|i| daily(i) + rng.gaussian(0.0, 2.0)),
+        );
+        let next = per_day * 5 + per_day / 4;
+        let mut model = model;
+        for i in per_day * 5..next {
+            model.update(daily(i) + rng.gaussian(0.0, 2.0), 1.0);
+        }
+        // At the daily peak, the expectation follows the pattern rather than the daily mean.
+        assert!((model.mean() - daily(next)).abs() < 5.0, "{}", model.mean());
+        assert!(model.probability(daily(next), Tail::Both).probability > 0.2);
+        // The daily mean at the peak's time is a clear anomaly, though it is a usual value.
+        assert!(
+            model.probability(100.0, Tail::Both).probability < 1e-8,
+            "{:?} {:?}",
+            model.probability(100.0, Tail::Both),
+            model.model
+        );
     }
 
     #[test]
@@ -357,7 +431,7 @@ pub(crate) mod tests {
             FeatureKind::Continuous,
             (0..200).map(|i| 10.0 + (i % 2) as f64),
         );
-        for _ in 0..SHIFT_RUN {
+        for _ in 0..3 {
             model.update(100.0, 1.0);
         }
         assert!((model.mean() - 100.0).abs() < 1.0);

@@ -158,6 +158,7 @@ impl SeriesTable {
         by: &str,
         bucket_start: i64,
         kinds: &[FeatureKind],
+        bucket_span_secs: i64,
     ) -> u32 {
         if let Some(id) = self.find(partition, by) {
             self.touch(id, bucket_start);
@@ -170,7 +171,10 @@ impl SeriesTable {
             by: by.to_string(),
             first_seen: bucket_start,
             last_seen: bucket_start,
-            models: kinds.iter().map(|k| ActiveModel::new(*k)).collect(),
+            models: kinds
+                .iter()
+                .map(|k| ActiveModel::new(*k, bucket_span_secs))
+                .collect(),
         });
         id
     }
@@ -209,8 +213,10 @@ impl SeriesTable {
                 (per_entry
                     + e.partition.capacity()
                     + e.by.capacity()
-                    + e.models.capacity() * std::mem::size_of::<ActiveModel>())
-                    as u64
+                    + e.models
+                        .iter()
+                        .map(ActiveModel::approximate_bytes)
+                        .sum::<usize>()) as u64
             })
             .sum()
     }
@@ -236,14 +242,14 @@ mod tests {
     fn finds_what_it_inserted_and_keeps_ids_dense() {
         let mut table = SeriesTable::default();
         let kinds = [FeatureKind::Continuous];
-        let a = table.find_or_insert("", "AAL", 0, &kinds);
-        let b = table.find_or_insert("", "JZA", 10, &kinds);
+        let a = table.find_or_insert("", "AAL", 0, &kinds, 300);
+        let b = table.find_or_insert("", "JZA", 10, &kinds, 300);
         assert_eq!((a, b), (0, 1));
-        assert_eq!(table.find_or_insert("", "AAL", 20, &kinds), 0);
+        assert_eq!(table.find_or_insert("", "AAL", 20, &kinds, 300), 0);
         assert_eq!(table.get(0).unwrap().last_seen, 20);
         // The separator keeps ("a", "bc") and ("ab", "c") apart.
-        let c = table.find_or_insert("a", "bc", 0, &kinds);
-        let d = table.find_or_insert("ab", "c", 0, &kinds);
+        let c = table.find_or_insert("a", "bc", 0, &kinds, 300);
+        let d = table.find_or_insert("ab", "c", 0, &kinds, 300);
         assert_ne!(c, d);
         assert_eq!(table.find("x", "y"), None);
     }
@@ -252,7 +258,7 @@ mod tests {
     fn colliding_hashes_are_still_told_apart() {
         let mut table = SeriesTable::default();
         let kinds = [FeatureKind::Count];
-        table.find_or_insert("", "first", 0, &kinds);
+        table.find_or_insert("", "first", 0, &kinds, 300);
         // Force a collision by linking a second key under the first key's hash.
         table.entries.push(SeriesEntry {
             partition: String::new(),
@@ -272,7 +278,7 @@ mod tests {
         let mut table = SeriesTable::default();
         let kinds = [FeatureKind::Count];
         for (i, name) in ["a", "b", "c"].iter().enumerate() {
-            table.find_or_insert("", name, i as i64, &kinds);
+            table.find_or_insert("", name, i as i64, &kinds, 300);
         }
         let remap = table.retain(|_, e| e.by != "b");
         assert_eq!(remap, vec![0, u32::MAX, 1]);
@@ -283,7 +289,7 @@ mod tests {
     #[test]
     fn bincode_round_trip_rebuilds_the_index() {
         let mut table = SeriesTable::default();
-        table.find_or_insert("p", "x", 0, &[FeatureKind::Continuous]);
+        table.find_or_insert("p", "x", 0, &[FeatureKind::Continuous], 300);
         let bytes = bincode::serde::encode_to_vec(&table, bincode::config::standard()).unwrap();
         let (back, _): (SeriesTable, usize) =
             bincode::serde::decode_from_slice(&bytes, bincode::config::standard()).unwrap();

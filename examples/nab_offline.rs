@@ -1,0 +1,137 @@
+//! Offline NAB driver for model development: feeds every NAB file straight into the model (same
+//! job config, bucketing and causal scoring as `score.py run`, without HTTP) and writes the rows'
+//! scores as JSON for `score.py rows FILE`. Usage:
+//! `cargo run --release --example nab_offline -- /work/shared/nab /tmp/rows.json`
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use auspex::ingest::FieldValue;
+use auspex::model::{AnalysisConfig, AnomalyDetector};
+
+fn parse_time(text: &str) -> Option<i64> {
+    // "YYYY-MM-DD HH:MM:SS" in UTC.
+    let text = text.trim();
+    let (date, time) = text.split_once(' ')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>());
+    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let mut t = time.split(':').map(|p| p.parse::<f64>());
+    let (hh, mm, ss) = (t.next()?.ok()?, t.next()?.ok()?, t.next()?.ok()?);
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hh as i64 * 3600 + mm as i64 * 60 + ss as i64)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let root = args.get(1).cloned().unwrap_or("/work/shared/nab".into());
+    let out = args.get(2).cloned().unwrap_or("/tmp/nab_rows.json".into());
+    let only = args.get(3).cloned();
+    let windows: BTreeMap<String, serde_json::Value> = serde_json::from_str(
+        &std::fs::read_to_string(format!("{root}/labels/combined_windows.json")).expect("labels"),
+    )
+    .expect("labels json");
+    let mut json = String::from("{");
+    let mut first = true;
+    for name in windows.keys() {
+        if only.as_ref().is_some_and(|o| !name.contains(o.as_str())) {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(format!("{root}/data/{name}")) else {
+            continue;
+        };
+        let mut times = Vec::new();
+        let mut values = Vec::new();
+        for line in text.lines().skip(1) {
+            let Some((t, v)) = line.split_once(',') else {
+                continue;
+            };
+            if let (Some(t), Ok(v)) = (parse_time(t), v.trim().parse::<f64>()) {
+                times.push(t);
+                values.push(v);
+            }
+        }
+        let mut steps: Vec<i64> = times
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .filter(|s| *s > 0)
+            .collect();
+        steps.sort_unstable();
+        let span = steps[steps.len() / 2].max(1);
+        let config: AnalysisConfig = serde_json::from_value(serde_json::json!({
+            "bucket_span": format!("{span}s"),
+            "detectors": [{"function": "mean", "field_name": "value"}]
+        }))
+        .expect("config");
+        let mut detector = AnomalyDetector::new(&config, &config.analysis_fields());
+        let span_ms = span * 1000;
+        let mut bucket_scores: BTreeMap<i64, f64> = BTreeMap::new();
+        let mut next_final = (times[0] * 1000).div_euclid(span_ms) * span_ms;
+        let started = std::time::Instant::now();
+        let debug = std::env::var("NAB_DEBUG").is_ok_and(|d| name.contains(d.as_str()));
+        for (t, v) in times.iter().zip(&values) {
+            let bucket = (t * 1000).div_euclid(span_ms) * span_ms;
+            while next_final < bucket {
+                let result = detector.finalize_bucket(next_final);
+                if debug {
+                    for r in &result.records {
+                        eprintln!(
+                            "  {} actual {:.3} typical {:.3} p {:.3e} score {:.1}",
+                            next_final / span_ms - times[0] / span,
+                            r.actual[0],
+                            r.typical[0],
+                            r.probability,
+                            r.initial_record_score
+                        );
+                    }
+                }
+                let best = result
+                    .records
+                    .iter()
+                    .map(|r| r.initial_record_score)
+                    .fold(0.0, f64::max);
+                bucket_scores.insert(next_final, best);
+                next_final += span_ms;
+            }
+            detector.add_record(bucket, &[Some(FieldValue::Num(*v))]);
+        }
+        let result = detector.finalize_bucket(next_final);
+        let best = result
+            .records
+            .iter()
+            .map(|r| r.initial_record_score)
+            .fold(0.0, f64::max);
+        bucket_scores.insert(next_final, best);
+        let scores: Vec<f64> = times
+            .iter()
+            .map(|t| {
+                let b = (t * 1000).div_euclid(span_ms) * span_ms;
+                (bucket_scores.get(&b).copied().unwrap_or(0.0) / 100.0).min(1.0)
+            })
+            .collect();
+        eprintln!(
+            "{name}: {} rows, max {:.2}, {:?}",
+            times.len(),
+            scores.iter().copied().fold(0.0, f64::max),
+            started.elapsed()
+        );
+        if !first {
+            json.push(',');
+        }
+        first = false;
+        let _ = write!(
+            json,
+            "{}:[{},{}]",
+            serde_json::to_string(name).expect("name"),
+            serde_json::to_string(&times).expect("times"),
+            serde_json::to_string(&scores).expect("scores")
+        );
+    }
+    json.push('}');
+    std::fs::write(&out, json).expect("write rows");
+}

@@ -1,0 +1,183 @@
+//! One-step-ahead predictors of a bucket feature: a level, optionally plus a seasonal profile
+//! (additive Holt-Winters without trend), each tracking how well it has been predicting.
+//!
+//! Owns the prediction maths only. `series` runs several of these side by side (fast level, slow
+//! level, daily, weekly) and scores against whichever has recently predicted best, so seasonality
+//! is detected from the data (a profile that does not cut the error is never used) and dropped
+//! again when the data stops following it.
+
+use serde::{Deserialize, Serialize};
+
+/// Most slots a profile keeps: finer periods share slots (piecewise-constant profile), which
+/// bounds the memory of a weekly profile on short buckets.
+const MAX_SLOTS: i64 = 288;
+/// A slot forgets its past over about this many cycles.
+const SLOT_MEMORY_CYCLES: f64 = 4.0;
+/// Memory of the prediction error, in buckets.
+const ERROR_MEMORY: f64 = 200.0;
+/// A learnt value further than this many standard deviations out is winsorized to this distance.
+const OUTLIER_SIGMAS: f64 = 4.0;
+/// This many outliers in a row on the same side are a level shift, not a spike.
+const SHIFT_RUN: i32 = 3;
+/// After a level shift the error is at least (shift / SHIFT_SPREAD)^2, so the series is not
+/// flagged again at full strength every time it moves between levels it has already visited.
+const SHIFT_SPREAD: f64 = 3.0;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Predictor {
+    /// Seasonal period in seconds; 0 for a plain level.
+    period: i64,
+    /// Seconds of data a slot covers, and the bucket span.
+    slot_secs: i64,
+    span: i64,
+    /// The level forgets its past over about this many buckets.
+    level_memory: f64,
+    level: f64,
+    updates: u32,
+    profile: Vec<f32>,
+    /// Updates each slot has had (saturating): early averages are plain means.
+    slot_updates: Vec<u8>,
+    /// Bucket time at which the first value was learnt (seconds).
+    started: i64,
+    /// Exponentially weighted mean squared one-step error since the predictor became ready.
+    error: f64,
+    error_weight: f64,
+    /// Consecutive outliers (sign = side) and the sum of their residuals.
+    outlier_run: i32,
+    run_residuals: f64,
+}
+
+impl Predictor {
+    /// A plain level with the given memory.
+    pub fn level(level_memory: f64) -> Predictor {
+        Predictor::seasonal(0, 1, level_memory)
+    }
+
+    /// A level plus a profile of `period` seconds on buckets of `span` seconds.
+    pub fn seasonal(period: i64, span: i64, level_memory: f64) -> Predictor {
+        let span = span.max(1);
+        let (slots, slot_secs) = if period > 0 {
+            let buckets = (period / span).max(1);
+            let slots = buckets.min(MAX_SLOTS);
+            (slots, (period / slots).max(1))
+        } else {
+            (0, 1)
+        };
+        Predictor {
+            period,
+            slot_secs,
+            span,
+            level_memory,
+            level: 0.0,
+            updates: 0,
+            profile: vec![0.0; slots as usize],
+            slot_updates: vec![0; slots as usize],
+            started: 0,
+            error: 0.0,
+            error_weight: 0.0,
+            outlier_run: 0,
+            run_residuals: 0.0,
+        }
+    }
+
+    pub fn period(&self) -> i64 {
+        self.period
+    }
+
+    fn slot(&self, time: i64) -> Option<usize> {
+        if self.profile.is_empty() {
+            return None;
+        }
+        let phase = time.rem_euclid(self.period);
+        Some(((phase / self.slot_secs) as usize).min(self.profile.len() - 1))
+    }
+
+    /// The value expected at bucket time `time` (seconds).
+    pub fn predict(&self, time: i64) -> f64 {
+        let seasonal = self.slot(time).map_or(0.0, |s| self.profile[s] as f64);
+        self.level + seasonal
+    }
+
+    /// True once a whole cycle has been learnt and errors have been tracked for a while.
+    pub fn ready(&self, time: i64) -> bool {
+        self.updates > 0 && time - self.started >= self.period && self.error_weight >= 8.0
+    }
+
+    /// The recent mean squared one-step error.
+    pub fn error(&self) -> f64 {
+        self.error
+    }
+
+    /// Effective number of buckets behind `error`.
+    pub fn error_weight(&self) -> f64 {
+        self.error_weight
+    }
+
+    /// Learns one bucket value robustly: judged against this predictor's own expectation (the
+    /// error floored by `variance_floor`), an outlier is winsorized, and a run of them on one
+    /// side is a level shift the level jumps to.
+    pub fn observe(&mut self, time: i64, value: f64, variance_floor: f64) {
+        let variance = self.error.max(variance_floor);
+        let sd = variance.sqrt();
+        let expected = self.predict(time);
+        let residual = value - expected;
+        let cap = OUTLIER_SIGMAS * sd;
+        if self.error_weight < 8.0 || residual.abs() <= cap {
+            self.outlier_run = 0;
+            self.run_residuals = 0.0;
+            return self.learn(time, value, cap * cap);
+        }
+        let side = if residual > 0.0 { 1 } else { -1 };
+        if self.outlier_run.signum() != side {
+            self.outlier_run = 0;
+            self.run_residuals = 0.0;
+        }
+        self.outlier_run += side;
+        self.run_residuals += residual;
+        if self.outlier_run.abs() >= SHIFT_RUN {
+            // The series has moved: jump to the new level instead of crawling towards it,
+            // and remember that it moves by this much.
+            let shift = self.run_residuals / self.outlier_run.abs() as f64;
+            let spread = shift / SHIFT_SPREAD;
+            self.level += shift;
+            self.error = self.error.max(spread * spread);
+            self.outlier_run = 0;
+            self.run_residuals = 0.0;
+            return;
+        }
+        self.learn(time, expected + side as f64 * cap, cap * cap);
+    }
+
+    /// Learns `value`; `error_cap` bounds the squared error one bucket can add, so a spike does
+    /// not ruin the error estimate.
+    fn learn(&mut self, time: i64, value: f64, error_cap: f64) {
+        if self.updates == 0 {
+            self.level = value;
+            self.started = time;
+            self.updates = 1;
+            return;
+        }
+        let residual = value - self.predict(time);
+        if time - self.started >= self.period {
+            self.error_weight = (self.error_weight + 1.0).min(ERROR_MEMORY);
+            let rate = 1.0 / self.error_weight;
+            self.error += rate * ((residual * residual).min(error_cap) - self.error);
+        }
+        self.updates = self.updates.saturating_add(1);
+        let seasonal = self.slot(time).map_or(0.0, |s| self.profile[s] as f64);
+        if let Some(slot) = self.slot(time) {
+            let per_cycle = (self.slot_secs as f64 / self.span as f64).max(1.0);
+            let n = self.slot_updates[slot].saturating_add(1);
+            self.slot_updates[slot] = n;
+            let rate = (1.0 / n as f64).max(1.0 / (SLOT_MEMORY_CYCLES * per_cycle));
+            let target = value - self.level;
+            self.profile[slot] += (rate * (target - seasonal)) as f32;
+        }
+        let level_rate = (1.0 / self.updates as f64).max(1.0 / self.level_memory);
+        self.level += level_rate * (value - seasonal - self.level);
+    }
+
+    pub fn approximate_bytes(&self) -> usize {
+        std::mem::size_of::<Predictor>() + self.profile.capacity() * 5
+    }
+}
