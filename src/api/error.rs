@@ -119,7 +119,9 @@ impl From<JobError> for ApiError {
     fn from(error: JobError) -> ApiError {
         let reason = error.to_string();
         match error {
-            JobError::NotFound { .. } => ApiError::new(EsType::ResourceNotFound, reason),
+            JobError::NotFound { .. } | JobError::Missing(_) => {
+                ApiError::new(EsType::ResourceNotFound, reason)
+            }
             JobError::AlreadyExists { .. } => ApiError::new(EsType::ResourceAlreadyExists, reason),
             JobError::InvalidArgument(_) => ApiError::new(EsType::IllegalArgument, reason),
             JobError::Parse(_) => ApiError::new(EsType::XContentParse, reason),

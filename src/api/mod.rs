@@ -9,11 +9,14 @@
 //! own task and turns a panic into a 500 envelope.
 //! Talks to: `job::JobManager` (writes and lifecycle), `store::Store` (results reads).
 
+mod admin;
+mod cat;
 mod data;
 mod date;
 pub mod error;
 mod jobs;
 mod lifecycle;
+mod overall;
 mod params;
 pub mod reply;
 mod request;
@@ -21,6 +24,7 @@ mod results;
 mod results_query;
 mod root;
 pub mod route;
+mod snapshots;
 
 use std::sync::Arc;
 
@@ -161,6 +165,33 @@ async fn dispatch(
             results::buckets(state, job_id, timestamp, request).await
         }
         Endpoint::Records { job_id } => results::records(state, job_id, request).await,
+        Endpoint::OverallBuckets { expression } => overall::get(state, &expression, request).await,
+        Endpoint::ModelSnapshots {
+            job_id,
+            snapshot_id,
+        } => snapshots::get(state, &job_id, snapshot_id, request),
+        Endpoint::UpdateModelSnapshot {
+            job_id,
+            snapshot_id,
+        } => snapshots::update(state, &job_id, &snapshot_id, request).await,
+        Endpoint::DeleteModelSnapshot {
+            job_id,
+            snapshot_id,
+        } => snapshots::delete(state, &job_id, &snapshot_id, request).await,
+        Endpoint::RevertModelSnapshot {
+            job_id,
+            snapshot_id,
+        } => snapshots::revert(state, &job_id, &snapshot_id, request).await,
+        Endpoint::UpdateJob { job_id } => admin::update_job(state, &job_id, request).await,
+        Endpoint::ResetJob { job_id } => admin::reset_job(state, &job_id, request).await,
+        Endpoint::ValidateJob => admin::validate(request),
+        Endpoint::ValidateDetector => admin::validate_detector(request),
+        Endpoint::EstimateModelMemory => admin::estimate_model_memory(request),
+        Endpoint::MlInfo => admin::info(request),
+        Endpoint::DeleteExpiredData { job_id } => {
+            admin::delete_expired_data(state, job_id.as_deref(), request).await
+        }
+        Endpoint::CatJobs { job_id } => cat::jobs(state, job_id.as_deref(), request).await,
         Endpoint::NotImplemented { api } => Err(ApiError::new(
             EsType::NotImplemented,
             format!(

@@ -48,6 +48,42 @@ pub enum Endpoint {
     Records {
         job_id: String,
     },
+    OverallBuckets {
+        expression: String,
+    },
+    /// `model_snapshots[/<snapshot_id>]` (GET or POST).
+    ModelSnapshots {
+        job_id: String,
+        snapshot_id: Option<String>,
+    },
+    UpdateModelSnapshot {
+        job_id: String,
+        snapshot_id: String,
+    },
+    DeleteModelSnapshot {
+        job_id: String,
+        snapshot_id: String,
+    },
+    RevertModelSnapshot {
+        job_id: String,
+        snapshot_id: String,
+    },
+    UpdateJob {
+        job_id: String,
+    },
+    ResetJob {
+        job_id: String,
+    },
+    ValidateJob,
+    ValidateDetector,
+    EstimateModelMemory,
+    MlInfo,
+    DeleteExpiredData {
+        job_id: Option<String>,
+    },
+    CatJobs {
+        job_id: Option<String>,
+    },
     /// An endpoint of the spec auspex does not implement yet; `api` is its spec name (`ml.forecast`).
     NotImplemented {
         api: &'static str,
@@ -75,6 +111,19 @@ enum Api {
     Flush,
     Buckets,
     Records,
+    OverallBuckets,
+    ModelSnapshots,
+    UpdateModelSnapshot,
+    DeleteModelSnapshot,
+    RevertModelSnapshot,
+    UpdateJob,
+    ResetJob,
+    ValidateJob,
+    ValidateDetector,
+    EstimateModelMemory,
+    MlInfo,
+    DeleteExpiredData,
+    CatJobs,
     NotImplemented(&'static str),
 }
 
@@ -133,18 +182,18 @@ const ROUTES: &[(&[Verb], &str, Api)] = &[
     (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/results/buckets/{timestamp}", Api::Buckets),
     (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/results/records", Api::Records),
     // Spec endpoints not implemented yet.
-    (&[Get], "/_cat/ml/anomaly_detectors", Api::NotImplemented("cat.ml_jobs")),
-    (&[Get], "/_cat/ml/anomaly_detectors/{job_id}", Api::NotImplemented("cat.ml_jobs")),
+    (&[Get], "/_cat/ml/anomaly_detectors", Api::CatJobs),
+    (&[Get], "/_cat/ml/anomaly_detectors/{job_id}", Api::CatJobs),
     (&[Delete], "/_ml/calendars/{calendar_id}", Api::NotImplemented("ml.delete_calendar")),
     (&[Delete], "/_ml/calendars/{calendar_id}/events/{event_id}", Api::NotImplemented("ml.delete_calendar_event")),
     (&[Delete], "/_ml/calendars/{calendar_id}/jobs/{job_id}", Api::NotImplemented("ml.delete_calendar_job")),
-    (&[Delete], "/_ml/_delete_expired_data", Api::NotImplemented("ml.delete_expired_data")),
-    (&[Delete], "/_ml/_delete_expired_data/{job_id}", Api::NotImplemented("ml.delete_expired_data")),
+    (&[Delete], "/_ml/_delete_expired_data", Api::DeleteExpiredData),
+    (&[Delete], "/_ml/_delete_expired_data/{job_id}", Api::DeleteExpiredData),
     (&[Delete], "/_ml/filters/{filter_id}", Api::NotImplemented("ml.delete_filter")),
     (&[Delete], "/_ml/anomaly_detectors/{job_id}/_forecast", Api::NotImplemented("ml.delete_forecast")),
     (&[Delete], "/_ml/anomaly_detectors/{job_id}/_forecast/{forecast_id}", Api::NotImplemented("ml.delete_forecast")),
-    (&[Delete], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}", Api::NotImplemented("ml.delete_model_snapshot")),
-    (&[Post], "/_ml/anomaly_detectors/_estimate_model_memory", Api::NotImplemented("ml.estimate_model_memory")),
+    (&[Delete], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}", Api::DeleteModelSnapshot),
+    (&[Post], "/_ml/anomaly_detectors/_estimate_model_memory", Api::EstimateModelMemory),
     (&[Post], "/_ml/anomaly_detectors/{job_id}/_forecast", Api::NotImplemented("ml.forecast")),
     (&[Get], "/_ml/calendars/{calendar_id}/events", Api::NotImplemented("ml.get_calendar_events")),
     (&[Get, Post], "/_ml/calendars", Api::NotImplemented("ml.get_calendars")),
@@ -157,23 +206,23 @@ const ROUTES: &[(&[Verb], &str, Api)] = &[
     (&[Get], "/_ml/memory/_stats", Api::NotImplemented("ml.get_memory_stats")),
     (&[Get], "/_ml/memory/{node_id}/_stats", Api::NotImplemented("ml.get_memory_stats")),
     (&[Get], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}/_upgrade/_stats", Api::NotImplemented("ml.get_model_snapshot_upgrade_stats")),
-    (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/model_snapshots", Api::NotImplemented("ml.get_model_snapshots")),
-    (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}", Api::NotImplemented("ml.get_model_snapshots")),
-    (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/results/overall_buckets", Api::NotImplemented("ml.get_overall_buckets")),
-    (&[Get], "/_ml/info", Api::NotImplemented("ml.info")),
+    (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/model_snapshots", Api::ModelSnapshots),
+    (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}", Api::ModelSnapshots),
+    (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/results/overall_buckets", Api::OverallBuckets),
+    (&[Get], "/_ml/info", Api::MlInfo),
     (&[Post], "/_ml/calendars/{calendar_id}/events", Api::NotImplemented("ml.post_calendar_events")),
     (&[Put], "/_ml/calendars/{calendar_id}", Api::NotImplemented("ml.put_calendar")),
     (&[Put], "/_ml/calendars/{calendar_id}/jobs/{job_id}", Api::NotImplemented("ml.put_calendar_job")),
     (&[Put], "/_ml/filters/{filter_id}", Api::NotImplemented("ml.put_filter")),
-    (&[Post], "/_ml/anomaly_detectors/{job_id}/_reset", Api::NotImplemented("ml.reset_job")),
-    (&[Post], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}/_revert", Api::NotImplemented("ml.revert_model_snapshot")),
+    (&[Post], "/_ml/anomaly_detectors/{job_id}/_reset", Api::ResetJob),
+    (&[Post], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}/_revert", Api::RevertModelSnapshot),
     (&[Post], "/_ml/set_upgrade_mode", Api::NotImplemented("ml.set_upgrade_mode")),
     (&[Post], "/_ml/filters/{filter_id}/_update", Api::NotImplemented("ml.update_filter")),
-    (&[Post], "/_ml/anomaly_detectors/{job_id}/_update", Api::NotImplemented("ml.update_job")),
-    (&[Post], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}/_update", Api::NotImplemented("ml.update_model_snapshot")),
+    (&[Post], "/_ml/anomaly_detectors/{job_id}/_update", Api::UpdateJob),
+    (&[Post], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}/_update", Api::UpdateModelSnapshot),
     (&[Post], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}/_upgrade", Api::NotImplemented("ml.upgrade_job_snapshot")),
-    (&[Post], "/_ml/anomaly_detectors/_validate", Api::NotImplemented("ml.validate")),
-    (&[Post], "/_ml/anomaly_detectors/_validate/detector", Api::NotImplemented("ml.validate_detector")),
+    (&[Post], "/_ml/anomaly_detectors/_validate", Api::ValidateJob),
+    (&[Post], "/_ml/anomaly_detectors/_validate/detector", Api::ValidateDetector),
 ];
 
 /// One pattern that fits the path: its literal-ness per segment (for ordering) and captures.
@@ -277,6 +326,39 @@ fn endpoint(api: Api, captures: Vec<String>) -> Endpoint {
             Endpoint::Buckets { job_id, timestamp }
         }
         Api::Records => Endpoint::Records { job_id: next() },
+        Api::OverallBuckets => Endpoint::OverallBuckets { expression: next() },
+        Api::ModelSnapshots => {
+            let job_id = next();
+            let snapshot_id = Some(next()).filter(|s| !s.is_empty());
+            Endpoint::ModelSnapshots {
+                job_id,
+                snapshot_id,
+            }
+        }
+        Api::UpdateModelSnapshot => Endpoint::UpdateModelSnapshot {
+            job_id: next(),
+            snapshot_id: next(),
+        },
+        Api::DeleteModelSnapshot => Endpoint::DeleteModelSnapshot {
+            job_id: next(),
+            snapshot_id: next(),
+        },
+        Api::RevertModelSnapshot => Endpoint::RevertModelSnapshot {
+            job_id: next(),
+            snapshot_id: next(),
+        },
+        Api::UpdateJob => Endpoint::UpdateJob { job_id: next() },
+        Api::ResetJob => Endpoint::ResetJob { job_id: next() },
+        Api::ValidateJob => Endpoint::ValidateJob,
+        Api::ValidateDetector => Endpoint::ValidateDetector,
+        Api::EstimateModelMemory => Endpoint::EstimateModelMemory,
+        Api::MlInfo => Endpoint::MlInfo,
+        Api::DeleteExpiredData => Endpoint::DeleteExpiredData {
+            job_id: Some(next()).filter(|s| !s.is_empty()),
+        },
+        Api::CatJobs => Endpoint::CatJobs {
+            job_id: Some(next()).filter(|s| !s.is_empty()),
+        },
         Api::NotImplemented(api) => Endpoint::NotImplemented { api },
     }
 }
@@ -373,7 +455,7 @@ mod tests {
         // `_validate` has only POST; a GET falls through to the `{job_id}` pattern, as in ES.
         assert_eq!(
             routed(Method::POST, "/_ml/anomaly_detectors/_validate"),
-            Ok(Endpoint::NotImplemented { api: "ml.validate" })
+            Ok(Endpoint::ValidateJob)
         );
         assert_eq!(
             routed(Method::GET, "/_ml/anomaly_detectors/_validate"),
@@ -438,6 +520,19 @@ mod tests {
             "ml.flush_job",
             "ml.get_buckets",
             "ml.get_records",
+            "ml.get_overall_buckets",
+            "ml.get_model_snapshots",
+            "ml.update_model_snapshot",
+            "ml.delete_model_snapshot",
+            "ml.revert_model_snapshot",
+            "ml.update_job",
+            "ml.reset_job",
+            "ml.validate",
+            "ml.validate_detector",
+            "ml.estimate_model_memory",
+            "ml.info",
+            "ml.delete_expired_data",
+            "cat.ml_jobs",
         ];
         let mut checked = 0;
         for entry in entries.flatten() {

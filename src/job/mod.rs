@@ -11,14 +11,20 @@ mod actor;
 pub mod config;
 mod error;
 mod ids;
+mod maintenance;
+mod model_snapshots;
 pub mod pipeline;
+mod retention;
 mod snapshot;
 mod status;
 #[cfg(test)]
 mod tests;
+mod update;
 
 pub use config::JobConfig;
 pub use error::JobError;
+pub use ids::wildcard_match;
+pub use retention::{expired_snapshots, SnapshotAge};
 pub use status::JobStatus;
 
 use std::collections::BTreeMap;
@@ -66,9 +72,17 @@ enum Phase {
     Closed,
     Failed,
     Opening,
-    Opened { handle: JobHandle, since: Instant },
+    Opened {
+        handle: JobHandle,
+        since: Instant,
+    },
     Closing,
     Deleting,
+    /// Closed, with the manager changing its stored data (revert, reset, snapshot edits, retention);
+    /// `was_failed` is the phase to return to.
+    Busy {
+        was_failed: bool,
+    },
 }
 
 struct JobSlot {
@@ -79,8 +93,8 @@ struct JobSlot {
 impl JobSlot {
     fn state(&self) -> JobState {
         match &self.phase {
-            Phase::Closed | Phase::Deleting => JobState::Closed,
-            Phase::Failed => JobState::Failed,
+            Phase::Closed | Phase::Deleting | Phase::Busy { was_failed: false } => JobState::Closed,
+            Phase::Failed | Phase::Busy { was_failed: true } => JobState::Failed,
             Phase::Opening => JobState::Opening,
             Phase::Opened { handle, .. } if handle.has_failed() => JobState::Failed,
             Phase::Opened { .. } => JobState::Opened,
@@ -266,11 +280,19 @@ impl JobManager {
         allow_no_match: bool,
     ) -> Result<Vec<serde_json::Value>, JobError> {
         let ids = self.expand_ids(expression, allow_no_match)?;
-        let slots = self.lock();
-        ids.iter()
-            .filter_map(|id| slots.get(id))
-            .map(|slot| {
-                serde_json::to_value(&*slot.config).map_err(|e| JobError::Parse(e.to_string()))
+        let configs: Vec<Arc<JobConfig>> = {
+            let slots = self.lock();
+            ids.iter()
+                .filter_map(|id| slots.get(id).map(|slot| slot.config.clone()))
+                .collect()
+        };
+        configs
+            .iter()
+            .map(|config| {
+                let mut doc =
+                    serde_json::to_value(&**config).map_err(|e| JobError::Parse(e.to_string()))?;
+                self.fill_model_snapshot_id(&config.job_id, &mut doc)?;
+                Ok(doc)
             })
             .collect()
     }
@@ -341,7 +363,7 @@ impl JobManager {
                         "Cannot delete job [{job_id}] because the job is {state}"
                     )))
                 }
-                (Phase::Opening | Phase::Closing | Phase::Deleting, _) => {
+                (Phase::Opening | Phase::Closing | Phase::Deleting | Phase::Busy { .. }, _) => {
                     return Err(JobError::Conflict(format!(
                         "Cannot delete job [{job_id}] because the job is {state}"
                     )))
@@ -374,6 +396,11 @@ impl JobManager {
         let config = {
             let mut slots = self.lock();
             let slot = slots.get_mut(job_id).ok_or_else(|| not_found(job_id))?;
+            if matches!(slot.phase, Phase::Busy { .. }) {
+                return Err(JobError::Conflict(format!(
+                    "Cannot open job [{job_id}] while its model state is being changed"
+                )));
+            }
             match slot.state() {
                 JobState::Opened => return Ok(()),
                 JobState::Closed => {}
@@ -444,7 +471,7 @@ impl JobManager {
             };
             let handle = match &slot.phase {
                 Phase::Closed | Phase::Deleting => return Ok(()),
-                Phase::Opening | Phase::Closing => {
+                Phase::Opening | Phase::Closing | Phase::Busy { .. } => {
                     return Err(JobError::Conflict(format!(
                         "Cannot close job [{job_id}] because it is {}",
                         slot.state()

@@ -46,8 +46,12 @@ pub fn restore(
         }
     }
     let mut pipeline = pipeline.unwrap_or_else(|| Pipeline::new(analysis, reader));
+    let superseded = superseded_ranges(store, job_id, pipeline.state.last_seq)?;
     for stored in store.scan_input(job_id, pipeline.state.last_seq)? {
         let (seq, bytes) = stored?;
+        if superseded.iter().any(|&(to, at)| to < seq && seq < at) {
+            continue;
+        }
         let entry: InputEntry = store::decode(&bytes)?;
         pipeline.apply(seq, &entry)?;
     }
@@ -60,6 +64,25 @@ pub fn restore(
     }
     // The status is derived from the replayed state, so stats agree with the model after a fallback.
     Ok((pipeline, progress))
+}
+
+/// `(to_seq, marker_seq)` of every `Revert` marker stored after `after_seq`: the input strictly
+/// between the two was reverted away and is not replayed (it stays stored, see `InputEntry::Revert`).
+/// A separate pass, so the replay itself never applies an entry a later marker supersedes.
+fn superseded_ranges(
+    store: &Store,
+    job_id: &str,
+    after_seq: u64,
+) -> Result<Vec<(u64, u64)>, JobError> {
+    let mut ranges = Vec::new();
+    for stored in store.scan_input(job_id, after_seq)? {
+        let (seq, bytes) = stored?;
+        let entry: InputEntry = store::decode(&bytes)?;
+        if let InputEntry::Revert { to_seq } = entry {
+            ranges.push((to_seq, seq));
+        }
+    }
+    Ok(ranges)
 }
 
 /// Snapshot ids to try, best first: the active one, then the rest newest first.
@@ -96,7 +119,21 @@ pub fn write(
 ) -> Result<Progress, JobError> {
     let job_id = &config.job_id;
     let timestamp_ms = now_ms();
-    let snapshot_id = next_snapshot_id(progress.latest_snapshot_id.as_deref(), timestamp_ms);
+    // After a revert the active snapshot is not the newest: number after every existing one, so a
+    // new snapshot never replaces an old one.
+    let newest_id = store
+        .list_snapshots(job_id)?
+        .into_iter()
+        .filter_map(|s| s.snapshot_id.parse::<i64>().ok())
+        .chain(
+            progress
+                .latest_snapshot_id
+                .as_deref()
+                .and_then(|id| id.parse().ok()),
+        )
+        .max()
+        .map(|id| id.to_string());
+    let snapshot_id = next_snapshot_id(newest_id.as_deref(), timestamp_ms);
     let state_bytes = store::encode(&pipeline.state)?;
     let mut doc = serde_json::json!({
         "job_id": job_id,

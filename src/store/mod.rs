@@ -20,10 +20,11 @@
 //! | `progress` | `job_id` | frame(bincode `Progress`) | job actor: `commit`, `put_snapshot`, `put_progress`; manager: `create_job`, `delete_job` | job layer |
 //! | `input` | `job_id 0x00 seq` | frame(input entry, opaque) | job actor: `commit`, `delete_input_through` | reopen replay, offline replay (`scan_input`) |
 //! | `results` | `job_id 0x00 kind time ordinal` | frame(result JSON) | job actor: `commit` | results API (`scan_results`) |
-//! | `snapshots` | `job_id 0x00 0x01 snapshot_id` | frame(bincode snapshot metadata) | job actor: `put_snapshot`, `delete_snapshot` | open/revert, snapshots API |
+//! | `snapshots` | `job_id 0x00 0x01 snapshot_id` | frame(bincode snapshot metadata) | job actor: `put_snapshot`, `delete_snapshot`, `put_snapshot_json`; manager (job closed): `delete_snapshot`, `put_snapshot_json` | open/revert, snapshots API |
 //! | | `job_id 0x00 0x02 snapshot_id 0x00 chunk` | frame(one chunk of model state) | same | `get_snapshot_state` |
 //!
-//! `delete_job` and the orphan purge remove keys of every tree but `meta`.
+//! `delete_job` and the orphan purge remove keys of every tree but `meta`; `reset_job` removes the
+//! job's `input`, `results` and `snapshots` keys and rewrites its progress.
 //!
 //! # 2. Keys
 //!
@@ -76,8 +77,10 @@
 //!
 //! - **I1 Single writer.** Only a job's actor writes that job's keys in `input`, `results`,
 //!   `snapshots` and `progress`; only the job manager writes `jobs` (and creates/deletes a job's
-//!   progress). Jobs never lock each other, and a read-then-write across a transaction boundary (the
-//!   key scans in `commit`, `put_snapshot`, `create_job`) cannot race a writer.
+//!   progress). While a job is closed, the manager stands in for its actor (revert, reset, snapshot
+//!   edits, retention), holding the job busy so no actor starts meanwhile. Jobs never lock each
+//!   other, and a read-then-write across a transaction boundary (the key scans in `commit`,
+//!   `put_snapshot`, `create_job`) cannot race a writer.
 //! - **I2 One unit of work, one transaction.** `commit` writes a `Commit`'s input entries, result
 //!   removals (`clear_results`) and writes, and progress in ONE sled transaction over `input`,
 //!   `results` and `progress`. sled transactions cannot range-scan, so the result keys to clear are
@@ -149,6 +152,7 @@ mod frame;
 mod input;
 mod jobs;
 mod keys;
+mod maintenance;
 mod progress;
 mod recovery;
 mod results;

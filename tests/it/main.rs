@@ -4,10 +4,14 @@
 //! `http` covers the HTTP surface that does not depend on job behaviour (root document, headers,
 //! routing errors, body limits, parameter validation); `cli` covers the binary's startup and exit;
 //! `lifecycle` the job workflow and the documented worked examples; `restart` the real binary
-//! stopped (SIGTERM) or killed (SIGKILL) and started again on the same data path.
+//! stopped (SIGTERM) or killed (SIGKILL) and started again on the same data path; `clients` the
+//! official Elasticsearch clients (Python 7/8/9, Node.js 8) running their workflow scripts against
+//! the real binary; `snapshots` model snapshots, revert, update, reset, retention and `_cat`.
 
 mod cli;
+mod clients;
 mod http;
 mod lifecycle;
 mod restart;
+mod snapshots;
 mod util;
