@@ -122,7 +122,9 @@ impl From<JobError> for ApiError {
             JobError::NotFound { .. } | JobError::Missing(_) => {
                 ApiError::new(EsType::ResourceNotFound, reason)
             }
-            JobError::AlreadyExists { .. } => ApiError::new(EsType::ResourceAlreadyExists, reason),
+            JobError::AlreadyExists { .. } | JobError::Exists(_) => {
+                ApiError::new(EsType::ResourceAlreadyExists, reason)
+            }
             JobError::InvalidArgument(_) => ApiError::new(EsType::IllegalArgument, reason),
             JobError::Parse(_) => ApiError::new(EsType::XContentParse, reason),
             JobError::BadDate { .. } => ApiError::new(EsType::Parse, reason),

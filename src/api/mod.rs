@@ -10,10 +10,12 @@
 //! Talks to: `job::JobManager` (writes and lifecycle), `store::Store` (results reads).
 
 mod admin;
+mod calendars;
 mod cat;
 mod data;
 mod date;
 pub mod error;
+mod filters;
 mod jobs;
 mod lifecycle;
 mod overall;
@@ -192,6 +194,32 @@ async fn dispatch(
             admin::delete_expired_data(state, job_id.as_deref(), request).await
         }
         Endpoint::CatJobs { job_id } => cat::jobs(state, job_id.as_deref(), request).await,
+        Endpoint::PutFilter { filter_id } => filters::put(state, &filter_id, request).await,
+        Endpoint::GetFilters { filter_id } => filters::get(state, filter_id.as_deref(), request),
+        Endpoint::UpdateFilter { filter_id } => filters::update(state, &filter_id, request).await,
+        Endpoint::DeleteFilter { filter_id } => filters::delete(state, &filter_id, request).await,
+        Endpoint::PutCalendar { calendar_id } => calendars::put(state, &calendar_id, request).await,
+        Endpoint::GetCalendars { calendar_id } => {
+            calendars::get(state, calendar_id.as_deref(), request)
+        }
+        Endpoint::DeleteCalendar { calendar_id } => {
+            calendars::delete(state, &calendar_id, request).await
+        }
+        Endpoint::CalendarJobs {
+            calendar_id,
+            job_ids,
+            add,
+        } => calendars::jobs(state, &calendar_id, &job_ids, add, request).await,
+        Endpoint::PostCalendarEvents { calendar_id } => {
+            calendars::post_events(state, &calendar_id, request).await
+        }
+        Endpoint::GetCalendarEvents { calendar_id } => {
+            calendars::get_events(state, &calendar_id, request)
+        }
+        Endpoint::DeleteCalendarEvent {
+            calendar_id,
+            event_id,
+        } => calendars::delete_event(state, &calendar_id, &event_id, request).await,
         Endpoint::NotImplemented { api } => Err(ApiError::new(
             EsType::NotImplemented,
             format!(

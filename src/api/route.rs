@@ -84,6 +84,43 @@ pub enum Endpoint {
     CatJobs {
         job_id: Option<String>,
     },
+    PutFilter {
+        filter_id: String,
+    },
+    GetFilters {
+        filter_id: Option<String>,
+    },
+    UpdateFilter {
+        filter_id: String,
+    },
+    DeleteFilter {
+        filter_id: String,
+    },
+    PutCalendar {
+        calendar_id: String,
+    },
+    GetCalendars {
+        calendar_id: Option<String>,
+    },
+    DeleteCalendar {
+        calendar_id: String,
+    },
+    /// `PUT` (`add`) or `DELETE` `calendars/<id>/jobs/<job ids>`.
+    CalendarJobs {
+        calendar_id: String,
+        job_ids: String,
+        add: bool,
+    },
+    PostCalendarEvents {
+        calendar_id: String,
+    },
+    GetCalendarEvents {
+        calendar_id: String,
+    },
+    DeleteCalendarEvent {
+        calendar_id: String,
+        event_id: String,
+    },
     /// An endpoint of the spec auspex does not implement yet; `api` is its spec name (`ml.forecast`).
     NotImplemented {
         api: &'static str,
@@ -124,6 +161,18 @@ enum Api {
     MlInfo,
     DeleteExpiredData,
     CatJobs,
+    PutFilter,
+    GetFilters,
+    UpdateFilter,
+    DeleteFilter,
+    PutCalendar,
+    GetCalendars,
+    DeleteCalendar,
+    AddCalendarJobs,
+    RemoveCalendarJobs,
+    PostCalendarEvents,
+    GetCalendarEvents,
+    DeleteCalendarEvent,
     NotImplemented(&'static str),
 }
 
@@ -184,24 +233,24 @@ const ROUTES: &[(&[Verb], &str, Api)] = &[
     // Spec endpoints not implemented yet.
     (&[Get], "/_cat/ml/anomaly_detectors", Api::CatJobs),
     (&[Get], "/_cat/ml/anomaly_detectors/{job_id}", Api::CatJobs),
-    (&[Delete], "/_ml/calendars/{calendar_id}", Api::NotImplemented("ml.delete_calendar")),
-    (&[Delete], "/_ml/calendars/{calendar_id}/events/{event_id}", Api::NotImplemented("ml.delete_calendar_event")),
-    (&[Delete], "/_ml/calendars/{calendar_id}/jobs/{job_id}", Api::NotImplemented("ml.delete_calendar_job")),
+    (&[Delete], "/_ml/calendars/{calendar_id}", Api::DeleteCalendar),
+    (&[Delete], "/_ml/calendars/{calendar_id}/events/{event_id}", Api::DeleteCalendarEvent),
+    (&[Delete], "/_ml/calendars/{calendar_id}/jobs/{job_id}", Api::RemoveCalendarJobs),
     (&[Delete], "/_ml/_delete_expired_data", Api::DeleteExpiredData),
     (&[Delete], "/_ml/_delete_expired_data/{job_id}", Api::DeleteExpiredData),
-    (&[Delete], "/_ml/filters/{filter_id}", Api::NotImplemented("ml.delete_filter")),
+    (&[Delete], "/_ml/filters/{filter_id}", Api::DeleteFilter),
     (&[Delete], "/_ml/anomaly_detectors/{job_id}/_forecast", Api::NotImplemented("ml.delete_forecast")),
     (&[Delete], "/_ml/anomaly_detectors/{job_id}/_forecast/{forecast_id}", Api::NotImplemented("ml.delete_forecast")),
     (&[Delete], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}", Api::DeleteModelSnapshot),
     (&[Post], "/_ml/anomaly_detectors/_estimate_model_memory", Api::EstimateModelMemory),
     (&[Post], "/_ml/anomaly_detectors/{job_id}/_forecast", Api::NotImplemented("ml.forecast")),
-    (&[Get], "/_ml/calendars/{calendar_id}/events", Api::NotImplemented("ml.get_calendar_events")),
-    (&[Get, Post], "/_ml/calendars", Api::NotImplemented("ml.get_calendars")),
-    (&[Get, Post], "/_ml/calendars/{calendar_id}", Api::NotImplemented("ml.get_calendars")),
+    (&[Get], "/_ml/calendars/{calendar_id}/events", Api::GetCalendarEvents),
+    (&[Get, Post], "/_ml/calendars", Api::GetCalendars),
+    (&[Get, Post], "/_ml/calendars/{calendar_id}", Api::GetCalendars),
     (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/results/categories", Api::NotImplemented("ml.get_categories")),
     (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/results/categories/{category_id}", Api::NotImplemented("ml.get_categories")),
-    (&[Get], "/_ml/filters", Api::NotImplemented("ml.get_filters")),
-    (&[Get], "/_ml/filters/{filter_id}", Api::NotImplemented("ml.get_filters")),
+    (&[Get], "/_ml/filters", Api::GetFilters),
+    (&[Get], "/_ml/filters/{filter_id}", Api::GetFilters),
     (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/results/influencers", Api::NotImplemented("ml.get_influencers")),
     (&[Get], "/_ml/memory/_stats", Api::NotImplemented("ml.get_memory_stats")),
     (&[Get], "/_ml/memory/{node_id}/_stats", Api::NotImplemented("ml.get_memory_stats")),
@@ -210,14 +259,14 @@ const ROUTES: &[(&[Verb], &str, Api)] = &[
     (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}", Api::ModelSnapshots),
     (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/results/overall_buckets", Api::OverallBuckets),
     (&[Get], "/_ml/info", Api::MlInfo),
-    (&[Post], "/_ml/calendars/{calendar_id}/events", Api::NotImplemented("ml.post_calendar_events")),
-    (&[Put], "/_ml/calendars/{calendar_id}", Api::NotImplemented("ml.put_calendar")),
-    (&[Put], "/_ml/calendars/{calendar_id}/jobs/{job_id}", Api::NotImplemented("ml.put_calendar_job")),
-    (&[Put], "/_ml/filters/{filter_id}", Api::NotImplemented("ml.put_filter")),
+    (&[Post], "/_ml/calendars/{calendar_id}/events", Api::PostCalendarEvents),
+    (&[Put], "/_ml/calendars/{calendar_id}", Api::PutCalendar),
+    (&[Put], "/_ml/calendars/{calendar_id}/jobs/{job_id}", Api::AddCalendarJobs),
+    (&[Put], "/_ml/filters/{filter_id}", Api::PutFilter),
     (&[Post], "/_ml/anomaly_detectors/{job_id}/_reset", Api::ResetJob),
     (&[Post], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}/_revert", Api::RevertModelSnapshot),
     (&[Post], "/_ml/set_upgrade_mode", Api::NotImplemented("ml.set_upgrade_mode")),
-    (&[Post], "/_ml/filters/{filter_id}/_update", Api::NotImplemented("ml.update_filter")),
+    (&[Post], "/_ml/filters/{filter_id}/_update", Api::UpdateFilter),
     (&[Post], "/_ml/anomaly_detectors/{job_id}/_update", Api::UpdateJob),
     (&[Post], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}/_update", Api::UpdateModelSnapshot),
     (&[Post], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}/_upgrade", Api::NotImplemented("ml.upgrade_job_snapshot")),
@@ -358,6 +407,36 @@ fn endpoint(api: Api, captures: Vec<String>) -> Endpoint {
         },
         Api::CatJobs => Endpoint::CatJobs {
             job_id: Some(next()).filter(|s| !s.is_empty()),
+        },
+        Api::PutFilter => Endpoint::PutFilter { filter_id: next() },
+        Api::GetFilters => Endpoint::GetFilters {
+            filter_id: Some(next()).filter(|s| !s.is_empty()),
+        },
+        Api::UpdateFilter => Endpoint::UpdateFilter { filter_id: next() },
+        Api::DeleteFilter => Endpoint::DeleteFilter { filter_id: next() },
+        Api::PutCalendar => Endpoint::PutCalendar {
+            calendar_id: next(),
+        },
+        Api::GetCalendars => Endpoint::GetCalendars {
+            calendar_id: Some(next()).filter(|s| !s.is_empty()),
+        },
+        Api::DeleteCalendar => Endpoint::DeleteCalendar {
+            calendar_id: next(),
+        },
+        Api::AddCalendarJobs | Api::RemoveCalendarJobs => Endpoint::CalendarJobs {
+            calendar_id: next(),
+            job_ids: next(),
+            add: api == Api::AddCalendarJobs,
+        },
+        Api::PostCalendarEvents => Endpoint::PostCalendarEvents {
+            calendar_id: next(),
+        },
+        Api::GetCalendarEvents => Endpoint::GetCalendarEvents {
+            calendar_id: next(),
+        },
+        Api::DeleteCalendarEvent => Endpoint::DeleteCalendarEvent {
+            calendar_id: next(),
+            event_id: next(),
         },
         Api::NotImplemented(api) => Endpoint::NotImplemented { api },
     }
@@ -533,6 +612,18 @@ mod tests {
             "ml.info",
             "ml.delete_expired_data",
             "cat.ml_jobs",
+            "ml.put_filter",
+            "ml.get_filters",
+            "ml.update_filter",
+            "ml.delete_filter",
+            "ml.put_calendar",
+            "ml.get_calendars",
+            "ml.delete_calendar",
+            "ml.put_calendar_job",
+            "ml.delete_calendar_job",
+            "ml.post_calendar_events",
+            "ml.get_calendar_events",
+            "ml.delete_calendar_event",
         ];
         let mut checked = 0;
         for entry in entries.flatten() {

@@ -13,6 +13,9 @@ pub enum JobError {
     /// message is the full ES reason.
     #[error("{0}")]
     Missing(String),
+    /// 400 `resource_already_exists_exception` for anything but a job; the full ES reason.
+    #[error("{0}")]
+    Exists(String),
     /// 400 `resource_already_exists_exception`.
     #[error("The job cannot be created with the Id '{job_id}'. The Id is already used.")]
     AlreadyExists { job_id: String },

@@ -8,8 +8,10 @@
 //! unlocked, then records the outcome; a request that meets a transitional phase gets a 409.
 
 mod actor;
+mod calendars;
 pub mod config;
 mod error;
+mod filters;
 mod ids;
 mod maintenance;
 mod model_snapshots;
@@ -21,6 +23,7 @@ mod status;
 mod tests;
 mod update;
 
+pub use calendars::NewEvent;
 pub use config::JobConfig;
 pub use error::JobError;
 pub use ids::wildcard_match;

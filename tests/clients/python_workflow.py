@@ -90,8 +90,13 @@ BODY_PARAMS_7 = {
     "validate": {"analysis_config", "data_description"},
     "validate_detector": set(),
     "estimate_model_memory": {"analysis_config", "overall_cardinality", "max_bucket_cardinality"},
+    "put_filter": {"description", "items"},
+    "update_filter": {"description", "add_items", "remove_items"},
+    "put_calendar": {"description", "job_ids"},
+    "post_calendar_events": {"events"},
 }
-BODY_REQUIRED_7 = {"put_job", "update_job", "update_model_snapshot", "validate", "estimate_model_memory"}
+BODY_REQUIRED_7 = {"put_job", "update_job", "update_model_snapshot", "validate", "estimate_model_memory",
+                   "put_filter", "update_filter", "post_calendar_events"}
 
 ml = Ml(es)
 
@@ -324,6 +329,47 @@ def _():
     assert [s["retain"] for s in snaps].count(True) == 1
     assert len({s["snapshot_id"] for s in snaps}) == 3
     assert snaps[0]["snapshot_id"] == max(s["snapshot_id"] for s in snaps), snaps
+
+
+@step("filters and calendars")
+def _():
+    flt = f"py{MAJOR}-safe"
+    cal = f"py{MAJOR}-outages"
+    for cleanup_call in (lambda: ml.delete_filter(filter_id=flt), lambda: ml.delete_calendar(calendar_id=cal)):
+        try:
+            cleanup_call()
+        except API_ERROR:
+            pass
+    created = ml.put_filter(filter_id=flt, description="safe", items=["b.org", "a.org", "b.org"])
+    assert created["items"] == ["a.org", "b.org"], created
+    updated = ml.update_filter(filter_id=flt, add_items=["c.org"], remove_items=["a.org"])
+    assert updated["items"] == ["b.org", "c.org"] and updated["description"] == "safe", updated
+    assert ml.get_filters(filter_id=flt)["filters"][0]["items"] == ["b.org", "c.org"]
+    expect_error(404, "resource_not_found_exception", lambda: ml.get_filters(filter_id="nope"),
+                 "No filter with id [nope] exists")
+    expect_error(400, "resource_already_exists_exception",
+                 lambda: ml.put_filter(filter_id=flt, items=[]))
+    assert ml.delete_filter(filter_id=flt)["acknowledged"] is True
+    calendar = ml.put_calendar(calendar_id=cal, description="planned", job_ids=[JOB])
+    assert calendar["job_ids"] == [JOB], calendar
+    added = ml.put_calendar_job(calendar_id=cal, job_id=OTHER)
+    assert added["job_ids"] == sorted([JOB, OTHER]), added
+    posted = ml.post_calendar_events(calendar_id=cal, events=[
+        {"description": "maintenance", "start_time": (START + 60 * HOUR) * 1000, "end_time": (START + 62 * HOUR) * 1000},
+        {"description": "upgrade", "start_time": "2014-06-28T00:00:00Z", "end_time": "2014-06-28T04:00:00Z"},
+    ])
+    assert [e["description"] for e in posted["events"]] == ["maintenance", "upgrade"], posted
+    assert posted["events"][1]["start_time"] == 1403913600000
+    events = ml.get_calendar_events(calendar_id=cal, job_id=JOB, start=str((START + 61 * HOUR) * 1000))
+    assert events["count"] == 2, events
+    events = ml.get_calendar_events(calendar_id="_all", end=str((START + 61 * HOUR) * 1000))
+    assert [e["description"] for e in events["events"]] == ["maintenance"], events
+    first = events["events"][0]["event_id"]
+    assert ml.delete_calendar_event(calendar_id=cal, event_id=first)["acknowledged"] is True
+    assert ml.get_calendar_events(calendar_id=cal)["count"] == 1
+    assert ml.get_calendars(calendar_id=cal)["calendars"][0]["description"] == "planned"
+    assert ml.delete_calendar(calendar_id=cal)["acknowledged"] is True
+    expect_error(404, "resource_not_found_exception", lambda: ml.get_calendars(calendar_id=cal))
 
 
 @step("reset, errors, delete")
