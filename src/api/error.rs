@@ -119,8 +119,12 @@ impl From<JobError> for ApiError {
     fn from(error: JobError) -> ApiError {
         let reason = error.to_string();
         match error {
-            JobError::NotFound { .. } => ApiError::new(EsType::ResourceNotFound, reason),
-            JobError::AlreadyExists { .. } => ApiError::new(EsType::ResourceAlreadyExists, reason),
+            JobError::NotFound { .. } | JobError::Missing(_) => {
+                ApiError::new(EsType::ResourceNotFound, reason)
+            }
+            JobError::AlreadyExists { .. } | JobError::Exists(_) => {
+                ApiError::new(EsType::ResourceAlreadyExists, reason)
+            }
             JobError::InvalidArgument(_) => ApiError::new(EsType::IllegalArgument, reason),
             JobError::Parse(_) => ApiError::new(EsType::XContentParse, reason),
             JobError::BadDate { .. } => ApiError::new(EsType::Parse, reason),

@@ -12,13 +12,18 @@
 //! background replay tasks.
 //! Talks to: `job::JobManager` (writes and lifecycle), `store::Store` (results reads), `replay`.
 
+mod admin;
+mod calendars;
+mod cat;
 mod data;
 mod date;
 pub mod error;
 mod explorer;
+mod filters;
 mod jobs;
 mod lifecycle;
 mod metrics;
+mod overall;
 mod params;
 mod replay;
 pub mod reply;
@@ -27,6 +32,7 @@ mod results;
 mod results_query;
 mod root;
 pub mod route;
+mod snapshots;
 
 use std::sync::Arc;
 
@@ -203,6 +209,59 @@ async fn dispatch(
         Endpoint::Explorer { .. } | Endpoint::Metrics => {
             Err(ApiError::internal(&"not a JSON endpoint"))
         }
+        Endpoint::OverallBuckets { expression } => overall::get(state, &expression, request).await,
+        Endpoint::ModelSnapshots {
+            job_id,
+            snapshot_id,
+        } => snapshots::get(state, &job_id, snapshot_id, request),
+        Endpoint::UpdateModelSnapshot {
+            job_id,
+            snapshot_id,
+        } => snapshots::update(state, &job_id, &snapshot_id, request).await,
+        Endpoint::DeleteModelSnapshot {
+            job_id,
+            snapshot_id,
+        } => snapshots::delete(state, &job_id, &snapshot_id, request).await,
+        Endpoint::RevertModelSnapshot {
+            job_id,
+            snapshot_id,
+        } => snapshots::revert(state, &job_id, &snapshot_id, request).await,
+        Endpoint::UpdateJob { job_id } => admin::update_job(state, &job_id, request).await,
+        Endpoint::ResetJob { job_id } => admin::reset_job(state, &job_id, request).await,
+        Endpoint::ValidateJob => admin::validate(request),
+        Endpoint::ValidateDetector => admin::validate_detector(request),
+        Endpoint::EstimateModelMemory => admin::estimate_model_memory(request),
+        Endpoint::MlInfo => admin::info(request),
+        Endpoint::DeleteExpiredData { job_id } => {
+            admin::delete_expired_data(state, job_id.as_deref(), request).await
+        }
+        Endpoint::CatJobs { job_id } => cat::jobs(state, job_id.as_deref(), request).await,
+        Endpoint::PutFilter { filter_id } => filters::put(state, &filter_id, request).await,
+        Endpoint::GetFilters { filter_id } => filters::get(state, filter_id.as_deref(), request),
+        Endpoint::UpdateFilter { filter_id } => filters::update(state, &filter_id, request).await,
+        Endpoint::DeleteFilter { filter_id } => filters::delete(state, &filter_id, request).await,
+        Endpoint::PutCalendar { calendar_id } => calendars::put(state, &calendar_id, request).await,
+        Endpoint::GetCalendars { calendar_id } => {
+            calendars::get(state, calendar_id.as_deref(), request)
+        }
+        Endpoint::DeleteCalendar { calendar_id } => {
+            calendars::delete(state, &calendar_id, request).await
+        }
+        Endpoint::CalendarJobs {
+            calendar_id,
+            job_ids,
+            add,
+        } => calendars::jobs(state, &calendar_id, &job_ids, add, request).await,
+        Endpoint::PostCalendarEvents { calendar_id } => {
+            calendars::post_events(state, &calendar_id, request).await
+        }
+        Endpoint::GetCalendarEvents { calendar_id } => {
+            calendars::get_events(state, &calendar_id, request)
+        }
+        Endpoint::DeleteCalendarEvent {
+            calendar_id,
+            event_id,
+        } => calendars::delete_event(state, &calendar_id, &event_id, request).await,
         Endpoint::NotImplemented { api } => Err(ApiError::new(
             EsType::NotImplemented,
             format!(

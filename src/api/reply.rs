@@ -23,6 +23,8 @@ pub struct Reply {
     pub status: u16,
     pub body: Value,
     pub headers: Vec<(HeaderName, String)>,
+    /// A plain-text answer (the `_cat` tables); sent instead of `body` when set.
+    pub text: Option<String>,
 }
 
 impl Reply {
@@ -35,6 +37,15 @@ impl Reply {
             status,
             body,
             headers: Vec::new(),
+            text: None,
+        }
+    }
+
+    /// `200` with a `text/plain` body.
+    pub fn text(text: String) -> Reply {
+        Reply {
+            text: Some(text),
+            ..Reply::ok(Value::Null)
         }
     }
 
@@ -66,7 +77,18 @@ impl Default for Render {
 
 impl Render {
     pub fn reply(self, reply: Reply) -> Response<Full<Bytes>> {
-        let mut response = self.json(reply.status, &reply.body);
+        let mut response = match reply.text {
+            Some(text) => {
+                let mut response = self.empty(reply.status);
+                *response.body_mut() = Full::new(Bytes::from(text));
+                response.headers_mut().insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; charset=UTF-8"),
+                );
+                response
+            }
+            None => self.json(reply.status, &reply.body),
+        };
         for (name, value) in reply.headers {
             if let Ok(value) = HeaderValue::from_str(&value) {
                 response.headers_mut().append(name, value);

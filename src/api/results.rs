@@ -159,7 +159,7 @@ pub async fn records(
 }
 
 /// `start` (inclusive) and `end` (exclusive) as epoch ms.
-fn time_range(params: &Params) -> Result<(Option<i64>, Option<i64>), ApiError> {
+pub(super) fn time_range(params: &Params) -> Result<(Option<i64>, Option<i64>), ApiError> {
     Ok((
         params.date("start")?.map(|d| d.millis),
         params.date("end")?.map(|d| d.millis),
@@ -167,7 +167,7 @@ fn time_range(params: &Params) -> Result<(Option<i64>, Option<i64>), ApiError> {
 }
 
 /// `page: {from, size}` from the body, else `from`/`size` from the query string; `None` when neither.
-fn page(params: &Params) -> Result<Option<Page>, ApiError> {
+pub(super) fn page(params: &Params) -> Result<Option<Page>, ApiError> {
     let (from, size) = match params.body_field("page") {
         Some(Value::Object(page)) => {
             if let Some(unknown) = page.keys().find(|k| *k != "from" && *k != "size") {
@@ -244,7 +244,7 @@ fn scan(
         .collect()
 }
 
-async fn blocking<F>(work: F) -> Result<ResultsPage, ApiError>
+pub(super) async fn blocking<F>(work: F) -> Result<ResultsPage, ApiError>
 where
     F: FnOnce() -> Result<ResultsPage, ApiError> + Send + 'static,
 {

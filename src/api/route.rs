@@ -48,6 +48,79 @@ pub enum Endpoint {
     Records {
         job_id: String,
     },
+    OverallBuckets {
+        expression: String,
+    },
+    /// `model_snapshots[/<snapshot_id>]` (GET or POST).
+    ModelSnapshots {
+        job_id: String,
+        snapshot_id: Option<String>,
+    },
+    UpdateModelSnapshot {
+        job_id: String,
+        snapshot_id: String,
+    },
+    DeleteModelSnapshot {
+        job_id: String,
+        snapshot_id: String,
+    },
+    RevertModelSnapshot {
+        job_id: String,
+        snapshot_id: String,
+    },
+    UpdateJob {
+        job_id: String,
+    },
+    ResetJob {
+        job_id: String,
+    },
+    ValidateJob,
+    ValidateDetector,
+    EstimateModelMemory,
+    MlInfo,
+    DeleteExpiredData {
+        job_id: Option<String>,
+    },
+    CatJobs {
+        job_id: Option<String>,
+    },
+    PutFilter {
+        filter_id: String,
+    },
+    GetFilters {
+        filter_id: Option<String>,
+    },
+    UpdateFilter {
+        filter_id: String,
+    },
+    DeleteFilter {
+        filter_id: String,
+    },
+    PutCalendar {
+        calendar_id: String,
+    },
+    GetCalendars {
+        calendar_id: Option<String>,
+    },
+    DeleteCalendar {
+        calendar_id: String,
+    },
+    /// `PUT` (`add`) or `DELETE` `calendars/<id>/jobs/<job ids>`.
+    CalendarJobs {
+        calendar_id: String,
+        job_ids: String,
+        add: bool,
+    },
+    PostCalendarEvents {
+        calendar_id: String,
+    },
+    GetCalendarEvents {
+        calendar_id: String,
+    },
+    DeleteCalendarEvent {
+        calendar_id: String,
+        event_id: String,
+    },
     /// An endpoint of the spec auspex does not implement yet; `api` is its spec name (`ml.forecast`).
     NotImplemented {
         api: &'static str,
@@ -83,6 +156,31 @@ impl Endpoint {
             Endpoint::Flush { .. } => "ml.flush_job",
             Endpoint::Buckets { .. } => "ml.get_buckets",
             Endpoint::Records { .. } => "ml.get_records",
+            Endpoint::OverallBuckets { .. } => "ml.get_overall_buckets",
+            Endpoint::ModelSnapshots { .. } => "ml.get_model_snapshots",
+            Endpoint::UpdateModelSnapshot { .. } => "ml.update_model_snapshot",
+            Endpoint::DeleteModelSnapshot { .. } => "ml.delete_model_snapshot",
+            Endpoint::RevertModelSnapshot { .. } => "ml.revert_model_snapshot",
+            Endpoint::UpdateJob { .. } => "ml.update_job",
+            Endpoint::ResetJob { .. } => "ml.reset_job",
+            Endpoint::ValidateJob => "ml.validate",
+            Endpoint::ValidateDetector => "ml.validate_detector",
+            Endpoint::EstimateModelMemory => "ml.estimate_model_memory",
+            Endpoint::MlInfo => "ml.info",
+            Endpoint::DeleteExpiredData { .. } => "ml.delete_expired_data",
+            Endpoint::CatJobs { .. } => "cat.ml_jobs",
+            Endpoint::PutFilter { .. } => "ml.put_filter",
+            Endpoint::GetFilters { .. } => "ml.get_filters",
+            Endpoint::UpdateFilter { .. } => "ml.update_filter",
+            Endpoint::DeleteFilter { .. } => "ml.delete_filter",
+            Endpoint::PutCalendar { .. } => "ml.put_calendar",
+            Endpoint::GetCalendars { .. } => "ml.get_calendars",
+            Endpoint::DeleteCalendar { .. } => "ml.delete_calendar",
+            Endpoint::CalendarJobs { add: true, .. } => "ml.put_calendar_job",
+            Endpoint::CalendarJobs { add: false, .. } => "ml.delete_calendar_job",
+            Endpoint::PostCalendarEvents { .. } => "ml.post_calendar_events",
+            Endpoint::GetCalendarEvents { .. } => "ml.get_calendar_events",
+            Endpoint::DeleteCalendarEvent { .. } => "ml.delete_calendar_event",
             Endpoint::NotImplemented { api } => api,
             Endpoint::Explorer { .. } => "auspex.explorer",
             Endpoint::Metrics => "auspex.metrics",
@@ -113,6 +211,31 @@ enum Api {
     Flush,
     Buckets,
     Records,
+    OverallBuckets,
+    ModelSnapshots,
+    UpdateModelSnapshot,
+    DeleteModelSnapshot,
+    RevertModelSnapshot,
+    UpdateJob,
+    ResetJob,
+    ValidateJob,
+    ValidateDetector,
+    EstimateModelMemory,
+    MlInfo,
+    DeleteExpiredData,
+    CatJobs,
+    PutFilter,
+    GetFilters,
+    UpdateFilter,
+    DeleteFilter,
+    PutCalendar,
+    GetCalendars,
+    DeleteCalendar,
+    AddCalendarJobs,
+    RemoveCalendarJobs,
+    PostCalendarEvents,
+    GetCalendarEvents,
+    DeleteCalendarEvent,
     NotImplemented(&'static str),
     Explorer,
     Metrics,
@@ -182,47 +305,47 @@ const ROUTES: &[(&[Verb], &str, Api)] = &[
     (&[Get], "/_auspex/tasks", Api::Tasks),
     (&[Get], "/_auspex/tasks/{task_id}", Api::Tasks),
     // Spec endpoints not implemented yet.
-    (&[Get], "/_cat/ml/anomaly_detectors", Api::NotImplemented("cat.ml_jobs")),
-    (&[Get], "/_cat/ml/anomaly_detectors/{job_id}", Api::NotImplemented("cat.ml_jobs")),
-    (&[Delete], "/_ml/calendars/{calendar_id}", Api::NotImplemented("ml.delete_calendar")),
-    (&[Delete], "/_ml/calendars/{calendar_id}/events/{event_id}", Api::NotImplemented("ml.delete_calendar_event")),
-    (&[Delete], "/_ml/calendars/{calendar_id}/jobs/{job_id}", Api::NotImplemented("ml.delete_calendar_job")),
-    (&[Delete], "/_ml/_delete_expired_data", Api::NotImplemented("ml.delete_expired_data")),
-    (&[Delete], "/_ml/_delete_expired_data/{job_id}", Api::NotImplemented("ml.delete_expired_data")),
-    (&[Delete], "/_ml/filters/{filter_id}", Api::NotImplemented("ml.delete_filter")),
+    (&[Get], "/_cat/ml/anomaly_detectors", Api::CatJobs),
+    (&[Get], "/_cat/ml/anomaly_detectors/{job_id}", Api::CatJobs),
+    (&[Delete], "/_ml/calendars/{calendar_id}", Api::DeleteCalendar),
+    (&[Delete], "/_ml/calendars/{calendar_id}/events/{event_id}", Api::DeleteCalendarEvent),
+    (&[Delete], "/_ml/calendars/{calendar_id}/jobs/{job_id}", Api::RemoveCalendarJobs),
+    (&[Delete], "/_ml/_delete_expired_data", Api::DeleteExpiredData),
+    (&[Delete], "/_ml/_delete_expired_data/{job_id}", Api::DeleteExpiredData),
+    (&[Delete], "/_ml/filters/{filter_id}", Api::DeleteFilter),
     (&[Delete], "/_ml/anomaly_detectors/{job_id}/_forecast", Api::NotImplemented("ml.delete_forecast")),
     (&[Delete], "/_ml/anomaly_detectors/{job_id}/_forecast/{forecast_id}", Api::NotImplemented("ml.delete_forecast")),
-    (&[Delete], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}", Api::NotImplemented("ml.delete_model_snapshot")),
-    (&[Post], "/_ml/anomaly_detectors/_estimate_model_memory", Api::NotImplemented("ml.estimate_model_memory")),
+    (&[Delete], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}", Api::DeleteModelSnapshot),
+    (&[Post], "/_ml/anomaly_detectors/_estimate_model_memory", Api::EstimateModelMemory),
     (&[Post], "/_ml/anomaly_detectors/{job_id}/_forecast", Api::NotImplemented("ml.forecast")),
-    (&[Get], "/_ml/calendars/{calendar_id}/events", Api::NotImplemented("ml.get_calendar_events")),
-    (&[Get, Post], "/_ml/calendars", Api::NotImplemented("ml.get_calendars")),
-    (&[Get, Post], "/_ml/calendars/{calendar_id}", Api::NotImplemented("ml.get_calendars")),
+    (&[Get], "/_ml/calendars/{calendar_id}/events", Api::GetCalendarEvents),
+    (&[Get, Post], "/_ml/calendars", Api::GetCalendars),
+    (&[Get, Post], "/_ml/calendars/{calendar_id}", Api::GetCalendars),
     (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/results/categories", Api::NotImplemented("ml.get_categories")),
     (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/results/categories/{category_id}", Api::NotImplemented("ml.get_categories")),
-    (&[Get], "/_ml/filters", Api::NotImplemented("ml.get_filters")),
-    (&[Get], "/_ml/filters/{filter_id}", Api::NotImplemented("ml.get_filters")),
+    (&[Get], "/_ml/filters", Api::GetFilters),
+    (&[Get], "/_ml/filters/{filter_id}", Api::GetFilters),
     (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/results/influencers", Api::NotImplemented("ml.get_influencers")),
     (&[Get], "/_ml/memory/_stats", Api::NotImplemented("ml.get_memory_stats")),
     (&[Get], "/_ml/memory/{node_id}/_stats", Api::NotImplemented("ml.get_memory_stats")),
     (&[Get], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}/_upgrade/_stats", Api::NotImplemented("ml.get_model_snapshot_upgrade_stats")),
-    (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/model_snapshots", Api::NotImplemented("ml.get_model_snapshots")),
-    (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}", Api::NotImplemented("ml.get_model_snapshots")),
-    (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/results/overall_buckets", Api::NotImplemented("ml.get_overall_buckets")),
-    (&[Get], "/_ml/info", Api::NotImplemented("ml.info")),
-    (&[Post], "/_ml/calendars/{calendar_id}/events", Api::NotImplemented("ml.post_calendar_events")),
-    (&[Put], "/_ml/calendars/{calendar_id}", Api::NotImplemented("ml.put_calendar")),
-    (&[Put], "/_ml/calendars/{calendar_id}/jobs/{job_id}", Api::NotImplemented("ml.put_calendar_job")),
-    (&[Put], "/_ml/filters/{filter_id}", Api::NotImplemented("ml.put_filter")),
-    (&[Post], "/_ml/anomaly_detectors/{job_id}/_reset", Api::NotImplemented("ml.reset_job")),
-    (&[Post], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}/_revert", Api::NotImplemented("ml.revert_model_snapshot")),
+    (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/model_snapshots", Api::ModelSnapshots),
+    (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}", Api::ModelSnapshots),
+    (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/results/overall_buckets", Api::OverallBuckets),
+    (&[Get], "/_ml/info", Api::MlInfo),
+    (&[Post], "/_ml/calendars/{calendar_id}/events", Api::PostCalendarEvents),
+    (&[Put], "/_ml/calendars/{calendar_id}", Api::PutCalendar),
+    (&[Put], "/_ml/calendars/{calendar_id}/jobs/{job_id}", Api::AddCalendarJobs),
+    (&[Put], "/_ml/filters/{filter_id}", Api::PutFilter),
+    (&[Post], "/_ml/anomaly_detectors/{job_id}/_reset", Api::ResetJob),
+    (&[Post], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}/_revert", Api::RevertModelSnapshot),
     (&[Post], "/_ml/set_upgrade_mode", Api::NotImplemented("ml.set_upgrade_mode")),
-    (&[Post], "/_ml/filters/{filter_id}/_update", Api::NotImplemented("ml.update_filter")),
-    (&[Post], "/_ml/anomaly_detectors/{job_id}/_update", Api::NotImplemented("ml.update_job")),
-    (&[Post], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}/_update", Api::NotImplemented("ml.update_model_snapshot")),
+    (&[Post], "/_ml/filters/{filter_id}/_update", Api::UpdateFilter),
+    (&[Post], "/_ml/anomaly_detectors/{job_id}/_update", Api::UpdateJob),
+    (&[Post], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}/_update", Api::UpdateModelSnapshot),
     (&[Post], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}/_upgrade", Api::NotImplemented("ml.upgrade_job_snapshot")),
-    (&[Post], "/_ml/anomaly_detectors/_validate", Api::NotImplemented("ml.validate")),
-    (&[Post], "/_ml/anomaly_detectors/_validate/detector", Api::NotImplemented("ml.validate_detector")),
+    (&[Post], "/_ml/anomaly_detectors/_validate", Api::ValidateJob),
+    (&[Post], "/_ml/anomaly_detectors/_validate/detector", Api::ValidateDetector),
 ];
 
 /// One pattern that fits the path: its literal-ness per segment (for ordering) and captures.
@@ -326,6 +449,69 @@ fn endpoint(api: Api, captures: Vec<String>) -> Endpoint {
             Endpoint::Buckets { job_id, timestamp }
         }
         Api::Records => Endpoint::Records { job_id: next() },
+        Api::OverallBuckets => Endpoint::OverallBuckets { expression: next() },
+        Api::ModelSnapshots => {
+            let job_id = next();
+            let snapshot_id = Some(next()).filter(|s| !s.is_empty());
+            Endpoint::ModelSnapshots {
+                job_id,
+                snapshot_id,
+            }
+        }
+        Api::UpdateModelSnapshot => Endpoint::UpdateModelSnapshot {
+            job_id: next(),
+            snapshot_id: next(),
+        },
+        Api::DeleteModelSnapshot => Endpoint::DeleteModelSnapshot {
+            job_id: next(),
+            snapshot_id: next(),
+        },
+        Api::RevertModelSnapshot => Endpoint::RevertModelSnapshot {
+            job_id: next(),
+            snapshot_id: next(),
+        },
+        Api::UpdateJob => Endpoint::UpdateJob { job_id: next() },
+        Api::ResetJob => Endpoint::ResetJob { job_id: next() },
+        Api::ValidateJob => Endpoint::ValidateJob,
+        Api::ValidateDetector => Endpoint::ValidateDetector,
+        Api::EstimateModelMemory => Endpoint::EstimateModelMemory,
+        Api::MlInfo => Endpoint::MlInfo,
+        Api::DeleteExpiredData => Endpoint::DeleteExpiredData {
+            job_id: Some(next()).filter(|s| !s.is_empty()),
+        },
+        Api::CatJobs => Endpoint::CatJobs {
+            job_id: Some(next()).filter(|s| !s.is_empty()),
+        },
+        Api::PutFilter => Endpoint::PutFilter { filter_id: next() },
+        Api::GetFilters => Endpoint::GetFilters {
+            filter_id: Some(next()).filter(|s| !s.is_empty()),
+        },
+        Api::UpdateFilter => Endpoint::UpdateFilter { filter_id: next() },
+        Api::DeleteFilter => Endpoint::DeleteFilter { filter_id: next() },
+        Api::PutCalendar => Endpoint::PutCalendar {
+            calendar_id: next(),
+        },
+        Api::GetCalendars => Endpoint::GetCalendars {
+            calendar_id: Some(next()).filter(|s| !s.is_empty()),
+        },
+        Api::DeleteCalendar => Endpoint::DeleteCalendar {
+            calendar_id: next(),
+        },
+        Api::AddCalendarJobs | Api::RemoveCalendarJobs => Endpoint::CalendarJobs {
+            calendar_id: next(),
+            job_ids: next(),
+            add: api == Api::AddCalendarJobs,
+        },
+        Api::PostCalendarEvents => Endpoint::PostCalendarEvents {
+            calendar_id: next(),
+        },
+        Api::GetCalendarEvents => Endpoint::GetCalendarEvents {
+            calendar_id: next(),
+        },
+        Api::DeleteCalendarEvent => Endpoint::DeleteCalendarEvent {
+            calendar_id: next(),
+            event_id: next(),
+        },
         Api::NotImplemented(api) => Endpoint::NotImplemented { api },
         Api::Explorer => Endpoint::Explorer {
             asset: Some(next()).filter(|a| !a.is_empty()),
@@ -466,7 +652,7 @@ mod tests {
         // `_validate` has only POST; a GET falls through to the `{job_id}` pattern, as in ES.
         assert_eq!(
             routed(Method::POST, "/_ml/anomaly_detectors/_validate"),
-            Ok(Endpoint::NotImplemented { api: "ml.validate" })
+            Ok(Endpoint::ValidateJob)
         );
         assert_eq!(
             routed(Method::GET, "/_ml/anomaly_detectors/_validate"),
@@ -531,6 +717,31 @@ mod tests {
             "ml.flush_job",
             "ml.get_buckets",
             "ml.get_records",
+            "ml.get_overall_buckets",
+            "ml.get_model_snapshots",
+            "ml.update_model_snapshot",
+            "ml.delete_model_snapshot",
+            "ml.revert_model_snapshot",
+            "ml.update_job",
+            "ml.reset_job",
+            "ml.validate",
+            "ml.validate_detector",
+            "ml.estimate_model_memory",
+            "ml.info",
+            "ml.delete_expired_data",
+            "cat.ml_jobs",
+            "ml.put_filter",
+            "ml.get_filters",
+            "ml.update_filter",
+            "ml.delete_filter",
+            "ml.put_calendar",
+            "ml.get_calendars",
+            "ml.delete_calendar",
+            "ml.put_calendar_job",
+            "ml.delete_calendar_job",
+            "ml.post_calendar_events",
+            "ml.get_calendar_events",
+            "ml.delete_calendar_event",
         ];
         let mut checked = 0;
         for entry in entries.flatten() {

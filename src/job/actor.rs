@@ -52,6 +52,34 @@ enum JobCommand {
     Persist { reply: Reply<()> },
     /// Stop without persisting anything (force close / force delete).
     Stop { reply: Reply<()> },
+    /// Every `background_persist_interval`: snapshot if input arrived since the last snapshot.
+    PersistPeriodic,
+    /// Work on the job's stored data that must not interleave with the actor's own writes (I1):
+    /// snapshot edits and retention while the job is open. It must not write `progress`.
+    Exclusive {
+        work: ExclusiveWork,
+        reply: Reply<serde_json::Value>,
+    },
+}
+
+/// See [`JobCommand::Exclusive`].
+pub type ExclusiveWork =
+    Box<dyn FnOnce(&Store) -> Result<serde_json::Value, JobError> + Send + 'static>;
+
+/// ES picks a random 3-4 h when `background_persist_interval` is unset; auspex spreads jobs over
+/// the same hour by their id, so the choice is stable across restarts.
+fn persist_interval(config: &JobConfig) -> std::time::Duration {
+    let millis = match &config.background_persist_interval {
+        Some(span) => span.millis.max(1000),
+        None => {
+            let spread = config
+                .job_id
+                .bytes()
+                .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+            (3 * 3_600_000 + (spread % 3_600) * 1000) as i64
+        }
+    };
+    std::time::Duration::from_millis(millis as u64)
 }
 
 /// The async side's handle on a job actor.
@@ -127,6 +155,29 @@ impl JobHandle {
     pub async fn stop(&self) -> Result<(), JobError> {
         self.call(|reply| JobCommand::Stop { reply }).await
     }
+
+    /// Runs `work` on the actor's thread, between two of its own commands.
+    pub async fn exclusive(&self, work: ExclusiveWork) -> Result<serde_json::Value, JobError> {
+        self.call(|reply| JobCommand::Exclusive { work, reply })
+            .await
+    }
+
+    /// Asks for a periodic snapshot every `interval` until the actor stops.
+    fn start_persist_timer(&self, interval: std::time::Duration) {
+        // Weak: the timer must not keep the channel open, or the actor would outlive its handles.
+        let commands = self.commands.downgrade();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                let Some(commands) = commands.upgrade() else {
+                    return;
+                };
+                if commands.send(JobCommand::PersistPeriodic).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
 }
 
 /// Starts the actor thread: restores the job from the store (snapshot + replay), marks it opened on
@@ -141,6 +192,7 @@ pub async fn spawn(config: Arc<JobConfig>, store: Store) -> Result<JobHandle, Jo
         note: None,
     };
     let (ready, is_ready) = oneshot::channel();
+    let interval = persist_interval(&config);
     let thread_name = format!("job-{}", config.job_id);
     std::thread::Builder::new()
         .name(thread_name)
@@ -167,6 +219,7 @@ pub async fn spawn(config: Arc<JobConfig>, store: Store) -> Result<JobHandle, Jo
         })
         .map_err(|e| JobError::Conflict(format!("could not start the job's thread: {e}")))?;
     handle.note = is_ready.await.map_err(|_| handle.gone())??.map(Arc::from);
+    handle.start_persist_timer(interval);
     Ok(handle)
 }
 
@@ -179,6 +232,8 @@ struct JobActor {
     /// A failed write could not be undone by rebuilding from the store: the in-memory state may be
     /// ahead of the store, so the actor must stop (the job becomes `failed`).
     broken: bool,
+    /// Input sequence number the newest snapshot covers (periodic snapshots skip an idle job).
+    persisted_seq: u64,
 }
 
 impl JobActor {
@@ -191,6 +246,7 @@ impl JobActor {
         let restored = snapshot::restore(&config, &store, reader)?;
         let mut actor = JobActor {
             status: JobStatus::from_progress(&restored.progress)?,
+            persisted_seq: restored.progress.last_seq,
             config,
             store,
             pipeline: restored.pipeline,
@@ -260,6 +316,21 @@ impl JobActor {
             JobCommand::Stop { reply } => {
                 let _ = reply.send(Ok(()));
                 Continue::No
+            }
+            JobCommand::PersistPeriodic => {
+                if self.progress.last_seq != self.persisted_seq {
+                    if let Err(error) = self.write_snapshot(
+                        PersistedState::Opened,
+                        "State persisted due to periodic background persist",
+                    ) {
+                        tracing::error!(%error, "periodic model snapshot failed");
+                    }
+                }
+                Continue::Yes
+            }
+            JobCommand::Exclusive { work, reply } => {
+                let _ = reply.send(work(&self.store));
+                Continue::Yes
             }
         }
     }
@@ -365,6 +436,7 @@ impl JobActor {
         crate::metrics::observe_job(crate::metrics::JOB_PERSIST_SECONDS, self.job_id(), seconds);
         match written {
             Ok(progress) => {
+                self.persisted_seq = progress.last_seq;
                 self.progress = progress;
                 Ok(())
             }
@@ -499,6 +571,62 @@ fn split_lines(ndjson: &[u8], max: usize) -> Vec<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Ticks every second (the shortest interval the actor takes; configs cannot go below an hour,
+    /// so the test sets it directly): a snapshot is written only when input arrived since the last.
+    #[tokio::test]
+    async fn periodic_snapshots_are_written_only_after_new_input() {
+        let store = Store::temporary().unwrap();
+        let body = serde_json::json!({
+            "analysis_config": {"bucket_span": "1h", "detectors": [{"function": "count"}]},
+            "data_description": {"time_field": "time", "time_format": "epoch"},
+            "background_persist_interval": "1h"
+        });
+        let mut config = JobConfig::from_put_body("p", body.to_string().as_bytes(), 0).unwrap();
+        assert_eq!(
+            persist_interval(&config),
+            std::time::Duration::from_secs(3600)
+        );
+        config.background_persist_interval = Some(crate::model::TimeSpan::from_millis(1));
+        assert_eq!(persist_interval(&config), std::time::Duration::from_secs(1));
+        let handle = spawn(Arc::new(config), store.clone()).await.unwrap();
+        let tick = || async {
+            tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+            // Queued behind any tick sent meanwhile, so the tick has been handled once this answers.
+            handle.flush(FlushParams::default()).await.unwrap();
+        };
+        tick().await;
+        assert!(
+            store.list_snapshots("p").unwrap().is_empty(),
+            "no input yet"
+        );
+        handle
+            .post_data(Bytes::from_static(b"{\"time\":1403481600}\n"))
+            .await
+            .unwrap();
+        tick().await;
+        let snapshots = store.list_snapshots("p").unwrap();
+        assert_eq!(snapshots.len(), 1);
+        let doc: serde_json::Value = serde_json::from_slice(&snapshots[0].json).unwrap();
+        assert_eq!(
+            doc["description"],
+            "State persisted due to periodic background persist"
+        );
+        tick().await;
+        tick().await;
+        assert_eq!(
+            store.list_snapshots("p").unwrap().len(),
+            1,
+            "idle: no new snapshot"
+        );
+        handle
+            .post_data(Bytes::from_static(b"{\"time\":1403485200}\n"))
+            .await
+            .unwrap();
+        tick().await;
+        assert_eq!(store.list_snapshots("p").unwrap().len(), 2);
+        handle.stop().await.unwrap();
+    }
 
     #[test]
     fn split_lines_cuts_at_line_ends() {

@@ -24,7 +24,7 @@ use crate::model::{AnalysisConfig, AnalysisLimits, TimeSpan};
 use body::PutJobBody;
 
 pub use detector::default_detector_description;
-pub use ids::{validate_group_id, validate_job_id};
+pub use ids::{check_id, validate_group_id, validate_job_id};
 
 /// The Elasticsearch version auspex reports as `job_version` (and should report wherever a version is asked).
 pub const ES_COMPAT_VERSION: &str = "8.15.0";

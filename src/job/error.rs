@@ -9,6 +9,13 @@ pub enum JobError {
     /// 404 `resource_not_found_exception`.
     #[error("No known job with id '{job_id}'")]
     NotFound { job_id: String },
+    /// 404 `resource_not_found_exception` for anything but a job (snapshot, filter, calendar); the
+    /// message is the full ES reason.
+    #[error("{0}")]
+    Missing(String),
+    /// 400 `resource_already_exists_exception` for anything but a job; the full ES reason.
+    #[error("{0}")]
+    Exists(String),
     /// 400 `resource_already_exists_exception`.
     #[error("The job cannot be created with the Id '{job_id}'. The Id is already used.")]
     AlreadyExists { job_id: String },

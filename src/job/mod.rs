@@ -8,20 +8,29 @@
 //! unlocked, then records the outcome; a request that meets a transitional phase gets a 409.
 
 mod actor;
+mod calendars;
 mod clock;
 pub mod config;
 mod error;
+mod filters;
 mod ids;
+mod maintenance;
+mod model_snapshots;
 pub mod pipeline;
+mod retention;
 pub mod snapshot;
 mod status;
 #[cfg(test)]
 mod tests;
+mod update;
 
 pub use actor::result_docs;
+pub use calendars::NewEvent;
 pub use clock::now_ms;
 pub use config::JobConfig;
 pub use error::JobError;
+pub use ids::wildcard_match;
+pub use retention::{expired_snapshots, SnapshotAge};
 pub use status::JobStatus;
 
 use std::collections::BTreeMap;
@@ -69,9 +78,17 @@ enum Phase {
     Closed,
     Failed,
     Opening,
-    Opened { handle: JobHandle, since: Instant },
+    Opened {
+        handle: JobHandle,
+        since: Instant,
+    },
     Closing,
     Deleting,
+    /// Closed, with the manager changing its stored data (revert, reset, snapshot edits, retention);
+    /// `was_failed` is the phase to return to.
+    Busy {
+        was_failed: bool,
+    },
 }
 
 struct JobSlot {
@@ -85,8 +102,8 @@ struct JobSlot {
 impl JobSlot {
     fn state(&self) -> JobState {
         match &self.phase {
-            Phase::Closed | Phase::Deleting => JobState::Closed,
-            Phase::Failed => JobState::Failed,
+            Phase::Closed | Phase::Deleting | Phase::Busy { was_failed: false } => JobState::Closed,
+            Phase::Failed | Phase::Busy { was_failed: true } => JobState::Failed,
             Phase::Opening => JobState::Opening,
             Phase::Opened { handle, .. } if handle.has_failed() => JobState::Failed,
             Phase::Opened { .. } => JobState::Opened,
@@ -324,14 +341,7 @@ impl JobManager {
             .map(|config| {
                 let mut doc =
                     serde_json::to_value(&**config).map_err(|e| JobError::Parse(e.to_string()))?;
-                // ES shows the active snapshot in the job document once there is one.
-                let progress = self.store.get_progress(&config.job_id)?;
-                if let (Some(id), Some(map)) = (
-                    progress.and_then(|p| p.latest_snapshot_id),
-                    doc.as_object_mut(),
-                ) {
-                    map.insert("model_snapshot_id".into(), id.into());
-                }
+                self.fill_model_snapshot_id(&config.job_id, &mut doc)?;
                 Ok(doc)
             })
             .collect()
@@ -420,7 +430,7 @@ impl JobManager {
                         "Cannot delete job [{job_id}] because the job is {state}"
                     )))
                 }
-                (Phase::Opening | Phase::Closing | Phase::Deleting, _) => {
+                (Phase::Opening | Phase::Closing | Phase::Deleting | Phase::Busy { .. }, _) => {
                     return Err(JobError::Conflict(format!(
                         "Cannot delete job [{job_id}] because the job is {state}"
                     )))
@@ -453,6 +463,11 @@ impl JobManager {
         let config = {
             let mut slots = self.lock();
             let slot = slots.get_mut(job_id).ok_or_else(|| not_found(job_id))?;
+            if matches!(slot.phase, Phase::Busy { .. }) {
+                return Err(JobError::Conflict(format!(
+                    "Cannot open job [{job_id}] while its model state is being changed"
+                )));
+            }
             match slot.state() {
                 JobState::Opened => return Ok(()),
                 JobState::Closed => {}
@@ -525,7 +540,7 @@ impl JobManager {
             };
             let handle = match &slot.phase {
                 Phase::Closed | Phase::Deleting => return Ok(()),
-                Phase::Opening | Phase::Closing => {
+                Phase::Opening | Phase::Closing | Phase::Busy { .. } => {
                     return Err(JobError::Conflict(format!(
                         "Cannot close job [{job_id}] because it is {}",
                         slot.state()

@@ -38,6 +38,10 @@ pub enum InputEntry {
     },
     /// `_close`: finalize every open bucket and prune series idle for longer than `model_prune_window`.
     Close,
+    /// `_revert` to the snapshot whose state covers input through `to_seq`: the entries between
+    /// `to_seq` and this one are superseded. They stay stored, but a replay skips them
+    /// (`job::snapshot::restore`); applying the marker itself changes nothing.
+    Revert { to_seq: u64 },
 }
 
 /// Everything a snapshot must hold to resume the job exactly.
@@ -145,6 +149,7 @@ impl Pipeline {
                     self.state.detector.prune(latest - window);
                 }
             }
+            InputEntry::Revert { .. } => {}
         }
         self.state.last_seq = seq;
         Ok(applied)

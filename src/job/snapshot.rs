@@ -75,11 +75,16 @@ pub fn restore(
         ),
     };
     let mut replayed = 0u64;
+    let superseded = superseded_ranges(store, job_id, pipeline.state.last_seq)
+        .map_err(|e| damaged(format!("input needed for replay: {e}")))?;
     let input = store
         .scan_input(job_id, pipeline.state.last_seq)
         .map_err(|e| damaged(e.to_string()))?;
     for stored in input {
         let (seq, bytes) = stored.map_err(|e| damaged(format!("input needed for replay: {e}")))?;
+        if superseded.iter().any(|&(to, at)| to < seq && seq < at) {
+            continue;
+        }
         let entry: InputEntry = store::decode(&bytes)
             .map_err(|e| damaged(format!("input entry {seq} needed for replay: {e}")))?;
         pipeline.apply(seq, &entry)?;
@@ -105,6 +110,25 @@ pub fn restore(
         progress,
         note,
     })
+}
+
+/// `(to_seq, marker_seq)` of every `Revert` marker stored after `after_seq`: the input strictly
+/// between the two was reverted away and is not replayed (it stays stored, see `InputEntry::Revert`).
+/// A separate pass, so the replay itself never applies an entry a later marker supersedes.
+fn superseded_ranges(
+    store: &Store,
+    job_id: &str,
+    after_seq: u64,
+) -> Result<Vec<(u64, u64)>, JobError> {
+    let mut ranges = Vec::new();
+    for stored in store.scan_input(job_id, after_seq)? {
+        let (seq, bytes) = stored?;
+        let entry: InputEntry = store::decode(&bytes)?;
+        if let InputEntry::Revert { to_seq } = entry {
+            ranges.push((to_seq, seq));
+        }
+    }
+    Ok(ranges)
 }
 
 /// Snapshot ids to try, best first: the active one, then the rest newest first.
@@ -141,7 +165,21 @@ pub fn write(
 ) -> Result<Progress, JobError> {
     let job_id = &config.job_id;
     let timestamp_ms = now_ms();
-    let snapshot_id = next_snapshot_id(progress.latest_snapshot_id.as_deref(), timestamp_ms);
+    // After a revert the active snapshot is not the newest: number after every existing one, so a
+    // new snapshot never replaces an old one.
+    let newest_id = store
+        .list_snapshots(job_id)?
+        .into_iter()
+        .filter_map(|s| s.snapshot_id.parse::<i64>().ok())
+        .chain(
+            progress
+                .latest_snapshot_id
+                .as_deref()
+                .and_then(|id| id.parse().ok()),
+        )
+        .max()
+        .map(|id| id.to_string());
+    let snapshot_id = next_snapshot_id(newest_id.as_deref(), timestamp_ms);
     let state_bytes = store::encode(&pipeline.state)?;
     let mut doc = serde_json::json!({
         "job_id": job_id,

@@ -201,6 +201,17 @@ impl Store {
             }
         }
 
+        for entry in self.resources.iter() {
+            let (key, value) = entry?;
+            *counts.entry(tree::RESOURCES).or_default() += 1;
+            if let Some(problem) = super::resources::key_problem(&key) {
+                report.add(tree::RESOURCES, &key, problem);
+            }
+            if let Some(payload) = report.absorb(frame::unframe(tree::RESOURCES, &key, &value))? {
+                report.absorb(frame::check_json(tree::RESOURCES, &key, payload))?;
+            }
+        }
+
         report.values_checked = tree::ALL
             .iter()
             .map(|name| (*name, counts.get(name).copied().unwrap_or(0)))
@@ -338,6 +349,9 @@ mod tests {
                 .put_snapshot(job, &doc, &vec![3; 3 << 20], &p)
                 .unwrap();
         }
+        store
+            .put_resource(crate::store::ResourceKind::Filter, "f", None, b"{}")
+            .unwrap();
         store
     }
 

@@ -20,10 +20,13 @@
 //! | `progress` | `job_id` | frame(bincode `Progress`) | job actor: `commit`, `put_snapshot`, `put_progress`; manager: `create_job`, `delete_job` | job layer |
 //! | `input` | `job_id 0x00 seq` | frame(input entry, opaque) | job actor: `commit`, `delete_input_through` | reopen replay, offline replay (`scan_input`) |
 //! | `results` | `job_id 0x00 kind time ordinal` | frame(result JSON) | job actor: `commit` | results API (`scan_results`) |
-//! | `snapshots` | `job_id 0x00 0x01 snapshot_id` | frame(bincode snapshot metadata) | job actor: `put_snapshot`, `delete_snapshot` | open/revert, snapshots API |
+//! | `snapshots` | `job_id 0x00 0x01 snapshot_id` | frame(bincode snapshot metadata) | job actor: `put_snapshot`, `delete_snapshot`, `put_snapshot_json`; manager (job closed): `delete_snapshot`, `put_snapshot_json` | open/revert, snapshots API |
 //! | | `job_id 0x00 0x02 snapshot_id 0x00 chunk` | frame(one chunk of model state) | same | `get_snapshot_state` |
+//! | `resources` | `kind 0x00 id [0x00 event_id]` | frame(filter, calendar or event JSON) | job manager: `put_resource`, `delete_resource` | filters and calendars API |
 //!
-//! `delete_job` and the orphan purge remove keys of every tree but `meta`.
+//! `delete_job` and the orphan purge remove keys of every tree but `meta` and `resources` (which
+//! belong to no job); `reset_job` removes the
+//! job's `input`, `results` and `snapshots` keys and rewrites its progress.
 //!
 //! # 2. Keys
 //!
@@ -38,6 +41,9 @@
 //!   so byte order is time order and a range scan runs in time order.
 //! - **kind**: u8, bucket `1`, record `2`, influencer `3`. **ordinal**: u32 big-endian, the
 //!   document's position within its bucket. Results of a job sort by kind, time, ordinal.
+//! - **Resources**: `kind` is one ASCII byte, `f` filter, `c` calendar, `e` scheduled event; the
+//!   ids follow the ES id rules (no `0x00`). An event's key is its calendar's id, `0x00`, then the
+//!   event id, so a calendar's events are one prefix scan.
 //! - **Snapshots**: tag `0x01` holds metadata, `0x02` holds chunks, so all of a job's metadata sorts
 //!   before its chunks and listing snapshots never reads a chunk. Snapshot ids are non-empty and
 //!   contain no `0x00` (ES ids are numeric strings); the `0x00` after the id in a chunk key keeps
@@ -76,8 +82,10 @@
 //!
 //! - **I1 Single writer.** Only a job's actor writes that job's keys in `input`, `results`,
 //!   `snapshots` and `progress`; only the job manager writes `jobs` (and creates/deletes a job's
-//!   progress). Jobs never lock each other, and a read-then-write across a transaction boundary (the
-//!   key scans in `commit`, `put_snapshot`, `create_job`) cannot race a writer.
+//!   progress). While a job is closed, the manager stands in for its actor (revert, reset, snapshot
+//!   edits, retention), holding the job busy so no actor starts meanwhile. Jobs never lock each
+//!   other, and a read-then-write across a transaction boundary (the key scans in `commit`,
+//!   `put_snapshot`, `create_job`) cannot race a writer.
 //! - **I2 One unit of work, one transaction.** `commit` writes a `Commit`'s input entries, result
 //!   removals (`clear_results`) and writes, and progress in ONE sled transaction over `input`,
 //!   `results` and `progress`. sled transactions cannot range-scan, so the result keys to clear are
@@ -137,7 +145,7 @@
 //!
 //! | version | change |
 //! |---------|--------|
-//! | 1 | initial layout (auspex 0.1.0) |
+//! | 1 | initial layout (auspex 0.1.0); `resources` added later in version 1 (older stores have it empty: nothing to migrate) |
 
 mod check;
 mod commit;
@@ -149,8 +157,10 @@ mod frame;
 mod input;
 mod jobs;
 mod keys;
+mod maintenance;
 mod progress;
 mod recovery;
+mod resources;
 mod results;
 mod snapshots;
 pub mod tree;
@@ -162,6 +172,7 @@ pub use failpoint::failpoint;
 pub use frame::{decode, encode};
 pub use input::InputEntries;
 pub use progress::{PersistedState, Progress};
+pub use resources::ResourceKind;
 pub use results::{ResultDoc, ResultKind};
 pub use snapshots::{SnapshotDoc, SNAPSHOT_CHUNK_LEN};
 
@@ -188,6 +199,7 @@ pub struct Store {
     input: Tree,
     results: Tree,
     snapshots: Tree,
+    resources: Tree,
 }
 
 impl Store {
@@ -210,6 +222,7 @@ impl Store {
             input: db.open_tree(tree::INPUT)?,
             results: db.open_tree(tree::RESULTS)?,
             snapshots: db.open_tree(tree::SNAPSHOTS)?,
+            resources: db.open_tree(tree::RESOURCES)?,
             db,
         };
         store.check_format()?;
@@ -230,7 +243,7 @@ impl Store {
     }
 
     /// Every tree with its name, in `tree::ALL` order.
-    fn trees(&self) -> [(&'static str, &Tree); 6] {
+    fn trees(&self) -> [(&'static str, &Tree); 7] {
         [
             (tree::META, &self.meta),
             (tree::JOBS, &self.jobs),
@@ -238,6 +251,7 @@ impl Store {
             (tree::INPUT, &self.input),
             (tree::RESULTS, &self.results),
             (tree::SNAPSHOTS, &self.snapshots),
+            (tree::RESOURCES, &self.resources),
         ]
     }
 }

@@ -14,5 +14,8 @@ pub const RESULTS: &str = "results";
 /// Model snapshot metadata and state chunks (I3).
 pub const SNAPSHOTS: &str = "snapshots";
 
+/// Filters, calendars and scheduled events: not per job; written only by the job manager.
+pub const RESOURCES: &str = "resources";
+
 /// Every tree auspex opens, in the order the doc lists them.
-pub const ALL: [&str; 6] = [META, JOBS, PROGRESS, INPUT, RESULTS, SNAPSHOTS];
+pub const ALL: [&str; 7] = [META, JOBS, PROGRESS, INPUT, RESULTS, SNAPSHOTS, RESOURCES];

@@ -8,10 +8,14 @@
 //! offline commands, the config file and HTTP replay tasks; `metrics` the Prometheus page and JSON
 //! logs; `explorer` the embedded explorer (in headless Chromium when it is installed); `kill` the
 //! crash harness (SIGKILL at seeded random points of a `workload` script, results equal to an
-//! uninterrupted run); `corruption` damaged stores (fallback, clear failures, `auspex verify`).
+//! uninterrupted run); `corruption` damaged stores (fallback, clear failures, `auspex verify`);
+//! `clients` the official Elasticsearch clients (Python 7/8/9, Node.js 8) running their workflow
+//! scripts against the real binary; `snapshots` model snapshots, revert, update, reset, retention
+//! and `_cat`.
 
 mod cli;
 mod cli_replay;
+mod clients;
 mod corruption;
 mod explorer;
 mod http;
@@ -19,5 +23,6 @@ mod kill;
 mod lifecycle;
 mod metrics;
 mod restart;
+mod snapshots;
 mod util;
 mod workload;

@@ -44,7 +44,7 @@ fn is_valid_id(id: &str) -> bool {
     }
 }
 
-pub(super) fn check_id(kind: &str, id: &str) -> Result<(), JobError> {
+pub fn check_id(kind: &str, id: &str) -> Result<(), JobError> {
     if is_valid_id(id) {
         return Ok(());
     }
