@@ -73,13 +73,45 @@ fn rate(count: u64, elapsed: Duration) -> u64 {
 }
 
 /// The closing line: `<what>: N records in T s (R records/s), B buckets, A anomaly records<tail>`.
+/// Records read but not analysed are named, so a wrong time format or unsorted input shows.
 pub fn summary(what: &str, counters: &CountersSnapshot, elapsed: Duration, tail: &str) -> String {
+    let skipped = if counters.skipped > 0 {
+        format!(
+            " ({} more not analysed: out of order or without a valid time)",
+            thousands(counters.skipped)
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "{what}: {} records in {:.2} s ({} records/s), {} buckets, {} anomaly records{tail}",
+        "{what}: {} records in {:.2} s ({} records/s), {} buckets, {} anomaly records{tail}{skipped}",
         thousands(counters.records),
         elapsed.as_secs_f64(),
         thousands(rate(counters.records, elapsed)),
         thousands(counters.buckets),
         thousands(counters.anomaly_records),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_names_what_was_not_analysed() {
+        let mut counters = CountersSnapshot {
+            records: 7611,
+            buckets: 384,
+            anomaly_records: 82,
+            ..CountersSnapshot::default()
+        };
+        let line = summary("run", &counters, Duration::from_secs(2), " -> job [j]");
+        assert_eq!(
+            line,
+            "run: 7,611 records in 2.00 s (3,805 records/s), 384 buckets, 82 anomaly records -> job [j]"
+        );
+        counters.skipped = 1200;
+        let line = summary("run", &counters, Duration::from_secs(2), "");
+        assert!(line.ends_with("(1,200 more not analysed: out of order or without a valid time)"));
+    }
 }

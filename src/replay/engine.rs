@@ -33,6 +33,8 @@ pub struct Counters {
     pub records: AtomicU64,
     pub buckets: AtomicU64,
     pub anomaly_records: AtomicU64,
+    /// Records read but not analysed (out of order, or without a usable time).
+    pub skipped: AtomicU64,
 }
 
 /// A copy of [`Counters`] at one moment.
@@ -44,6 +46,7 @@ pub struct CountersSnapshot {
     pub records: u64,
     pub buckets: u64,
     pub anomaly_records: u64,
+    pub skipped: u64,
 }
 
 impl Counters {
@@ -55,6 +58,7 @@ impl Counters {
             records: self.records.load(Ordering::Relaxed),
             buckets: self.buckets.load(Ordering::Relaxed),
             anomaly_records: self.anomaly_records.load(Ordering::Relaxed),
+            skipped: self.skipped.load(Ordering::Relaxed),
         }
     }
 }
@@ -79,14 +83,17 @@ pub struct Replayer<S: Sink> {
     pipeline: Pipeline,
     sink: S,
     counters: Arc<Counters>,
-    /// Records the pipeline had processed before this replay (a resumed job counts only new ones).
+    /// Records the pipeline had processed (and skipped) before this replay: a resumed job counts
+    /// only its new ones.
     records_before: u64,
+    skipped_before: u64,
 }
 
 impl<S: Sink> Replayer<S> {
     pub fn new(pipeline: Pipeline, sink: S, counters: Arc<Counters>) -> Replayer<S> {
         Replayer {
             records_before: pipeline.state.counts.processed_record_count,
+            skipped_before: skipped(&pipeline),
             pipeline,
             sink,
             counters,
@@ -153,6 +160,10 @@ impl<S: Sink> Replayer<S> {
             records.saturating_sub(self.records_before),
             Ordering::Relaxed,
         );
+        self.counters.skipped.store(
+            skipped(&self.pipeline).saturating_sub(self.skipped_before),
+            Ordering::Relaxed,
+        );
         self.sink.accept(&self.pipeline, seq, stored, finalized)
     }
 
@@ -161,6 +172,13 @@ impl<S: Sink> Replayer<S> {
         self.sink.finish(&self.pipeline)?;
         Ok((self.pipeline, self.sink))
     }
+}
+
+fn skipped(pipeline: &Pipeline) -> u64 {
+    let counts = &pipeline.state.counts;
+    counts
+        .input_record_count
+        .saturating_sub(counts.processed_record_count)
 }
 
 /// Commits into one job of a store, as that job's only writer (see the module doc).

@@ -441,5 +441,77 @@ async fn http_replay_runs_as_a_task_whose_progress_can_be_polled() {
         .as_array()
         .is_some_and(|t| t.iter().any(|t| t["task_id"] == task_id.as_str())));
     assert_eq!(server.get("/_auspex/tasks/replay-0").await.status, 404);
+
+    // From the snapshot the close wrote: nothing after it to replay, but the copy starts from that
+    // model state and carries on like the source would.
+    let snapshot = server
+        .state
+        .jobs
+        .store()
+        .get_progress("src")
+        .expect("progress")
+        .and_then(|p| p.latest_snapshot_id)
+        .expect("the close wrote a snapshot");
+    let body = json!({"new_job_id": "from-snap", "snapshot_id": snapshot});
+    let started = server
+        .post_json("/_auspex/anomaly_detectors/src/_replay", &body)
+        .await;
+    assert_eq!(started.status, 200, "{}", started.text());
+    assert_eq!(started.json()["input_entries"], 0);
+    let task_id = started.json()["task_id"].as_str().expect("id").to_string();
+    let deadline = Instant::now() + TIMEOUT;
+    while server
+        .get(&format!("/_auspex/tasks/{task_id}"))
+        .await
+        .json()["state"]
+        == "running"
+    {
+        assert!(Instant::now() < deadline, "replay still running");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let more = sample_lines(Some(3400))
+        .lines()
+        .skip(3000)
+        .map(|l| format!("{l}\n"))
+        .collect::<String>();
+    for job in ["src", "from-snap"] {
+        let path = format!("/_ml/anomaly_detectors/{job}");
+        assert_eq!(
+            server.post(&format!("{path}/_open")).await.status,
+            200,
+            "{job}"
+        );
+        let posted = server
+            .post_raw(
+                &format!("{path}/_data"),
+                "application/x-ndjson",
+                more.clone(),
+            )
+            .await;
+        assert_eq!(posted.status, 202, "{}", posted.text());
+        assert_eq!(server.post(&format!("{path}/_close")).await.status, 200);
+    }
+    let after = |docs: Vec<Value>| -> Vec<Value> {
+        docs.into_iter()
+            .filter(|d| d["timestamp"].as_i64() >= Some(first_new_bucket(&more)))
+            .collect()
+    };
+    let source_tail = after(results(&server, "src", "buckets").await);
+    assert!(!source_tail.is_empty());
+    assert_eq!(
+        after(results(&server, "from-snap", "buckets").await),
+        source_tail
+    );
     server.stop().await;
+}
+
+/// Start (epoch ms) of the 15-minute bucket after the one holding the first record of `ndjson`:
+/// buckets from there on hold only records both jobs received after the snapshot.
+fn first_new_bucket(ndjson: &str) -> i64 {
+    let first: Value = serde_json::from_str(ndjson.lines().next().expect("a line")).expect("JSON");
+    let text = first["timestamp"].as_str().expect("timestamp");
+    let seconds = chrono::DateTime::parse_from_rfc3339(text)
+        .expect("RFC 3339")
+        .timestamp();
+    (seconds / 900 + 1) * 900_000
 }

@@ -141,6 +141,28 @@ async fn the_page_renders_a_jobs_results_in_headless_chromium() {
     assert_eq!(count(&zoomed, "<tr class=\"record\">"), day_records);
     assert_eq!(count(&zoomed, "<circle class=\"anomaly sev-"), day_records);
 
+    // One series known from its anomaly records: each shows its actual against its typical value.
+    let checkout = results(&server, "web", "records")
+        .await
+        .into_iter()
+        .filter(|r| r["detector_index"] == 1 && r["partition_field_value"] == "checkout")
+        .count();
+    assert!(checkout > 0);
+    let series = {
+        let browser = browser.clone();
+        let url = format!("{url}&series=records%3A1%7Ccheckout%7C%7C");
+        tokio::task::spawn_blocking(move || run_chromium(&browser, &url, "--dump-dom"))
+            .await
+            .expect("chromium task")
+    };
+    assert!(series.contains("data-state=\"ready\""));
+    assert!(
+        !series.contains("class=\"series\""),
+        "no line for a series known from records"
+    );
+    assert_eq!(count(&series, "<circle class=\"anomaly sev-"), checkout);
+    assert_eq!(count(&series, "class=\"stem\""), checkout);
+
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("explorer.png");
     let _ = std::fs::remove_file(&shot);
     let mode = format!("--screenshot={}", shot.display());

@@ -7,6 +7,7 @@ const SVG_NS = "http://www.w3.org/2000/svg";
 const PAGE = 10000; // the API's largest page (from + size)
 const MARGIN = { left: 170, right: 14, top: 10, bottom: 26 };
 const EVENTS = "__events";
+const RECORDS = "records:";
 
 const state = {
   jobs: [], job: null, buckets: [], records: [], plot: [], span: 0,
@@ -129,7 +130,12 @@ async function selectJob(jobId, view) {
   $("#job-description").textContent =
     `${entry.config.description || ""} bucket span ${spanText}, ${buckets.length} buckets, ${records.length} anomaly records`;
   fillSeries();
-  setStatus(plot.length ? "" : "no model plot on this server: the chart shows events per bucket");
+  const wanted = hashParam("series");
+  if (wanted && [...$("#series").options].some((o) => o.value === wanted)) {
+    state.series = wanted;
+    $("#series").value = wanted;
+  }
+  setStatus(plot.length ? "" : "no model plot on this server: the chart shows events per bucket, or a series' actual against typical values where it was anomalous");
   render();
   document.body.dataset.job = jobId;
   document.body.dataset.state = "ready";
@@ -158,13 +164,19 @@ function fillSeries() {
   const seen = new Map();
   for (const doc of state.plot) if (!seen.has(seriesKey(doc))) seen.set(seriesKey(doc), seriesLabel(doc));
   for (const [key, label] of seen) select.append(el("option", { value: key }, `model plot: ${label}`));
+  // Without a model plot, a series' actual values are known where it was anomalous: each record
+  // shows its actual value against the typical one.
+  const anomalous = new Map();
+  for (const r of state.records) if (!anomalous.has(seriesKey(r))) anomalous.set(seriesKey(r), seriesLabel(r));
+  for (const [key, label] of anomalous) select.append(el("option", { value: RECORDS + key }, `anomalies: ${label}`));
   state.series = seen.size ? seen.keys().next().value : EVENTS;
   select.value = state.series;
 }
 
-// Points of the selected series: {t, y, lo, hi}.
+// Points of the selected series' line: {t, y, lo, hi} (none for a series known from records only).
 function seriesPoints() {
   if (state.series === EVENTS) return state.buckets.map((b) => ({ t: b.timestamp, y: b.event_count }));
+  if (state.series.startsWith(RECORDS)) return [];
   return state.plot.filter((d) => seriesKey(d) === state.series)
     .map((d) => ({ t: d.timestamp, y: d.actual, lo: d.model_lower, hi: d.model_upper }));
 }
@@ -201,9 +213,12 @@ function renderChart() {
   const { width, x, time } = scales(svg, height);
   const points = seriesPoints().filter((p) => inView(p.t));
   const byTime = new Map(points.map((p) => [p.t, p.y]));
-  const anomalies = visibleRecords().filter((r) => state.series === EVENTS || seriesKey(r) === state.series);
+  const fromRecords = state.series.startsWith(RECORDS);
+  const key = fromRecords ? state.series.slice(RECORDS.length) : state.series;
+  const anomalies = visibleRecords().filter((r) => state.series === EVENTS || seriesKey(r) === key);
   const markerY = (r) => (state.series === EVENTS ? byTime.get(r.timestamp) : (r.actual || [])[0]);
-  const values = points.flatMap((p) => [p.y, p.lo, p.hi]).concat(anomalies.map(markerY))
+  const typical = (r) => (fromRecords ? (r.typical || [])[0] : undefined);
+  const values = points.flatMap((p) => [p.y, p.lo, p.hi]).concat(anomalies.map(markerY), anomalies.map(typical))
     .filter((v) => typeof v === "number" && isFinite(v));
   const step = niceStep(Math.max(1, ...values) - Math.min(0, ...values), 4);
   const lo = Math.floor(Math.min(0, ...values) / step) * step;
@@ -224,6 +239,12 @@ function renderChart() {
   for (const r of anomalies.slice().sort((a, b) => a.record_score - b.record_score)) {
     const v = markerY(r);
     if (typeof v !== "number") continue;
+    const t = typical(r);
+    if (typeof t === "number") {
+      const cx = x(r.timestamp).toFixed(1);
+      svg.append(el("svg:line", { class: "stem", x1: cx, x2: cx, y1: y(t).toFixed(1), y2: y(v).toFixed(1) }));
+      svg.append(el("svg:line", { class: "typical", x1: (x(r.timestamp) - 4).toFixed(1), x2: (x(r.timestamp) + 4).toFixed(1), y1: y(t).toFixed(1), y2: y(t).toFixed(1) }));
+    }
     const circle = el("svg:circle", {
       class: `anomaly sev-${severity(r.record_score)}`, cx: x(r.timestamp).toFixed(1), cy: y(v).toFixed(1),
       r: (2 + r.record_score / 20).toFixed(1), "data-score": r.record_score.toFixed(1),
@@ -384,7 +405,8 @@ function setView(view) {
   state.view = view;
   render();
   const job = state.job ? state.job.stats.job_id : "";
-  history.replaceState(null, "", `#job=${encodeURIComponent(job)}&from=${Math.round(view[0])}&to=${Math.round(view[1])}`);
+  const series = state.series === EVENTS ? "" : `&series=${encodeURIComponent(state.series)}`;
+  history.replaceState(null, "", `#job=${encodeURIComponent(job)}&from=${Math.round(view[0])}&to=${Math.round(view[1])}${series}`);
 }
 
 function hashParam(name) {
