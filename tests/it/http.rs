@@ -323,7 +323,7 @@ async fn spec_endpoints_not_implemented_yet_are_501() {
     let (kind, reason) = reply.es_error();
     assert_eq!(kind, "unsupported_operation_exception");
     assert!(reason.starts_with("[ml.forecast]"), "{reason}");
-    assert_eq!(server.get("/_ml/info").await.status, 501);
+    assert_eq!(server.get("/_ml/memory/_stats").await.status, 501);
     server.stop().await;
 }
 
