@@ -212,11 +212,36 @@ async fn snapshot_rules_and_messages() {
     .await;
     assert_eq!(listed["count"], 1);
     assert_eq!(listed["model_snapshots"][0]["description"], "first");
+    ok(client.post(&format!("{BASE}/s/_close")).await).await;
+    let upgraded = ok(client
+        .post(&format!(
+            "{BASE}/s/model_snapshots/{id}/_upgrade?wait_for_completion=true"
+        ))
+        .await)
+    .await;
+    assert_eq!(upgraded["completed"], true);
+    ok(client.post(&format!("{BASE}/s/_open")).await).await;
     let none = ok(client
         .get(&format!("{BASE}/s/model_snapshots?end=1000"))
         .await)
     .await;
     assert_eq!(none["count"], 0);
+    // The close above wrote a newer snapshot: that one is active now.
+    let job = ok(client.get(&format!("{BASE}/s")).await).await;
+    let active = job["jobs"][0]["model_snapshot_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(active, id);
+    let upgrade = client
+        .post(&format!("{BASE}/s/model_snapshots/{active}/_upgrade"))
+        .await;
+    assert_eq!(upgrade.status, 400, "the active snapshot of an open job");
+    let stats = ok(client
+        .get(&format!("{BASE}/s/model_snapshots/{id}/_upgrade/_stats"))
+        .await)
+    .await;
+    assert_eq!(stats, json!({"count": 0, "model_snapshot_upgrades": []}));
     let reset = client.post(&format!("{BASE}/s/_reset")).await;
     assert_eq!(reset.status, 409);
     assert_eq!(
