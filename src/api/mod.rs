@@ -262,6 +262,13 @@ async fn dispatch(
             calendar_id,
             event_id,
         } => calendars::delete_event(state, &calendar_id, &event_id, request).await,
+        Endpoint::UpgradeModelSnapshot {
+            job_id,
+            snapshot_id,
+        } => snapshots::upgrade(state, &job_id, &snapshot_id, request),
+        Endpoint::ModelSnapshotUpgradeStats { job_id } => {
+            snapshots::upgrade_stats(state, &job_id, request)
+        }
         Endpoint::NotImplemented { api } => Err(ApiError::new(
             EsType::NotImplemented,
             format!(

@@ -121,6 +121,13 @@ pub enum Endpoint {
         calendar_id: String,
         event_id: String,
     },
+    UpgradeModelSnapshot {
+        job_id: String,
+        snapshot_id: String,
+    },
+    ModelSnapshotUpgradeStats {
+        job_id: String,
+    },
     /// An endpoint of the spec auspex does not implement yet; `api` is its spec name (`ml.forecast`).
     NotImplemented {
         api: &'static str,
@@ -161,6 +168,8 @@ impl Endpoint {
             Endpoint::UpdateModelSnapshot { .. } => "ml.update_model_snapshot",
             Endpoint::DeleteModelSnapshot { .. } => "ml.delete_model_snapshot",
             Endpoint::RevertModelSnapshot { .. } => "ml.revert_model_snapshot",
+            Endpoint::UpgradeModelSnapshot { .. } => "ml.upgrade_job_snapshot",
+            Endpoint::ModelSnapshotUpgradeStats { .. } => "ml.get_model_snapshot_upgrade_stats",
             Endpoint::UpdateJob { .. } => "ml.update_job",
             Endpoint::ResetJob { .. } => "ml.reset_job",
             Endpoint::ValidateJob => "ml.validate",
@@ -236,6 +245,8 @@ enum Api {
     PostCalendarEvents,
     GetCalendarEvents,
     DeleteCalendarEvent,
+    UpgradeModelSnapshot,
+    ModelSnapshotUpgradeStats,
     NotImplemented(&'static str),
     Explorer,
     Metrics,
@@ -328,7 +339,7 @@ const ROUTES: &[(&[Verb], &str, Api)] = &[
     (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/results/influencers", Api::NotImplemented("ml.get_influencers")),
     (&[Get], "/_ml/memory/_stats", Api::NotImplemented("ml.get_memory_stats")),
     (&[Get], "/_ml/memory/{node_id}/_stats", Api::NotImplemented("ml.get_memory_stats")),
-    (&[Get], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}/_upgrade/_stats", Api::NotImplemented("ml.get_model_snapshot_upgrade_stats")),
+    (&[Get], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}/_upgrade/_stats", Api::ModelSnapshotUpgradeStats),
     (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/model_snapshots", Api::ModelSnapshots),
     (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}", Api::ModelSnapshots),
     (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/results/overall_buckets", Api::OverallBuckets),
@@ -343,7 +354,7 @@ const ROUTES: &[(&[Verb], &str, Api)] = &[
     (&[Post], "/_ml/filters/{filter_id}/_update", Api::UpdateFilter),
     (&[Post], "/_ml/anomaly_detectors/{job_id}/_update", Api::UpdateJob),
     (&[Post], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}/_update", Api::UpdateModelSnapshot),
-    (&[Post], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}/_upgrade", Api::NotImplemented("ml.upgrade_job_snapshot")),
+    (&[Post], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}/_upgrade", Api::UpgradeModelSnapshot),
     (&[Post], "/_ml/anomaly_detectors/_validate", Api::ValidateJob),
     (&[Post], "/_ml/anomaly_detectors/_validate/detector", Api::ValidateDetector),
 ];
@@ -512,6 +523,11 @@ fn endpoint(api: Api, captures: Vec<String>) -> Endpoint {
             calendar_id: next(),
             event_id: next(),
         },
+        Api::UpgradeModelSnapshot => Endpoint::UpgradeModelSnapshot {
+            job_id: next(),
+            snapshot_id: next(),
+        },
+        Api::ModelSnapshotUpgradeStats => Endpoint::ModelSnapshotUpgradeStats { job_id: next() },
         Api::NotImplemented(api) => Endpoint::NotImplemented { api },
         Api::Explorer => Endpoint::Explorer {
             asset: Some(next()).filter(|a| !a.is_empty()),
@@ -742,6 +758,8 @@ mod tests {
             "ml.post_calendar_events",
             "ml.get_calendar_events",
             "ml.delete_calendar_event",
+            "ml.upgrade_job_snapshot",
+            "ml.get_model_snapshot_upgrade_stats",
         ];
         let mut checked = 0;
         for entry in entries.flatten() {

@@ -1,5 +1,7 @@
 //! Model snapshot endpoints: `GET/POST model_snapshots[/<snapshot_id>]`, `model_snapshots/<id>/_update`,
-//! `DELETE model_snapshots/<id>`, `model_snapshots/<id>/_revert`.
+//! `DELETE model_snapshots/<id>`, `model_snapshots/<id>/_revert`, and `model_snapshots/<id>/_upgrade`
+//! (`/_stats`): auspex snapshots are always in the current format, so an upgrade completes at once
+//! and none is ever in progress.
 //!
 //! Owns their parameters (query string or body; `page: {from, size}` in the body), the listing
 //! (time range `[start, end)` on `timestamp`, `sort` on any field, newest first unless `desc` is
@@ -33,6 +35,18 @@ const UPDATE_SNAPSHOT: ParamSpec = ParamSpec {
 const DELETE_SNAPSHOT: ParamSpec = ParamSpec {
     api: "delete_model_snapshot",
     query: &[],
+    body: None,
+};
+
+const UPGRADE_SNAPSHOT: ParamSpec = ParamSpec {
+    api: "upgrade_job_snapshot",
+    query: &["timeout", "wait_for_completion"],
+    body: None,
+};
+
+const UPGRADE_STATS: ParamSpec = ParamSpec {
+    api: "get_model_snapshot_upgrade_stats",
+    query: &["allow_no_match"],
     body: None,
 };
 
@@ -127,4 +141,55 @@ pub async fn revert(
         .revert_model_snapshot(job_id, snapshot_id, delete_intervening)
         .await?;
     Ok(Reply::ok(json!({ "model": model })))
+}
+
+pub fn upgrade(
+    state: &AppState,
+    job_id: &str,
+    snapshot_id: &str,
+    request: &ApiRequest,
+) -> Result<Reply, ApiError> {
+    let params = request.params_without_body(&UPGRADE_SNAPSHOT)?;
+    params.time_value("timeout")?;
+    params.bool("wait_for_completion")?;
+    let exists = state
+        .jobs
+        .model_snapshots(job_id)?
+        .iter()
+        .any(|doc| doc.get("snapshot_id").and_then(Value::as_str) == Some(snapshot_id));
+    if !exists {
+        return Err(ApiError::from(crate::job::JobError::Missing(format!(
+            "No model snapshot with id [{snapshot_id}] exists for job [{job_id}]"
+        ))));
+    }
+    let active = state.jobs.active_snapshot_id(job_id)?;
+    let open = state
+        .jobs
+        .job_state(job_id)
+        .is_some_and(|s| s != crate::job::JobState::Closed);
+    if open && active.as_deref() == Some(snapshot_id) {
+        return Err(ApiError::new(
+            super::error::EsType::BadRequestStatus,
+            format!(
+                "Cannot upgrade snapshot [{snapshot_id}] for job [{job_id}] as it is the current primary job snapshot and the job's state is [opened]"
+            ),
+        ));
+    }
+    Ok(Reply::ok(json!({
+        "node": state.jobs.node_id(),
+        "completed": true,
+    })))
+}
+
+pub fn upgrade_stats(
+    state: &AppState,
+    job_id: &str,
+    request: &ApiRequest,
+) -> Result<Reply, ApiError> {
+    let params = request.params_without_body(&UPGRADE_STATS)?;
+    let allow_no_match = params.bool_or("allow_no_match", true)?;
+    state.jobs.expand_ids(job_id, allow_no_match)?;
+    Ok(Reply::ok(
+        json!({"count": 0, "model_snapshot_upgrades": []}),
+    ))
 }

@@ -253,11 +253,30 @@ impl JobActor {
             progress: restored.progress,
             broken: false,
         };
+        actor.apply_calendar_events()?;
         actor.progress.state = PersistedState::Opened;
         actor
             .store
             .put_progress(&actor.config.job_id, &actor.progress)?;
         Ok((actor, restored.note))
+    }
+
+    /// Puts the job's current scheduled events in force if they changed (through the input log, so
+    /// a replay applies them at the same point).
+    fn apply_calendar_events(&mut self) -> Result<(), JobError> {
+        let events = crate::job::calendars::scheduled_events(&self.store, &self.config)?;
+        if events == self.pipeline.state.scheduled_events {
+            return Ok(());
+        }
+        let entry = InputEntry::Calendar { events };
+        let seq = self.progress.last_seq + 1;
+        let finalized = self.pipeline.apply(seq, &entry)?.finalized;
+        self.commit(
+            vec![(seq, store::encode(&entry)?)],
+            finalized,
+            Vec::new(),
+            Instant::now(),
+        )
     }
 
     fn job_id(&self) -> &str {

@@ -4,8 +4,10 @@
 //! skip_model_update}`. Stored in the store's `resources` tree; the manager is the only writer, and
 //! read-modify-writes run under its slot lock.
 //!
-//! Not done: applying events to the analysis (no results and no model update while an event runs);
-//! the events are stored and listed, the model does not read them yet.
+//! Applying events: when a job opens, [`scheduled_events`] collects the events of the calendars
+//! that name the job or one of its groups; if they differ from those in force, the actor writes them
+//! into the input log (`InputEntry::Calendar`) and the pipeline applies them from there on
+//! (`job::pipeline::ScheduledEvent`). Events posted while a job is open apply from its next open.
 
 use std::collections::BTreeSet;
 
@@ -13,7 +15,8 @@ use serde_json::{json, Value};
 
 use crate::job::config::check_id;
 use crate::job::filters::{from_json, to_json};
-use crate::job::{JobError, JobManager};
+use crate::job::pipeline::ScheduledEvent;
+use crate::job::{JobConfig, JobError, JobManager};
 use crate::store::{self, ResourceKind, Store};
 
 /// A scheduled event as the API hands it over (times already parsed, epoch ms).
@@ -25,6 +28,38 @@ pub struct NewEvent {
     pub skip_result: bool,
     pub skip_model_update: bool,
     pub force_time_shift: Option<i64>,
+}
+
+/// The events of every calendar that applies to the job (by id or group), by start time.
+pub fn scheduled_events(
+    store: &Store,
+    config: &JobConfig,
+) -> Result<Vec<ScheduledEvent>, JobError> {
+    let mut events = Vec::new();
+    for bytes in store.scan_resources(ResourceKind::Calendar, None)? {
+        let calendar = from_json(&bytes)?;
+        let members = job_ids_of(&calendar);
+        let applies =
+            members.contains(&config.job_id) || config.groups.iter().any(|g| members.contains(g));
+        let Some(id) = calendar["calendar_id"].as_str().filter(|_| applies) else {
+            continue;
+        };
+        for bytes in store.scan_resources(ResourceKind::Event, Some(id))? {
+            let event = from_json(&bytes)?;
+            if let (Some(start), Some(end)) =
+                (event["start_time"].as_i64(), event["end_time"].as_i64())
+            {
+                events.push(ScheduledEvent {
+                    start,
+                    end,
+                    skip_result: event["skip_result"].as_bool() != Some(false),
+                    skip_model_update: event["skip_model_update"].as_bool() != Some(false),
+                });
+            }
+        }
+    }
+    events.sort_by_key(|e| (e.start, e.end, e.skip_result, e.skip_model_update));
+    Ok(events)
 }
 
 fn missing(calendar_id: &str) -> JobError {

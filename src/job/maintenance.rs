@@ -54,16 +54,14 @@ impl JobManager {
             Ok(was_failed) => was_failed,
         };
         self.set_phase(job_id, Phase::Busy { was_failed });
+        let busy = BusyGuard {
+            manager: self,
+            job_id,
+            was_failed,
+        };
         let store = self.store.clone();
         let outcome = tokio::task::spawn_blocking(move || work(&store)).await;
-        self.set_phase(
-            job_id,
-            if was_failed {
-                Phase::Failed
-            } else {
-                Phase::Closed
-            },
-        );
+        drop(busy);
         let value = outcome.map_err(|_| JobError::ActorGone {
             job_id: job_id.to_string(),
         })??;
@@ -85,6 +83,25 @@ impl JobManager {
         )
         .await?;
         Ok(())
+    }
+}
+
+/// Puts a `Busy` job back to its phase when dropped, so even a cancelled request cannot leave the
+/// job busy for good.
+struct BusyGuard<'a> {
+    manager: &'a JobManager,
+    job_id: &'a str,
+    was_failed: bool,
+}
+
+impl Drop for BusyGuard<'_> {
+    fn drop(&mut self) {
+        let phase = if self.was_failed {
+            Phase::Failed
+        } else {
+            Phase::Closed
+        };
+        self.manager.set_phase(self.job_id, phase);
     }
 }
 

@@ -612,6 +612,11 @@ impl JobManager {
         Ok(end)
     }
 
+    /// The job's state, `None` if it does not exist.
+    pub fn job_state(&self, job_id: &str) -> Option<JobState> {
+        self.lock().get(job_id).map(JobSlot::state)
+    }
+
     /// 404 unless the job exists (results and snapshot reads check this first).
     pub fn require_job(&self, job_id: &str) -> Result<JobConfig, JobError> {
         self.slot_config(job_id).map(|c| (*c).clone())

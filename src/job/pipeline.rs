@@ -38,10 +38,27 @@ pub enum InputEntry {
     },
     /// `_close`: finalize every open bucket and prune series idle for longer than `model_prune_window`.
     Close,
+    /// The scheduled events of the job's calendars from here on (written when a job opens and its
+    /// calendars' events differ from the ones in force), so a replay applies exactly the events
+    /// the original run did.
+    Calendar { events: Vec<ScheduledEvent> },
     /// `_revert` to the snapshot whose state covers input through `to_seq`: the entries between
     /// `to_seq` and this one are superseded. They stay stored, but a replay skips them
     /// (`job::snapshot::restore`); applying the marker itself changes nothing.
     Revert { to_seq: u64 },
+}
+
+/// A scheduled event as the pipeline applies it to the buckets it overlaps: `skip_result` emits
+/// no results for them, `skip_model_update` keeps the model from learning from them (with both, the
+/// bucket is dropped like a `skip_time` gap; with only `skip_model_update` it is scored but not
+/// learnt from).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduledEvent {
+    /// `[start, end)`, epoch ms.
+    pub start: i64,
+    pub end: i64,
+    pub skip_result: bool,
+    pub skip_model_update: bool,
 }
 
 /// Everything a snapshot must hold to resume the job exactly.
@@ -58,6 +75,8 @@ pub struct PipelineState {
     pub counts: DataCounts,
     pub sparse_window: SparseBucketWindow,
     pub detector: AnomalyDetector,
+    /// The events in force (the last `InputEntry::Calendar`).
+    pub scheduled_events: Vec<ScheduledEvent>,
 }
 
 /// What applying one entry produced.
@@ -87,6 +106,7 @@ impl Pipeline {
             counts: DataCounts::default(),
             sparse_window: SparseBucketWindow::default(),
             detector,
+            scheduled_events: Vec::new(),
         };
         Pipeline::resume(analysis, reader, state)
     }
@@ -149,6 +169,7 @@ impl Pipeline {
                     self.state.detector.prune(latest - window);
                 }
             }
+            InputEntry::Calendar { events } => self.state.scheduled_events.clone_from(events),
             InputEntry::Revert { .. } => {}
         }
         self.state.last_seq = seq;
@@ -205,19 +226,51 @@ impl Pipeline {
             if !more(next_end) {
                 break;
             }
-            let result = self.state.detector.finalize_bucket(finalized_end);
-            let state = &mut self.state;
-            state.counts.count_bucket(
-                &mut state.sparse_window,
-                result.timestamp,
-                result.event_count,
-            );
-            if !result.records.is_empty() || result.event_count > 0 {
-                self.state.latest_result_time = Some(result.timestamp);
+            if let Some(result) = self.finalize_one(finalized_end) {
+                let state = &mut self.state;
+                state.counts.count_bucket(
+                    &mut state.sparse_window,
+                    result.timestamp,
+                    result.event_count,
+                );
+                if !result.records.is_empty() || result.event_count > 0 {
+                    self.state.latest_result_time = Some(result.timestamp);
+                }
+                applied.finalized.push(result);
             }
-            applied.finalized.push(result);
             finalized_end = next_end;
             self.state.finalized_end = Some(finalized_end);
+        }
+    }
+
+    /// Finalizes the bucket starting at `bucket` under the scheduled events that overlap it; `None`
+    /// when they suppress its results (see [`ScheduledEvent`]).
+    fn finalize_one(&mut self, bucket: i64) -> Option<BucketResult> {
+        let end = bucket + self.bucket_span;
+        let (mut skip_result, mut skip_update) = (false, false);
+        for event in &self.state.scheduled_events {
+            if event.start < end && event.end > bucket {
+                skip_result |= event.skip_result;
+                skip_update |= event.skip_model_update;
+            }
+        }
+        let detector = &mut self.state.detector;
+        match (skip_result, skip_update) {
+            (false, false) => Some(detector.finalize_bucket(bucket)),
+            (true, false) => {
+                detector.finalize_bucket(bucket);
+                None
+            }
+            (false, true) => {
+                let mut result = detector.interim_bucket(bucket);
+                result.is_interim = false;
+                detector.discard_bucket(bucket);
+                Some(result)
+            }
+            (true, true) => {
+                detector.discard_bucket(bucket);
+                None
+            }
         }
     }
 
@@ -422,6 +475,50 @@ mod tests {
         );
         assert!(buckets.is_empty());
         assert_eq!(p.state.finalized_end, Some(1514804400000));
+    }
+
+    #[test]
+    fn scheduled_events_suppress_results_or_learning() {
+        let event = |skip_result, skip_model_update| InputEntry::Calendar {
+            events: vec![ScheduledEvent {
+                start: 1403485200000,
+                end: 1403485200001,
+                skip_result,
+                skip_model_update,
+            }],
+        };
+        let stamps = |entries: &[InputEntry]| {
+            let mut p = airline_pipeline();
+            let buckets = run(&mut p, entries);
+            buckets.iter().map(|b| b.timestamp).collect::<Vec<i64>>()
+        };
+        let records = data(&[1403481600, 1403485200, 1403488800]);
+        let all = vec![1403481600000, 1403485200000, 1403488800000];
+        assert_eq!(stamps(&[records.clone(), InputEntry::Close]), all);
+        let without_event_hour = vec![1403481600000, 1403488800000];
+        for (skip_result, skip_update, expected) in [
+            (true, true, &without_event_hour),
+            (true, false, &without_event_hour),
+            (false, true, &all),
+        ] {
+            let got = stamps(&[
+                event(skip_result, skip_update),
+                records.clone(),
+                InputEntry::Close,
+            ]);
+            assert_eq!(
+                &got, expected,
+                "skip_result={skip_result} skip_model_update={skip_update}"
+            );
+        }
+        // Events set later replace the earlier ones.
+        let cleared = stamps(&[
+            event(true, true),
+            InputEntry::Calendar { events: Vec::new() },
+            records,
+            InputEntry::Close,
+        ]);
+        assert_eq!(cleared, all);
     }
 
     #[test]

@@ -181,6 +181,31 @@ async function main () {
       () => ml.getModelSnapshots({ job_id: JOB, snapshot_id: newest }), 'No model snapshot with id')
   })
 
+  await step('filters and calendars', async () => {
+    await ml.deleteFilter({ filter_id: 'node-safe' }).catch(() => {})
+    await ml.deleteCalendar({ calendar_id: 'node-outages' }).catch(() => {})
+    const filter = await ml.putFilter({ filter_id: 'node-safe', description: 'safe', items: ['b', 'a'] })
+    assert.deepEqual(filter.items, ['a', 'b'])
+    const updated = await ml.updateFilter({ filter_id: 'node-safe', add_items: ['c'], remove_items: ['a'] })
+    assert.deepEqual(updated.items, ['b', 'c'])
+    assert.equal((await ml.getFilters({ filter_id: 'node-safe' })).count, 1)
+    await ml.deleteFilter({ filter_id: 'node-safe' })
+    const calendar = await ml.putCalendar({ calendar_id: 'node-outages', job_ids: ['clients'], description: 'planned' })
+    assert.deepEqual(calendar.job_ids, ['clients'])
+    const posted = await ml.postCalendarEvents({
+      calendar_id: 'node-outages',
+      events: [{ description: 'window', start_time: ms(60), end_time: ms(61) }]
+    })
+    assert.equal(posted.events[0].calendar_id, 'node-outages')
+    const events = await ml.getCalendarEvents({ calendar_id: 'node-outages', job_id: JOB })
+    assert.equal(events.count, 1)
+    assert.equal(events.events[0].start_time, ms(60))
+    await ml.deleteCalendarEvent({ calendar_id: 'node-outages', event_id: posted.events[0].event_id })
+    assert.equal((await ml.getCalendars({ calendar_id: 'node-outages' })).calendars[0].description, 'planned')
+    await ml.deleteCalendar({ calendar_id: 'node-outages' })
+    await expectError(404, 'resource_not_found_exception', () => ml.getCalendars({ calendar_id: 'node-outages' }))
+  })
+
   await step('update job, cat, expired data, reset, delete', async () => {
     const job = await ml.updateJob({ job_id: JOB, description: 'updated', model_snapshot_retention_days: 20 })
     assert.equal(job.description, 'updated')

@@ -212,11 +212,36 @@ async fn snapshot_rules_and_messages() {
     .await;
     assert_eq!(listed["count"], 1);
     assert_eq!(listed["model_snapshots"][0]["description"], "first");
+    ok(client.post(&format!("{BASE}/s/_close")).await).await;
+    let upgraded = ok(client
+        .post(&format!(
+            "{BASE}/s/model_snapshots/{id}/_upgrade?wait_for_completion=true"
+        ))
+        .await)
+    .await;
+    assert_eq!(upgraded["completed"], true);
+    ok(client.post(&format!("{BASE}/s/_open")).await).await;
     let none = ok(client
         .get(&format!("{BASE}/s/model_snapshots?end=1000"))
         .await)
     .await;
     assert_eq!(none["count"], 0);
+    // The close above wrote a newer snapshot: that one is active now.
+    let job = ok(client.get(&format!("{BASE}/s")).await).await;
+    let active = job["jobs"][0]["model_snapshot_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(active, id);
+    let upgrade = client
+        .post(&format!("{BASE}/s/model_snapshots/{active}/_upgrade"))
+        .await;
+    assert_eq!(upgrade.status, 400, "the active snapshot of an open job");
+    let stats = ok(client
+        .get(&format!("{BASE}/s/model_snapshots/{id}/_upgrade/_stats"))
+        .await)
+    .await;
+    assert_eq!(stats, json!({"count": 0, "model_snapshot_upgrades": []}));
     let reset = client.post(&format!("{BASE}/s/_reset")).await;
     assert_eq!(reset.status, 409);
     assert_eq!(
@@ -358,5 +383,51 @@ async fn cat_table_text_and_json() {
     );
     let bad = client.get("/_cat/ml/anomaly_detectors?h=nope").await;
     assert_eq!(bad.status, 400);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn scheduled_events_suppress_the_results_of_the_buckets_they_cover() {
+    let server = TestServer::start().await;
+    let client = &server.client;
+    let mut config = job_config();
+    config["groups"] = json!(["planned"]);
+    put_job(client, "ev", &config).await;
+    ok(client
+        .put_json("/_ml/calendars/outages", &json!({"job_ids": ["planned"]}))
+        .await)
+    .await;
+    let events = json!({"events": [
+        {"description": "maintenance", "start_time": (START + 10 * HOUR) * 1000,
+         "end_time": (START + 12 * HOUR) * 1000},
+        {"description": "scored, not learnt", "start_time": (START + 15 * HOUR) * 1000,
+         "end_time": (START + 16 * HOUR) * 1000, "skip_result": false}
+    ]});
+    let posted = ok(client
+        .post_json("/_ml/calendars/outages/events", &events)
+        .await)
+    .await;
+    assert_eq!(posted["events"][1]["skip_model_update"], true);
+    run(client, "ev", hours(0..20, 1.0)).await;
+    let buckets = ok(client
+        .get(&format!("{BASE}/ev/results/buckets?size=100"))
+        .await)
+    .await;
+    let stamps: Vec<i64> = buckets["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["timestamp"].as_i64().unwrap() / 1000 - START) / HOUR)
+        .collect();
+    let expected: Vec<i64> = (0..20).filter(|h| *h != 10 && *h != 11).collect();
+    assert_eq!(stamps, expected);
+    // Reopening replays nothing new and keeps the events in force: same results.
+    ok(client.post(&format!("{BASE}/ev/_open")).await).await;
+    ok(client.post(&format!("{BASE}/ev/_close")).await).await;
+    let again = ok(client
+        .get(&format!("{BASE}/ev/results/buckets?size=100"))
+        .await)
+    .await;
+    assert_eq!(again["count"], buckets["count"]);
     server.stop().await;
 }
