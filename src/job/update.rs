@@ -13,20 +13,9 @@ use serde_json::{Map, Value};
 use crate::job::snapshot::memory_limit_bytes;
 use crate::job::{not_found, JobConfig, JobError, JobManager, JobState};
 
-/// Top-level fields an update may carry (ES `JobUpdate`'s external parser).
-const UPDATABLE: &[&str] = &[
+/// Fields an update may carry besides [`PLAIN_FIELDS`]: each has its own rule below.
+const SPECIAL_FIELDS: &[&str] = &[
     "job_id",
-    "description",
-    "groups",
-    "analysis_limits",
-    "background_persist_interval",
-    "custom_settings",
-    "model_plot_config",
-    "renormalization_window_days",
-    "model_snapshot_retention_days",
-    "daily_model_snapshot_retention_after_days",
-    "results_retention_days",
-    "allow_lazy_open",
     "detectors",
     "categorization_filters",
     "model_prune_window",
@@ -76,7 +65,9 @@ fn parse_update(job_id: &str, body: &[u8]) -> Result<Map<String, Value>, JobErro
             "[job_update] the request body must be a JSON object".to_string(),
         ));
     };
-    if let Some(field) = update.keys().find(|k| !UPDATABLE.contains(&k.as_str())) {
+    // Top-level fields an update may carry: ES `JobUpdate`'s external parser.
+    let updatable = |field: &str| PLAIN_FIELDS.contains(&field) || SPECIAL_FIELDS.contains(&field);
+    if let Some(field) = update.keys().find(|k| !updatable(k)) {
         return Err(parse_error(format!("[job_update] unknown field [{field}]")));
     }
     if let Some(body_id) = update.get("job_id").and_then(Value::as_str) {
