@@ -146,6 +146,7 @@ mod crash_tests;
 mod error;
 mod failpoint;
 mod frame;
+mod gate;
 mod input;
 mod jobs;
 mod keys;
@@ -223,9 +224,17 @@ impl Store {
         Ok(store)
     }
 
-    /// Makes everything written so far durable; every acknowledgement awaits this.
+    /// Makes everything written so far durable; every acknowledgement awaits this. Concurrent
+    /// callers share the disk write (group commit). Runs on the blocking pool under the shared
+    /// write gate (`gate.rs`: sled's flush and its transactions can deadlock otherwise).
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let _shared = gate::shared();
+            db.flush()
+        })
+        .await
+        .map_err(|e| StoreError::Sled(sled::Error::Io(std::io::Error::other(e.to_string()))))??;
         Ok(())
     }
 

@@ -9,6 +9,7 @@
 //! uninterrupted run); `corruption` damaged stores (fallback, clear failures, `auspex verify`).
 
 mod cli;
+mod concurrency;
 mod corruption;
 mod http;
 mod kill;
