@@ -60,6 +60,27 @@ pub struct Config {
     /// Largest request body accepted, e.g. 100mb (http.max_content_length).
     #[arg(long, env = "AUSPEX_MAX_CONTENT_LENGTH", default_value = "100mb", value_parser = parse_byte_size)]
     pub max_content_length: u64,
+    /// Longest a request body may take to arrive once its headers are in, e.g. 60s or 500ms; a
+    /// client that stalls mid-body gets a 408 and the connection is closed.
+    #[arg(long, env = "AUSPEX_BODY_READ_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub body_read_timeout: std::time::Duration,
+}
+
+/// `60s`, `500ms`, or a plain number of seconds.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let (digits, millis) = match lower.strip_suffix("ms") {
+        Some(digits) => (digits, true),
+        None => (lower.strip_suffix('s').unwrap_or(&lower), false),
+    };
+    let number: u64 = digits
+        .parse()
+        .map_err(|_| format!("failed to parse [{text}] as a duration (e.g. 60s, 500ms)"))?;
+    Ok(if millis {
+        std::time::Duration::from_millis(number)
+    } else {
+        std::time::Duration::from_secs(number)
+    })
 }
 
 /// `100mb`, `512kb`, `1gb`, `1048576b` or a plain byte count.
@@ -106,6 +127,15 @@ mod tests {
             assert_eq!(config.max_content_length, 100 << 20);
         }
         assert!(Cli::try_parse_from(["auspex", "bogus"]).is_err());
+    }
+
+    #[test]
+    fn durations() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("60s"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert!(parse_duration("soon").is_err());
     }
 
     #[test]

@@ -6,11 +6,13 @@
 //! `lifecycle` the job workflow and the documented worked examples; `restart` the real binary
 //! stopped (SIGTERM) or killed (SIGKILL) and started again on the same data path; `kill` the crash
 //! harness (SIGKILL at seeded random points of a `workload` script, results equal to an
-//! uninterrupted run); `corruption` damaged stores (fallback, clear failures, `auspex verify`).
+//! uninterrupted run); `corruption` damaged stores (fallback, clear failures, `auspex verify`); `hostile` fuzzing and
+//! input limits; `concurrency` many jobs and requests at once.
 
 mod cli;
 mod concurrency;
 mod corruption;
+mod hostile;
 mod http;
 mod kill;
 mod lifecycle;
