@@ -97,7 +97,7 @@
 //!
 //! # 5. Durability points
 //!
-//! Data is durable only once `Store::flush` (sled `flush_async`, all trees) returns. Every call that
+//! Data is durable only once `Store::flush` (sled `Db::flush` on the blocking pool, all trees) returns. Every call that
 //! acknowledges something awaits it before replying: `_data` (concurrent requests may share one
 //! flush: group commit), `_flush`, `_close`, snapshot writes, `PUT`/`DELETE` job. sled's background
 //! flush is never relied on.
@@ -129,9 +129,12 @@
 //!   The closure may be rerun: ours only apply prebuilt batches, and never call other store methods
 //!   (they take the same lock). Everything expensive (framing, CRCs, key scans) happens before.
 //! - `Tree::apply_batch` is atomic within one tree.
-//! - Nothing is durable before a flush; `flush_async` covers all trees.
+//! - Nothing is durable before a flush; `Db::flush` covers all trees.
 //! - There is no range delete and iteration reads values too: deleting is proportional to the data.
 //! - sled 1.0 alphas use another on-disk format: moving to one is a store format change.
+//! - A flush running while a transaction or `apply_batch` waits can deadlock (sled's global
+//!   concurrency lock is fair and the flush holds it while waiting on the log flusher); every
+//!   such writer and every flush go through `gate.rs`, which keeps them apart.
 //!
 //! # 8. Version history
 //!
