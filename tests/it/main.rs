@@ -7,7 +7,7 @@
 //! stopped (SIGTERM) or killed (SIGKILL) and started again on the same data path; `kill` the crash
 //! harness (SIGKILL at seeded random points of a `workload` script, results equal to an
 //! uninterrupted run); `corruption` damaged stores (fallback, clear failures, `auspex verify`); `hostile` fuzzing and
-//! input limits; `concurrency` many jobs and requests at once.
+//! input limits; `concurrency` many jobs and requests at once; `resources` a full disk.
 
 mod cli;
 mod concurrency;
@@ -16,6 +16,7 @@ mod hostile;
 mod http;
 mod kill;
 mod lifecycle;
+mod resources;
 mod restart;
 mod util;
 mod workload;
