@@ -12,6 +12,8 @@
 mod cli;
 mod concurrency;
 mod corruption;
+#[cfg(feature = "failpoints")]
+mod failpoints;
 mod hostile;
 mod http;
 mod kill;

@@ -263,7 +263,8 @@ impl BinaryServer {
         BinaryServer::spawn(command, data)
     }
 
-    fn spawn(mut command: Command, data: TempDir) -> BinaryServer {
+    /// Starts `command` (the binary, or a wrapper that execs it) with `--listen` and `--data` added.
+    pub fn spawn(mut command: Command, data: TempDir) -> BinaryServer {
         let mut child = command
             .arg("--listen")
             .arg("127.0.0.1:0")
