@@ -107,6 +107,10 @@ pub struct ServeArgs {
     /// Largest request body accepted, e.g. 100mb (http.max_content_length) [default: 100mb]
     #[arg(long, env = "AUSPEX_MAX_CONTENT_LENGTH", value_name = "SIZE", value_parser = parse_byte_size)]
     pub max_content_length: Option<u64>,
+    /// Longest a request body may take to arrive once its headers are in, e.g. 60s or 500ms; a
+    /// client that stalls mid-body gets a 408 and the connection is closed [default: 60s]
+    #[arg(long, env = "AUSPEX_BODY_READ_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+    pub body_read_timeout: Option<std::time::Duration>,
     /// Default model_snapshot_retention_days of new jobs that do not set it [default: 10]
     #[arg(
         long,
@@ -166,6 +170,7 @@ pub struct Config {
     pub listen: SocketAddr,
     pub data: PathBuf,
     pub max_content_length: u64,
+    pub body_read_timeout: std::time::Duration,
     pub log_format: LogFormat,
     pub retention: RetentionDefaults,
     pub security: SecurityConfig,
@@ -178,6 +183,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 9200)),
             data: PathBuf::from("data"),
             max_content_length: 100 << 20,
+            body_read_timeout: std::time::Duration::from_secs(60),
             log_format: LogFormat::Text,
             retention: RetentionDefaults::default(),
             security: SecurityConfig::default(),
@@ -265,6 +271,13 @@ impl ServeArgs {
                 .context("in the config file, limits.max_content_length")?,
             (None, None) => defaults.max_content_length,
         };
+        let body_read_timeout = match (self.body_read_timeout, &file.limits.body_read_timeout) {
+            (Some(timeout), _) => timeout,
+            (None, Some(text)) => parse_duration(text)
+                .map_err(anyhow::Error::msg)
+                .context("in the config file, limits.body_read_timeout")?,
+            (None, None) => defaults.body_read_timeout,
+        };
         let config = Config {
             listen: self.listen.or(file.listen).unwrap_or(defaults.listen),
             data: self
@@ -274,6 +287,7 @@ impl ServeArgs {
                 .or(file.data)
                 .unwrap_or(defaults.data),
             max_content_length,
+            body_read_timeout,
             log_format: self
                 .common
                 .log_format
@@ -317,6 +331,23 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// `60s`, `500ms`, or a plain number of seconds.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let (digits, millis) = match lower.strip_suffix("ms") {
+        Some(digits) => (digits, true),
+        None => (lower.strip_suffix('s').unwrap_or(&lower), false),
+    };
+    let number: u64 = digits
+        .parse()
+        .map_err(|_| format!("failed to parse [{text}] as a duration (e.g. 60s, 500ms)"))?;
+    Ok(if millis {
+        std::time::Duration::from_millis(number)
+    } else {
+        std::time::Duration::from_secs(number)
+    })
 }
 
 /// `100mb`, `512kb`, `1gb`, `1048576b` or a plain byte count.

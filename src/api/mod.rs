@@ -155,11 +155,23 @@ where
         _ => {}
     }
 
-    let body = match request::read_body(&parts.headers, body, state.config.max_content_length).await
-    {
+    let read = request::read_body(&parts.headers, body, state.config.max_content_length);
+    // A client that sends headers and then stalls must not hold a task and its buffer forever.
+    let read = match tokio::time::timeout(state.config.body_read_timeout, read).await {
+        Ok(read) => read,
+        Err(_) => Err(ApiError::new(
+            EsType::RequestTimeout,
+            format!(
+                "the request body did not arrive within {}ms",
+                state.config.body_read_timeout.as_millis()
+            ),
+        )),
+    };
+    let body = match read {
         Ok(body) => body,
         Err(error) => {
-            // The rest of an oversized body is never read, so the connection cannot be reused.
+            // The rest of an oversized, stalled or broken body is never read: the connection
+            // cannot be reused.
             let mut response = render.error(&error);
             response
                 .headers_mut()

@@ -30,6 +30,8 @@ pub struct FileConfig {
 pub struct Limits {
     /// A byte size such as `100mb`.
     pub max_content_length: Option<String>,
+    /// A duration such as `60s` or `500ms`.
+    pub body_read_timeout: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -20,6 +20,15 @@ use crate::ingest::paths::{Entry, FieldPaths};
 use crate::ingest::time::{TimeFormat, TimeValue};
 use crate::ingest::FieldValue;
 
+/// Limits on one record; breaking one rejects the whole request (400), like any malformed
+/// document. They bound what a single record can make the model hold: a series per distinct
+/// by/over/partition value, so huge names or values would be kept in memory and in snapshots.
+pub(crate) const MAX_FIELDS_PER_RECORD: u32 = 10_000;
+/// Longest field name, in bytes.
+pub(crate) const MAX_FIELD_NAME_BYTES: usize = 4096;
+/// Longest string value of an analysed field, in bytes (Lucene's longest term).
+pub(crate) const MAX_VALUE_BYTES: usize = 32_766;
+
 /// What a reader knows while extracting: where fields are, and how to read the time.
 pub(crate) struct Wanted<'a> {
     pub paths: &'a FieldPaths,
@@ -113,6 +122,11 @@ impl<'de> Visitor<'de> for ObjectVisitor<'_, '_> {
                     self.out.leaves = self.out.leaves.saturating_add(leaves);
                 }
             }
+            if self.out.leaves > MAX_FIELDS_PER_RECORD {
+                return Err(serde::de::Error::custom(format!(
+                    "a record has more than {MAX_FIELDS_PER_RECORD} fields"
+                )));
+            }
         }
         Ok(())
     }
@@ -136,6 +150,11 @@ impl<'de, 'p> Visitor<'de> for KeySeed<'p> {
         f.write_str("a field name")
     }
     fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Self::Value, E> {
+        if key.len() > MAX_FIELD_NAME_BYTES {
+            return Err(E::custom(format!(
+                "a field name is longer than {MAX_FIELD_NAME_BYTES} bytes"
+            )));
+        }
         Ok(self.node.find(key))
     }
 }
@@ -178,7 +197,12 @@ impl<'de> Visitor<'de> for EntrySeed<'_, '_, '_> {
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON value")
     }
-    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
+        if v.len() > MAX_VALUE_BYTES {
+            return Err(E::custom(format!(
+                "a value of an analysed field is longer than {MAX_VALUE_BYTES} bytes"
+            )));
+        }
         self.leaf(Scalar::Str(v));
         Ok(())
     }

@@ -94,6 +94,7 @@ impl Store {
         prepared: &Prepared,
         abort_before_progress: bool,
     ) -> Result<(), StoreError> {
+        let _exclusive = super::gate::exclusive();
         (&self.input, &self.results, &self.progress)
             .transaction(|(input, results, progress)| -> Result<(), ConflictableTransactionError<StoreError>> {
                 input.apply_batch(&prepared.input)?;

@@ -31,6 +31,7 @@ impl Store {
         self.purge_job_data(key)?;
         let config = IVec::from(frame::frame(config_json)?);
         let progress = IVec::from(frame::frame_bincode(progress)?);
+        let _exclusive = super::gate::exclusive();
         (&self.jobs, &self.progress)
             .transaction(|(jobs, progress_tree)| -> TxResult<bool> {
                 if jobs.get(key)?.is_some() {
@@ -48,6 +49,7 @@ impl Store {
     pub fn put_job_config(&self, job_id: &str, config_json: &[u8]) -> Result<bool, StoreError> {
         let key = keys::job_key(job_id)?;
         let config = IVec::from(frame::frame(config_json)?);
+        let _exclusive = super::gate::exclusive();
         self.jobs
             .transaction(|jobs| -> TxResult<bool> {
                 if jobs.get(key)?.is_none() {
@@ -86,12 +88,14 @@ impl Store {
     /// which `open` removes. Returns whether the job existed.
     pub fn delete_job(&self, job_id: &str) -> Result<bool, StoreError> {
         let key = keys::job_key(job_id)?;
+        let exclusive = super::gate::exclusive();
         let existed = (&self.jobs, &self.progress)
             .transaction(|(jobs, progress)| -> TxResult<bool> {
                 progress.remove(key)?;
                 Ok(jobs.remove(key)?.is_some())
             })
             .map_err(tx_error)?;
+        drop(exclusive);
         failpoint::failpoint(failpoint::DELETE_AFTER_UNLINK);
         self.purge_job_data_at(key, Some(failpoint::DELETE_MID_PURGE))?;
         Ok(existed)
@@ -135,7 +139,9 @@ pub(super) fn purge_range(tree: &Tree, start: &[u8], end: &[u8]) -> Result<u64, 
         if in_batch == 0 {
             return Ok(removed);
         }
+        let exclusive = super::gate::exclusive();
         tree.apply_batch(batch)?;
+        drop(exclusive);
         removed += in_batch as u64;
     }
 }

@@ -105,7 +105,7 @@
 //!
 //! # 5. Durability points
 //!
-//! Data is durable only once `Store::flush` (sled `flush_async`, all trees) returns. Every call that
+//! Data is durable only once `Store::flush` (sled `Db::flush` on the blocking pool, all trees) returns. Every call that
 //! acknowledges something awaits it before replying: `_data` (concurrent requests may share one
 //! flush: group commit), `_flush`, `_close`, snapshot writes, `PUT`/`DELETE` job. sled's background
 //! flush is never relied on.
@@ -137,9 +137,12 @@
 //!   The closure may be rerun: ours only apply prebuilt batches, and never call other store methods
 //!   (they take the same lock). Everything expensive (framing, CRCs, key scans) happens before.
 //! - `Tree::apply_batch` is atomic within one tree.
-//! - Nothing is durable before a flush; `flush_async` covers all trees.
+//! - Nothing is durable before a flush; `Db::flush` covers all trees.
 //! - There is no range delete and iteration reads values too: deleting is proportional to the data.
 //! - sled 1.0 alphas use another on-disk format: moving to one is a store format change.
+//! - A flush running while a transaction or `apply_batch` waits can deadlock (sled's global
+//!   concurrency lock is fair and the flush holds it while waiting on the log flusher); every
+//!   such writer and every flush go through `gate.rs`, which keeps them apart.
 //!
 //! # 8. Version history
 //!
@@ -154,6 +157,7 @@ mod crash_tests;
 mod error;
 mod failpoint;
 mod frame;
+mod gate;
 mod input;
 mod jobs;
 mod keys;
@@ -236,9 +240,17 @@ impl Store {
         Ok(store)
     }
 
-    /// Makes everything written so far durable; every acknowledgement awaits this.
+    /// Makes everything written so far durable; every acknowledgement awaits this. Concurrent
+    /// callers share the disk write (group commit). Runs on the blocking pool under the shared
+    /// write gate (`gate.rs`: sled's flush and its transactions can deadlock otherwise).
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let _shared = gate::shared();
+            db.flush()
+        })
+        .await
+        .map_err(|e| StoreError::Sled(sled::Error::Io(std::io::Error::other(e.to_string()))))??;
         Ok(())
     }
 

@@ -92,6 +92,7 @@ impl Store {
         );
         let progress = IVec::from(frame::frame_bincode(progress)?);
         failpoint::failpoint(failpoint::SNAPSHOT_BEFORE);
+        let _exclusive = super::gate::exclusive();
         (&self.snapshots, &self.progress)
             .transaction(|(snapshots, progress_tree)| -> Result<(), ConflictableTransactionError<StoreError>> {
                 snapshots.apply_batch(&batch)?;
@@ -216,6 +217,7 @@ impl Store {
         {
             batch.remove(entry?.0);
         }
+        let _exclusive = super::gate::exclusive();
         self.snapshots.apply_batch(batch)?;
         Ok(existed)
     }

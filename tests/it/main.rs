@@ -11,17 +11,22 @@
 //! uninterrupted run); `corruption` damaged stores (fallback, clear failures, `auspex verify`);
 //! `clients` the official Elasticsearch clients (Python 7/8/9, Node.js 8) running their workflow
 //! scripts against the real binary; `snapshots` model snapshots, revert, update, reset, retention
-//! and `_cat`.
+//! and `_cat`; `concurrency` 120 jobs in parallel, ordering and 429 floods; `hostile` fuzzed and
+//! oversized input; `resources` a full disk; `failpoints` crashes at named store commit points.
 
 mod cli;
 mod cli_replay;
 mod clients;
+mod concurrency;
 mod corruption;
 mod explorer;
+mod failpoints;
+mod hostile;
 mod http;
 mod kill;
 mod lifecycle;
 mod metrics;
+mod resources;
 mod restart;
 mod snapshots;
 mod util;

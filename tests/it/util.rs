@@ -245,8 +245,27 @@ impl BinaryServer {
     /// As [`BinaryServer::start`], on an existing data path (for restarts). `args` come first, so
     /// they may start with a subcommand (`serve`).
     pub fn start_on(data: TempDir, args: &[&str]) -> BinaryServer {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_auspex"))
-            .args(args)
+        let mut command = Command::new(env!("CARGO_BIN_EXE_auspex"));
+        command.args(args);
+        BinaryServer::spawn(command, data)
+    }
+
+    /// As [`BinaryServer::start_on`], with files limited to `blocks` 512-byte blocks (`ulimit -f`,
+    /// SIGXFSZ ignored): a write past it fails with EFBIG, as on a full disk.
+    pub fn start_with_file_limit(data: TempDir, blocks: u64) -> BinaryServer {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!(
+                "trap '' XFSZ; ulimit -f {blocks}; exec \"$0\" \"$@\""
+            ))
+            .arg(env!("CARGO_BIN_EXE_auspex"));
+        BinaryServer::spawn(command, data)
+    }
+
+    /// Starts `command` (the binary, or a wrapper that execs it) with `--listen` and `--data` added.
+    pub fn spawn(mut command: Command, data: TempDir) -> BinaryServer {
+        let mut child = command
             .arg("--listen")
             .arg("127.0.0.1:0")
             .arg("--data")

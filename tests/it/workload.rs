@@ -328,6 +328,43 @@ pub fn script(seed: u64, prefix: &str, jobs: usize, rounds: usize) -> Script {
     steps
 }
 
+/// One job's whole life, for running many jobs side by side: create, open, `batches` posts with a
+/// flush (advancing time, or interim results) after each, close.
+pub fn job_ops(seed: u64, job: &str, batches: usize) -> Vec<Op> {
+    let mut rng = Rng::new(seed);
+    let mut feed = Feed {
+        job: job.to_string(),
+        minute: 0,
+        hosts: 1 + rng.below(4),
+    };
+    let mut ops = vec![
+        Op::Put {
+            job: job.to_string(),
+            config: job_config(seed),
+        },
+        Op::Open {
+            job: job.to_string(),
+        },
+    ];
+    for _ in 0..batches {
+        let minutes = 10 + rng.below(30) as i64;
+        ops.push(feed.batch(&mut rng, minutes));
+        let query = if rng.chance(0.5) {
+            format!("advance_time={}", feed.now_ms())
+        } else {
+            "calc_interim=true".to_string()
+        };
+        ops.push(Op::Flush {
+            job: job.to_string(),
+            query,
+        });
+    }
+    ops.push(Op::Close {
+        job: job.to_string(),
+    });
+    ops
+}
+
 /// Runs every step in order; returns how long each took.
 pub async fn run_script(client: &Client, script: &Script, ledger: &mut Ledger) -> Vec<Duration> {
     let mut durations = Vec::with_capacity(script.len());
