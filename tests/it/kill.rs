@@ -98,7 +98,7 @@ async fn one_run(seed: u64, kills: usize, figures: &mut Figures) {
         plan.insert(step, delay);
     }
 
-    let mut server = BinaryServer::start(&[]);
+    let mut server = quiet(tempfile::tempdir().expect("data path"));
     let mut ledger = Ledger::default();
     for (index, step) in script.iter().enumerate() {
         let Some(&delay) = plan.get(&index) else {
@@ -138,7 +138,7 @@ async fn one_run(seed: u64, kills: usize, figures: &mut Figures) {
 
         let (code, report) = verify_store(data.path());
         assert_eq!(code, Some(0), "{context}: verify after the kill: {report}");
-        server = BinaryServer::start_on(data, &[]);
+        server = quiet(data);
         figures.unanswered_applied +=
             check_and_resume(&server, &mut ledger, &unanswered, &context).await;
     }
@@ -163,6 +163,13 @@ async fn one_run(seed: u64, kills: usize, figures: &mut Figures) {
     );
     figures.records_acknowledged += ledger.jobs.values().map(|j| j.records).sum::<u64>();
     figures.runs += 1;
+}
+
+/// The binary, logging only warnings (a run restarts it hundreds of times).
+fn quiet(data: tempfile::TempDir) -> BinaryServer {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_auspex"));
+    command.env("AUSPEX_LOG", "warn");
+    BinaryServer::spawn(command, data)
 }
 
 /// After a restart: every job the kill did not touch is exactly as acknowledged; each unanswered
