@@ -20,6 +20,7 @@ mod clients;
 mod concurrency;
 mod corruption;
 mod explorer;
+#[cfg(feature = "failpoints")]
 mod failpoints;
 mod hostile;
 mod http;
