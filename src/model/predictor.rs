@@ -177,6 +177,11 @@ impl Predictor {
             let target = value - self.level;
             self.profile[slot] += (rate * (target - seasonal)) as f32;
         }
+        if time - self.started < self.period {
+            // First cycle: the level stays at the first value, so the profile records the
+            // pattern's shape exactly instead of its difference from a drifting running mean.
+            return;
+        }
         let level_rate = (1.0 / self.updates as f64).max(1.0 / self.level_memory);
         self.level += level_rate * (value - seasonal - self.level);
     }

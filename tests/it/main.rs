@@ -10,4 +10,5 @@ mod cli;
 mod http;
 mod lifecycle;
 mod restart;
+mod scenarios;
 mod util;
