@@ -107,7 +107,8 @@ impl AnomalyDetector {
     pub fn finalize_bucket(&mut self, bucket_start: i64) -> BucketResult {
         let open = self.open_buckets.remove(&bucket_start);
         let normalization = self.normalizer.normalization();
-        let (result, observations) = self.assess(bucket_start, open.as_ref(), normalization, false);
+        let (result, observations) =
+            self.assess(bucket_start, open.as_ref(), &normalization, false);
         for (detector, observed) in self.detectors.iter_mut().zip(&observations) {
             detector.learn(bucket_start, observed);
             for o in observed.iter().filter(|o| o.assessment.scored) {
@@ -121,7 +122,7 @@ impl AnomalyDetector {
     /// Scores the open bucket as it stands, without learning anything (`calc_interim`).
     pub fn interim_bucket(&self, bucket_start: i64) -> BucketResult {
         let open = self.open_buckets.get(&bucket_start);
-        self.assess(bucket_start, open, self.normalizer.normalization(), true)
+        self.assess(bucket_start, open, &self.normalizer.normalization(), true)
             .0
     }
 
@@ -190,7 +191,7 @@ impl AnomalyDetector {
         &self,
         bucket_start: i64,
         open: Option<&OpenBucket>,
-        normalization: Normalization,
+        normalization: &Normalization,
         is_interim: bool,
     ) -> (BucketResult, Vec<Vec<Observation>>) {
         let mut records = Vec::new();
@@ -253,7 +254,7 @@ impl AnomalyDetector {
 fn bucket_influencer(
     name: &str,
     probability: f64,
-    normalization: Normalization,
+    normalization: &Normalization,
 ) -> BucketInfluencer {
     let score = normalization.score(probability);
     BucketInfluencer {

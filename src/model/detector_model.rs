@@ -386,7 +386,7 @@ impl DetectorModel {
         AnomalyRecord {
             detector_index: self.detector_index,
             probability: observation.assessment.probability,
-            multi_bucket_impact: 0.0,
+            multi_bucket_impact: observation.assessment.multi_bucket_impact,
             record_score: score,
             initial_record_score: score,
             function: self.function.name().to_string(),

@@ -58,8 +58,10 @@ impl Predictor {
         let span = span.max(1);
         let (slots, slot_secs) = if period > 0 {
             let buckets = (period / span).max(1);
-            let slots = buckets.min(MAX_SLOTS);
-            (slots, (period / slots).max(1))
+            // Whole buckets per slot, so a slot never straddles two bucket phases.
+            let per_slot = (buckets + MAX_SLOTS - 1) / MAX_SLOTS;
+            let slots = (buckets / per_slot).max(1);
+            (slots, (per_slot * span).max(1))
         } else {
             (0, 1)
         };
@@ -115,8 +117,8 @@ impl Predictor {
 
     /// Learns one bucket value robustly: judged against this predictor's own expectation (the
     /// error floored by `variance_floor`), an outlier is winsorized, and a run of them on one
-    /// side is a level shift the level jumps to.
-    pub fn observe(&mut self, time: i64, value: f64, variance_floor: f64) {
+    /// side is a level shift the level jumps to. True when it was.
+    pub fn observe(&mut self, time: i64, value: f64, variance_floor: f64) -> bool {
         let variance = self.error.max(variance_floor);
         let sd = variance.sqrt();
         let expected = self.predict(time);
@@ -125,7 +127,8 @@ impl Predictor {
         if self.error_weight < 8.0 || residual.abs() <= cap {
             self.outlier_run = 0;
             self.run_residuals = 0.0;
-            return self.learn(time, value, cap * cap);
+            self.learn(time, value, cap * cap);
+            return false;
         }
         let side = if residual > 0.0 { 1 } else { -1 };
         if self.outlier_run.signum() != side {
@@ -143,9 +146,10 @@ impl Predictor {
             self.error = self.error.max(spread * spread);
             self.outlier_run = 0;
             self.run_residuals = 0.0;
-            return;
+            return true;
         }
         self.learn(time, expected + side as f64 * cap, cap * cap);
+        false
     }
 
     /// Learns `value`; `error_cap` bounds the squared error one bucket can add, so a spike does
@@ -172,6 +176,11 @@ impl Predictor {
             let rate = (1.0 / n as f64).max(1.0 / (SLOT_MEMORY_CYCLES * per_cycle));
             let target = value - self.level;
             self.profile[slot] += (rate * (target - seasonal)) as f32;
+        }
+        if time - self.started < self.period {
+            // First cycle: the level stays at the first value, so the profile records the
+            // pattern's shape exactly instead of its difference from a drifting running mean.
+            return;
         }
         let level_rate = (1.0 / self.updates as f64).max(1.0 / self.level_memory);
         self.level += level_rate * (value - seasonal - self.level);

@@ -58,16 +58,43 @@ pub fn calibrated_score(raw: f64) -> f64 {
     100.0
 }
 
+/// Histogram bins: quarter decades up to `FINE_LIMIT`, then coarser up to the largest raw score.
 const BIN_WIDTH: f64 = 0.25;
-const BINS: usize = 160;
+const FINE_LIMIT: f64 = 40.0;
+const COARSE_WIDTH: f64 = 4.0;
+const BINS: usize = 160 + 68;
 /// History is forgotten with this factor per finalized bucket.
 const HISTORY_DECAY: f64 = 1.0 - 1.0 / 10_000.0;
 /// A tail of the histogram is trusted once it holds this many observations...
 const MIN_TAIL: f64 = 10.0;
 /// ...and the histogram this many in all.
 const MIN_TOTAL: f64 = 200.0;
+/// Earlier series-buckets at least this fraction of a raw score count as comparable anomalies.
+const COMPARABLE: f64 = 1.0;
+/// With this many comparable anomalies in the history, a score is halved: what keeps happening
+/// is less anomalous each time, so a spiky series does not flood the top scores.
+const REPEATS_TO_HALVE: f64 = 3.0;
 
-/// A decayed histogram of the raw scores of finalized series-buckets.
+fn bin_of(raw: f64) -> usize {
+    let raw = raw.max(0.0);
+    let bin = if raw < FINE_LIMIT {
+        raw / BIN_WIDTH
+    } else {
+        FINE_LIMIT / BIN_WIDTH + (raw - FINE_LIMIT) / COARSE_WIDTH
+    };
+    (bin as usize).min(BINS - 1)
+}
+
+fn bin_edge(bin: usize) -> f64 {
+    let fine = (FINE_LIMIT / BIN_WIDTH) as usize;
+    if bin <= fine {
+        bin as f64 * BIN_WIDTH
+    } else {
+        FINE_LIMIT + (bin - fine) as f64 * COARSE_WIDTH
+    }
+}
+
+/// A decayed histogram of the raw scores of finalized series-buckets: the job's score history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScoreNormalizer {
     counts: Vec<f64>,
@@ -93,8 +120,7 @@ impl ScoreNormalizer {
         if !raw.is_finite() || self.counts.len() != BINS {
             return;
         }
-        let bin = ((raw.max(0.0) / BIN_WIDTH) as usize).min(BINS - 1);
-        self.counts[bin] += 1.0;
+        self.counts[bin_of(raw)] += 1.0;
         self.total += 1.0;
     }
 
@@ -110,34 +136,40 @@ impl ScoreNormalizer {
     pub fn normalization(&self) -> Normalization {
         let mut excess: f64 = 0.0;
         let mut pivot: f64 = 0.0;
+        // tail[i]: history at or above bin i.
+        let mut tail = vec![0.0; self.counts.len() + 1];
+        for i in (0..self.counts.len()).rev() {
+            tail[i] = tail[i + 1] + self.counts[i];
+        }
         if self.total >= MIN_TOTAL {
-            let mut tail = 0.0;
-            for (i, c) in self.counts.iter().enumerate().skip(1).rev() {
-                tail += c;
-                if tail < MIN_TAIL {
+            for i in (1..self.counts.len()).rev() {
+                if tail[i] < MIN_TAIL {
                     continue;
                 }
-                let edge = i as f64 * BIN_WIDTH;
+                let edge = bin_edge(i);
                 if pivot == 0.0 {
                     pivot = edge;
                 }
-                excess = excess.max(edge + (tail / self.total).log10());
+                excess = excess.max(edge + (tail[i] / self.total).log10());
             }
         }
         Normalization {
             excess: excess.clamp(0.0, pivot),
             pivot,
+            tail,
         }
     }
 }
 
 /// How to turn one bucket's raw scores into scores, given the job's history.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Normalization {
     /// Decades by which this job's history is more anomalous than its probabilities claim.
     excess: f64,
     /// The largest raw score the history supports with enough observations.
     pivot: f64,
+    /// History at or above each bin (empty: no history).
+    tail: Vec<f64>,
 }
 
 impl Normalization {
@@ -146,6 +178,7 @@ impl Normalization {
         Normalization {
             excess: 0.0,
             pivot: 0.0,
+            tail: Vec::new(),
         }
     }
 
@@ -157,9 +190,17 @@ impl Normalization {
         raw - self.excess * (raw / self.pivot).min(1.0)
     }
 
+    /// How many earlier series-buckets were comparably anomalous (non-increasing in `raw`).
+    fn comparable(&self, raw: f64) -> f64 {
+        let floor = (COMPARABLE * raw).max(-RECORD_PROBABILITY_THRESHOLD.log10());
+        self.tail.get(bin_of(floor)).copied().unwrap_or(0.0)
+    }
+
     /// The 0..100 score of a probability.
     pub fn score(&self, probability: f64) -> f64 {
-        calibrated_score(self.adjusted_raw(raw_score(probability)))
+        let raw = raw_score(probability);
+        let repeats = self.comparable(raw);
+        calibrated_score(self.adjusted_raw(raw)) / (1.0 + repeats / REPEATS_TO_HALVE)
     }
 }
 
@@ -224,6 +265,8 @@ mod tests {
         for _ in 0..100_000 {
             normalizer.end_bucket();
         }
-        assert_eq!(normalizer.normalization(), Normalization::identity());
+        let n = normalizer.normalization();
+        assert_eq!((n.excess, n.pivot), (0.0, 0.0));
+        assert_eq!(n.score(1e-12), Normalization::identity().score(1e-12));
     }
 }

@@ -28,6 +28,9 @@ pub struct Assessment {
     pub typical: f64,
     /// False during warm-up: the probability is then 1 and says nothing.
     pub scored: bool,
+    /// How much multi-bucket evidence (several unusual buckets in a row) rather than this bucket
+    /// alone drove the probability, from -5 (single bucket) to +5 (multi-bucket), as ES reports.
+    pub multi_bucket_impact: f64,
 }
 
 /// A per-series model of one bucket feature. Implementations must be deterministic and keep all
@@ -62,9 +65,13 @@ const SLOW_LEVEL: f64 = 100.0;
 /// soak up part of the pattern and fight the profile for it.
 const SEASONAL_LEVEL_CYCLES: f64 = 1.0;
 /// A seasonal predictor is used only if its error is below this fraction of the best plain one.
-const SEASONAL_GAIN: f64 = 0.7;
+const SEASONAL_GAIN: f64 = 0.85;
 /// The active predictor is replaced only by one whose error is below this fraction of its own.
 const SWITCH_GAIN: f64 = 0.9;
+/// Weight of the newest bucket in the multi-bucket mean of standardized residuals.
+const MULTI_BUCKET_RATE: f64 = 0.4;
+/// Standardized residuals enter the multi-bucket mean clamped to this size.
+const MULTI_BUCKET_CLAMP: f64 = 4.0;
 const DAY: i64 = 86_400;
 const WEEK: i64 = 7 * DAY;
 
@@ -82,6 +89,8 @@ pub struct AdaptiveModel {
     /// Smallest non-zero step seen between consecutive values: the data's granularity.
     resolution: f64,
     last_value: f64,
+    /// Exponentially weighted mean of recent standardized residuals: multi-bucket evidence.
+    recent: f64,
 }
 
 impl AdaptiveModel {
@@ -147,6 +156,13 @@ impl AdaptiveModel {
         }
     }
 
+    /// The multi-bucket mean if the next standardized residual is `deviation` (clamped, so one
+    /// huge spike does not dominate the following buckets).
+    fn recent_with(&self, deviation: f64) -> f64 {
+        let clamped = deviation.clamp(-MULTI_BUCKET_CLAMP, MULTI_BUCKET_CLAMP);
+        (1.0 - MULTI_BUCKET_RATE) * self.recent + MULTI_BUCKET_RATE * clamped
+    }
+
     fn is_finite(&self, time: i64) -> bool {
         self.predict(time).is_finite() && self.effective_variance(time).is_finite()
     }
@@ -179,6 +195,25 @@ impl AdaptiveModel {
     }
 }
 
+/// Elasticsearch's -5..5 scale: the decades by which the multi-bucket view is more (positive)
+/// or less (negative) surprising than the single bucket, clamped.
+fn multi_bucket_impact(single: f64, multi: f64) -> f64 {
+    let single = clamp_probability(single).log10();
+    let multi = clamp_probability(multi).log10();
+    (single - multi).clamp(-5.0, 5.0)
+}
+
+/// The tail probability of a standardized deviation under a Student-t on the requested side.
+fn tail_probability(deviation: f64, nu: f64, tail: Tail) -> f64 {
+    let upper = student_t_upper_tail(deviation, nu);
+    let lower = student_t_upper_tail(-deviation, nu);
+    match tail {
+        Tail::High => upper,
+        Tail::Low => lower,
+        Tail::Both => 2.0 * upper.min(lower),
+    }
+}
+
 impl SeriesModel for AdaptiveModel {
     fn new(kind: FeatureKind, bucket_span_secs: i64) -> AdaptiveModel {
         let span = bucket_span_secs.max(1);
@@ -197,6 +232,7 @@ impl SeriesModel for AdaptiveModel {
             active: 1,
             resolution: f64::INFINITY,
             last_value: 0.0,
+            recent: 0.0,
         }
     }
 
@@ -210,17 +246,19 @@ impl SeriesModel for AdaptiveModel {
                 probability: 1.0,
                 typical,
                 scored: false,
+                multi_bucket_impact: 0.0,
             };
         }
         let deviation = (value - typical) / self.effective_variance(time).sqrt();
         let nu = self.degrees_of_freedom();
-        let upper = student_t_upper_tail(deviation, nu);
-        let lower = student_t_upper_tail(-deviation, nu);
-        let mut probability = match tail {
-            Tail::High => upper,
-            Tail::Low => lower,
-            Tail::Both => 2.0 * upper.min(lower),
-        };
+        let single = tail_probability(deviation, nu, tail);
+        // Several moderately unusual buckets in a row are evidence no single one gives: the
+        // recent mean of standardized residuals, judged against its own spread under noise.
+        let recent = self.recent_with(deviation);
+        let spread = (MULTI_BUCKET_RATE / (2.0 - MULTI_BUCKET_RATE)).sqrt();
+        let multi = tail_probability(recent / spread, nu, tail);
+        // Bonferroni over the two views.
+        let mut probability = (2.0 * single.min(multi)).min(single.max(multi)).min(1.0);
         // Counts are discrete and skewed: a normal-ish tail is overconfident at low rates, so
         // the exact count tail wins whenever it is less surprising.
         if self.kind == FeatureKind::Count && probability < DISCRETE_CHECK_BELOW {
@@ -232,6 +270,7 @@ impl SeriesModel for AdaptiveModel {
             probability: clamp_probability(probability),
             typical,
             scored: true,
+            multi_bucket_impact: multi_bucket_impact(single, multi),
         }
     }
 
@@ -257,9 +296,18 @@ impl AdaptiveModel {
         }
         self.last_value = value;
         self.updates = self.updates.saturating_add(1);
-        let floor = self.variance_floor(self.predict(time));
-        for p in &mut self.predictors {
-            p.observe(time, value, floor);
+        let expected = self.predict(time);
+        if self.updates > WARMUP_BUCKETS {
+            let deviation = (value - expected) / self.effective_variance(time).sqrt();
+            self.recent = self.recent_with(deviation);
+        }
+        let floor = self.variance_floor(expected);
+        for (i, p) in self.predictors.iter_mut().enumerate() {
+            let shifted = p.observe(time, value, floor);
+            if shifted && i == self.active {
+                // The run that made the shift was the multi-bucket evidence; it is spent.
+                self.recent = 0.0;
+            }
         }
         self.choose(time);
     }

@@ -12,7 +12,8 @@
 //! `clients` the official Elasticsearch clients (Python 7/8/9, Node.js 8) running their workflow
 //! scripts against the real binary; `snapshots` model snapshots, revert, update, reset, retention
 //! and `_cat`; `concurrency` 120 jobs in parallel, ordering and 429 floods; `hostile` fuzzed and
-//! oversized input; `resources` a full disk; `failpoints` crashes at named store commit points.
+//! oversized input; `resources` a full disk; `failpoints` crashes at named store commit points;
+//! `scenarios` seeded synthetic anomalies (spike, dip, shifts, broken seasonality) and clean data.
 
 mod cli;
 mod cli_replay;
@@ -29,6 +30,7 @@ mod lifecycle;
 mod metrics;
 mod resources;
 mod restart;
+mod scenarios;
 mod snapshots;
 mod util;
 mod workload;
