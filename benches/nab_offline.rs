@@ -1,37 +1,37 @@
 //! Offline NAB driver for model development: feeds every NAB file straight into the model (same
 //! job config, bucketing and causal scoring as `score.py run`, without HTTP) and writes the rows'
-//! scores as JSON for `score.py rows FILE`. Usage:
-//! `cargo run --release --example nab_offline -- /work/shared/nab /tmp/rows.json`
+//! scores as JSON for `score.py rows FILE`. Usage (harness-less bench target):
+//! `cargo bench --bench nab_offline -- ../shared/nab /tmp/rows.json`, then
+//! `python3 ../shared/nab/score.py rows /tmp/rows.json`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use auspex::ingest::time::{TimeFormat, TimeValue};
 use auspex::ingest::FieldValue;
 use auspex::model::{AnalysisConfig, AnomalyDetector};
 
-fn parse_time(text: &str) -> Option<i64> {
-    // "YYYY-MM-DD HH:MM:SS" in UTC.
-    let text = text.trim();
-    let (date, time) = text.split_once(' ')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>());
-    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
-    let mut t = time.split(':').map(|p| p.parse::<f64>());
-    let (hh, mm, ss) = (t.next()?.ok()?, t.next()?.ok()?, t.next()?.ok()?);
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + hh as i64 * 3600 + mm as i64 * 60 + ss as i64)
+/// NAB's `YYYY-MM-DD HH:MM:SS` (UTC) in epoch seconds, through the same date-pattern code `_data` uses.
+fn parse_time(format: &TimeFormat, text: &str) -> Option<i64> {
+    format
+        .parse_value(TimeValue::from(text.trim()))
+        .map(|ms| ms / 1000)
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let root = args.get(1).cloned().unwrap_or("/work/shared/nab".into());
-    let out = args.get(2).cloned().unwrap_or("/tmp/nab_rows.json".into());
-    let only = args.get(3).cloned();
+    // `cargo bench` passes `--bench` (and criterion filters) to every bench target: skip flags.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let root = args.first().cloned().unwrap_or("../shared/nab".into());
+    let out = args.get(1).cloned().unwrap_or("/tmp/nab_rows.json".into());
+    let only = args.get(2).cloned();
+    if !std::path::Path::new(&format!("{root}/labels/combined_windows.json")).is_file() {
+        eprintln!("nab_offline: no NAB data under [{root}]; pass its path as the first argument");
+        return;
+    }
+    let time_format = TimeFormat::parse("yyyy-MM-dd HH:mm:ss").expect("a valid pattern");
     let windows: BTreeMap<String, serde_json::Value> = serde_json::from_str(
         &std::fs::read_to_string(format!("{root}/labels/combined_windows.json")).expect("labels"),
     )
@@ -51,7 +51,7 @@ fn main() {
             let Some((t, v)) = line.split_once(',') else {
                 continue;
             };
-            if let (Some(t), Ok(v)) = (parse_time(t), v.trim().parse::<f64>()) {
+            if let (Some(t), Ok(v)) = (parse_time(&time_format, t), v.trim().parse::<f64>()) {
                 times.push(t);
                 values.push(v);
             }
