@@ -40,7 +40,8 @@ const KNOTS: [(f64, f64); 12] = [
 
 /// `-log10(p)` for a probability clamped to `[1e-308, 1]`.
 pub fn raw_score(probability: f64) -> f64 {
-    -clamp_probability(probability).log10()
+    // `0.0 -` rather than negation: p = 1 gives 0.0, not the -0.0 that would render as `-0.0`.
+    0.0 - clamp_probability(probability).log10()
 }
 
 /// The calibrated 0..100 score of a raw score, before any history adjustment.
@@ -207,6 +208,12 @@ impl Normalization {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_certain_bucket_has_a_raw_score_of_positive_zero() {
+        assert!(raw_score(1.0).is_sign_positive());
+        assert_eq!(serde_json::json!(raw_score(1.0)).to_string(), "0.0");
+    }
     use crate::model::series::tests::TestRng;
 
     #[test]
