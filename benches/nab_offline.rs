@@ -18,6 +18,15 @@ fn parse_time(format: &TimeFormat, text: &str) -> Option<i64> {
         .map(|ms| ms / 1000)
 }
 
+/// A bucket's score as `score.py` reads it: the largest `initial_record_score` of its records.
+fn best_score(result: &auspex::model::BucketResult) -> f64 {
+    result
+        .records
+        .iter()
+        .map(|r| r.initial_record_score)
+        .fold(0.0, f64::max)
+}
+
 fn main() {
     // `cargo bench` passes `--bench` (and criterion filters) to every bench target: skip flags.
     let args: Vec<String> = std::env::args()
@@ -90,23 +99,13 @@ fn main() {
                         );
                     }
                 }
-                let best = result
-                    .records
-                    .iter()
-                    .map(|r| r.initial_record_score)
-                    .fold(0.0, f64::max);
-                bucket_scores.insert(next_final, best);
+                bucket_scores.insert(next_final, best_score(&result));
                 next_final += span_ms;
             }
             detector.add_record(bucket, &[Some(FieldValue::Num(*v))]);
         }
         let result = detector.finalize_bucket(next_final);
-        let best = result
-            .records
-            .iter()
-            .map(|r| r.initial_record_score)
-            .fold(0.0, f64::max);
-        bucket_scores.insert(next_final, best);
+        bucket_scores.insert(next_final, best_score(&result));
         let scores: Vec<f64> = times
             .iter()
             .map(|t| {

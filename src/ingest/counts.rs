@@ -205,6 +205,17 @@ mod tests {
         }
     }
 
+    /// `body` read as the farequote job reads it: `epoch` times, fields [responsetime, airline].
+    fn airline_batch(body: &str) -> crate::ingest::Batch {
+        let description = DataDescription {
+            time_format: "epoch".to_string(),
+            ..DataDescription::default()
+        };
+        let fields = vec!["responsetime".to_string(), "airline".to_string()];
+        let reader = RecordReader::new(&description, &fields).expect("valid description");
+        reader.read_body(body.as_bytes()).expect("valid body")
+    }
+
     /// ES's own `_data` test (farequote, `time_format: epoch`, `metric(responsetime) by airline`).
     #[test]
     fn worked_example_from_elasticsearch() {
@@ -213,13 +224,7 @@ mod tests {
             "\n",
             r#"{"airline":"JZA","responsetime":"990.4628","sourcetype":"farequote","time":"1403481700"}"#,
         );
-        let description = DataDescription {
-            time_format: "epoch".to_string(),
-            ..DataDescription::default()
-        };
-        let fields = vec!["responsetime".to_string(), "airline".to_string()];
-        let reader = RecordReader::new(&description, &fields).expect("valid description");
-        let batch = reader.read_body(body.as_bytes()).expect("valid body");
+        let batch = airline_batch(body);
 
         let mut counts = DataCounts::default();
         counts.count_request(batch.input_bytes, 1_700_000_000_000);
@@ -247,13 +252,7 @@ mod tests {
     fn time_field_is_not_an_input_field() {
         let body = "{\"time\":1403481600,\"airline\":\"AAL\",\"responsetime\":132.2}\n\
                     {\"time\":1403481700,\"airline\":\"JZA\",\"responsetime\":990.4}\n";
-        let description = DataDescription {
-            time_format: "epoch".to_string(),
-            ..DataDescription::default()
-        };
-        let fields = vec!["responsetime".to_string(), "airline".to_string()];
-        let reader = RecordReader::new(&description, &fields).expect("valid description");
-        let batch = reader.read_body(body.as_bytes()).expect("valid body");
+        let batch = airline_batch(body);
         let mut counts = DataCounts::default();
         for record in &batch.records {
             counts.count_processed(record, record.time_ms.expect("valid time"));
