@@ -218,6 +218,14 @@ pub fn info(request: &ApiRequest) -> Result<Reply, ApiError> {
         api: "info",
         ..NO_PARAMS
     })?;
+    // Elasticsearch reports the machine-learning share of the node's memory; auspex the same share
+    // of this machine's (1gb when the OS does not say).
+    let ml_memory = super::cat::render_bytes(
+        super::node::machine_memory_bytes()
+            .map(super::node::ml_memory_bytes)
+            .unwrap_or(1 << 30) as f64,
+        None,
+    );
     Ok(Reply::ok(json!({
         "defaults": {
             "anomaly_detectors": {
@@ -245,8 +253,8 @@ pub fn info(request: &ApiRequest) -> Result<Reply, ApiError> {
         "limits": {
             "max_single_ml_node_processors": 2,
             "total_ml_processors": 2,
-            "effective_max_model_memory_limit": "1gb",
-            "total_ml_memory": "1gb"
+            "effective_max_model_memory_limit": ml_memory,
+            "total_ml_memory": ml_memory
         }
     })))
 }

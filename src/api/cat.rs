@@ -230,7 +230,7 @@ fn cell(doc: &Value, column: &Column, units: &Units) -> Option<String> {
 }
 
 /// Elasticsearch's `ByteSizeValue` rendering (`1.2mb`), or a whole number in the asked unit.
-fn render_bytes(bytes: f64, unit: Option<&str>) -> String {
+pub(super) fn render_bytes(bytes: f64, unit: Option<&str>) -> String {
     const UNITS: [&str; 6] = ["b", "kb", "mb", "gb", "tb", "pb"];
     if let Some(unit) = unit {
         let power = UNITS.iter().position(|u| *u == unit).unwrap_or(0) as i32;

@@ -23,6 +23,7 @@ mod filters;
 mod jobs;
 mod lifecycle;
 mod metrics;
+mod node;
 mod overall;
 mod params;
 mod replay;
@@ -281,6 +282,7 @@ async fn dispatch(
         Endpoint::ModelSnapshotUpgradeStats { job_id } => {
             snapshots::upgrade_stats(state, &job_id, request)
         }
+        Endpoint::MemoryStats { node_id } => node::memory_stats(state, node_id.as_deref(), request),
         Endpoint::NotImplemented { api } => Err(ApiError::new(
             EsType::NotImplemented,
             format!(

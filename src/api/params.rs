@@ -9,7 +9,7 @@
 //! the query string is refused as unrecognized); auspex merges the two and the **body value wins**
 //! when a name is in both, so a client mixing the two styles is served rather than refused.
 //! Global parameters (`pretty`, `human`, `error_trace`, `filter_path`, `format`) are always allowed;
-//! `filter_path` and `human` are accepted and ignored.
+//! `filter_path` is accepted and ignored; `human` adds unit-rendered sizes where an endpoint has them.
 //!
 //! Does not own: decoding the query string or reading the body (`api::request`).
 //! Talks to: `api::date` for dates.

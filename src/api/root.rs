@@ -27,6 +27,8 @@ pub const LUCENE_VERSION: &str = "9.11.1";
 /// auspex is not built from an Elasticsearch commit; `unknown` is what Elasticsearch itself reports
 /// when it has no build hash, and what clients' `Warning`-header patterns accept.
 pub const BUILD_HASH: &str = "unknown";
+/// The cluster name every cluster-level response reports.
+pub const CLUSTER_NAME: &str = "auspex";
 const BUILD_DATE: &str = "2024-08-05T10:05:34.233336849Z";
 
 const ROOT: ParamSpec = ParamSpec {
@@ -39,7 +41,7 @@ pub fn info(state: &AppState, request: &ApiRequest) -> Result<Reply, ApiError> {
     request.params_without_body(&ROOT)?;
     Ok(Reply::ok(json!({
         "name": node_name(),
-        "cluster_name": "auspex",
+        "cluster_name": CLUSTER_NAME,
         "cluster_uuid": cluster_uuid(&state.config),
         "version": {
             "number": ES_VERSION,

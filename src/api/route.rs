@@ -128,6 +128,10 @@ pub enum Endpoint {
     ModelSnapshotUpgradeStats {
         job_id: String,
     },
+    /// `GET _ml/memory[/<node_id>]/_stats`.
+    MemoryStats {
+        node_id: Option<String>,
+    },
     /// An endpoint of the spec auspex does not implement yet; `api` is its spec name (`ml.forecast`).
     NotImplemented {
         api: &'static str,
@@ -190,6 +194,7 @@ impl Endpoint {
             Endpoint::PostCalendarEvents { .. } => "ml.post_calendar_events",
             Endpoint::GetCalendarEvents { .. } => "ml.get_calendar_events",
             Endpoint::DeleteCalendarEvent { .. } => "ml.delete_calendar_event",
+            Endpoint::MemoryStats { .. } => "ml.get_memory_stats",
             Endpoint::NotImplemented { api } => api,
             Endpoint::Explorer { .. } => "auspex.explorer",
             Endpoint::Metrics => "auspex.metrics",
@@ -247,6 +252,7 @@ enum Api {
     DeleteCalendarEvent,
     UpgradeModelSnapshot,
     ModelSnapshotUpgradeStats,
+    MemoryStats,
     NotImplemented(&'static str),
     Explorer,
     Metrics,
@@ -337,8 +343,8 @@ const ROUTES: &[(&[Verb], &str, Api)] = &[
     (&[Get], "/_ml/filters", Api::GetFilters),
     (&[Get], "/_ml/filters/{filter_id}", Api::GetFilters),
     (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/results/influencers", Api::NotImplemented("ml.get_influencers")),
-    (&[Get], "/_ml/memory/_stats", Api::NotImplemented("ml.get_memory_stats")),
-    (&[Get], "/_ml/memory/{node_id}/_stats", Api::NotImplemented("ml.get_memory_stats")),
+    (&[Get], "/_ml/memory/_stats", Api::MemoryStats),
+    (&[Get], "/_ml/memory/{node_id}/_stats", Api::MemoryStats),
     (&[Get], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}/_upgrade/_stats", Api::ModelSnapshotUpgradeStats),
     (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/model_snapshots", Api::ModelSnapshots),
     (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}", Api::ModelSnapshots),
@@ -528,6 +534,9 @@ fn endpoint(api: Api, captures: Vec<String>) -> Endpoint {
             snapshot_id: next(),
         },
         Api::ModelSnapshotUpgradeStats => Endpoint::ModelSnapshotUpgradeStats { job_id: next() },
+        Api::MemoryStats => Endpoint::MemoryStats {
+            node_id: Some(next()).filter(|n| !n.is_empty()),
+        },
         Api::NotImplemented(api) => Endpoint::NotImplemented { api },
         Api::Explorer => Endpoint::Explorer {
             asset: Some(next()).filter(|a| !a.is_empty()),
@@ -764,6 +773,7 @@ mod tests {
             "ml.delete_calendar_event",
             "ml.upgrade_job_snapshot",
             "ml.get_model_snapshot_upgrade_stats",
+            "ml.get_memory_stats",
         ];
         let mut checked = 0;
         for entry in entries.flatten() {

@@ -406,6 +406,21 @@ impl JobManager {
         Ok(out)
     }
 
+    /// The model bytes of the jobs open now (`anomaly_detectors_in_bytes` of memory stats), as
+    /// their actors last measured them.
+    pub fn open_jobs_model_bytes(&self) -> u64 {
+        let open: Vec<String> = self
+            .lock()
+            .iter()
+            .filter(|(_, slot)| matches!(slot.phase, Phase::Opened { .. }))
+            .map(|(id, _)| id.clone())
+            .collect();
+        open.iter()
+            .filter_map(|id| snapshot::stored_status(&self.store, id).ok())
+            .map(|(_, status)| status.model_size_stats.model_bytes)
+            .sum()
+    }
+
     fn node_json(&self) -> serde_json::Value {
         serde_json::json!({
             "id": self.node_id,

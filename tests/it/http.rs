@@ -323,7 +323,85 @@ async fn spec_endpoints_not_implemented_yet_are_501() {
     let (kind, reason) = reply.es_error();
     assert_eq!(kind, "unsupported_operation_exception");
     assert!(reason.starts_with("[ml.forecast]"), "{reason}");
-    assert_eq!(server.get("/_ml/memory/_stats").await.status, 501);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn memory_stats_report_this_node_and_the_open_jobs_models() {
+    let server = TestServer::start().await;
+    let job = json!({"analysis_config": {"bucket_span": "1h",
+        "detectors": [{"function": "mean", "field_name": "v", "by_field_name": "host"}]},
+        "data_description": {"time_field": "t"}});
+    assert_eq!(
+        server
+            .put_json("/_ml/anomaly_detectors/m1", &job)
+            .await
+            .status,
+        200
+    );
+    let idle = server.get("/_ml/memory/_stats").await;
+    assert_eq!(idle.status, 200, "{}", idle.text());
+    let idle = idle.json();
+    assert_eq!(idle["_nodes"]["total"], 1);
+    let (node_id, node) = idle["nodes"].as_object().unwrap().iter().next().unwrap();
+    assert_eq!(node["mem"]["ml"]["anomaly_detectors_in_bytes"], 0);
+    assert!(node["mem"]["total_in_bytes"].as_u64().unwrap() > 0);
+    assert!(
+        node["mem"]["total"].is_null(),
+        "sizes with units only with ?human"
+    );
+
+    assert_eq!(
+        server.post("/_ml/anomaly_detectors/m1/_open").await.status,
+        200
+    );
+    let records: String = (0..50)
+        .map(|i| {
+            format!(
+                "{{\"t\":{},\"v\":{},\"host\":\"h{}\"}}\n",
+                i * 600_000,
+                i % 7,
+                i % 5
+            )
+        })
+        .collect();
+    let posted = server
+        .post_raw(
+            "/_ml/anomaly_detectors/m1/_data",
+            "application/x-ndjson",
+            records,
+        )
+        .await;
+    assert_eq!(posted.status, 202, "{}", posted.text());
+    assert_eq!(
+        server.post("/_ml/anomaly_detectors/m1/_flush").await.status,
+        200
+    );
+    let open = server
+        .get(&format!("/_ml/memory/{node_id}/_stats?human"))
+        .await
+        .json();
+    let ml = &open["nodes"][node_id]["mem"]["ml"];
+    let job_bytes = server.get("/_ml/anomaly_detectors/m1/_stats").await.json()["jobs"][0]
+        ["model_size_stats"]["model_bytes"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        job_bytes > 0,
+        "{}",
+        server.get("/_ml/anomaly_detectors/m1/_stats").await.text()
+    );
+    assert_eq!(ml["anomaly_detectors_in_bytes"].as_u64(), Some(job_bytes));
+    assert!(ml["anomaly_detectors"].is_string(), "{ml}");
+
+    let none = server
+        .get("/_ml/memory/some-other-node/_stats")
+        .await
+        .json();
+    assert_eq!(none["_nodes"]["total"], 0);
+    assert_eq!(none["nodes"], json!({}));
+    let bad = server.get("/_ml/memory/_stats?size=3").await;
+    assert_eq!(bad.status, 400);
     server.stop().await;
 }
 
