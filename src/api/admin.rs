@@ -213,7 +213,7 @@ pub fn estimate_mb(
     kib.div_ceil(1024)
 }
 
-pub fn info(request: &ApiRequest) -> Result<Reply, ApiError> {
+pub fn info(state: &AppState, request: &ApiRequest) -> Result<Reply, ApiError> {
     request.params_without_body(&ParamSpec {
         api: "info",
         ..NO_PARAMS
@@ -248,7 +248,7 @@ pub fn info(request: &ApiRequest) -> Result<Reply, ApiError> {
             },
             "datafeeds": {"scroll_size": 1000}
         },
-        "upgrade_mode": false,
+        "upgrade_mode": state.jobs.upgrade_mode(),
         "native_code": {"version": ES_COMPAT_VERSION, "build_hash": BUILD_HASH},
         "limits": {
             "max_single_ml_node_processors": 2,
@@ -257,6 +257,21 @@ pub fn info(request: &ApiRequest) -> Result<Reply, ApiError> {
             "total_ml_memory": ml_memory
         }
     })))
+}
+
+const SET_UPGRADE_MODE: ParamSpec = ParamSpec {
+    api: "set_upgrade_mode",
+    query: &["enabled", "timeout"],
+    body: None,
+};
+
+/// `POST _ml/set_upgrade_mode?enabled=`: parks or resumes every open job (`job::upgrade_mode`).
+pub async fn set_upgrade_mode(state: &AppState, request: &ApiRequest) -> Result<Reply, ApiError> {
+    let params = request.params_without_body(&SET_UPGRADE_MODE)?;
+    let enabled = params.bool_or("enabled", false)?;
+    params.time_value("timeout")?;
+    state.jobs.set_upgrade_mode(enabled).await?;
+    Ok(Reply::ok(json!({ "acknowledged": true })))
 }
 
 pub async fn delete_expired_data(

@@ -51,6 +51,8 @@ es_types! {
     // Elasticsearch's `badRequestException`: a `status_exception` with status 400.
     BadRequestStatus => ("status_exception", 400),
     RejectedExecution => ("es_rejected_execution_exception", 429),
+    // What Elasticsearch's upgrade-mode filter answers a write with.
+    UpgradeModeStatus => ("status_exception", 429),
     // A request body that did not arrive within `--body-read-timeout` (auspex's own type name).
     RequestTimeout => ("timeout_exception", 408),
     // Elasticsearch answers an oversized body with a bare 413 and no body; auspex adds an envelope

@@ -191,6 +191,15 @@ where
         query,
         body,
     };
+    if let Some(action) = endpoint.upgrade_mode_blocked_action() {
+        if state.jobs.upgrade_mode() {
+            let error = ApiError::new(
+                EsType::UpgradeModeStatus,
+                format!("Cannot perform {action} action while upgrade mode is enabled"),
+            );
+            return render.error(&error);
+        }
+    }
     match dispatch(state, endpoint, &request).await {
         Ok(reply) => render.reply(reply),
         Err(error) => render.error(&error),
@@ -244,7 +253,8 @@ async fn dispatch(
         Endpoint::ValidateJob => admin::validate(request),
         Endpoint::ValidateDetector => admin::validate_detector(request),
         Endpoint::EstimateModelMemory => admin::estimate_model_memory(request),
-        Endpoint::MlInfo => admin::info(request),
+        Endpoint::MlInfo => admin::info(state, request),
+        Endpoint::SetUpgradeMode => admin::set_upgrade_mode(state, request).await,
         Endpoint::DeleteExpiredData { job_id } => {
             admin::delete_expired_data(state, job_id.as_deref(), request).await
         }

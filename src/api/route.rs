@@ -128,6 +128,8 @@ pub enum Endpoint {
     ModelSnapshotUpgradeStats {
         job_id: String,
     },
+    /// `POST _ml/set_upgrade_mode`.
+    SetUpgradeMode,
     /// `GET _ml/memory[/<node_id>]/_stats`.
     MemoryStats {
         node_id: Option<String>,
@@ -153,6 +155,53 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
+    /// The Elasticsearch action of an endpoint that writes ML data, which upgrade mode refuses
+    /// (Elasticsearch's upgrade-mode filter list; `_reset` and auspex's replay write results too).
+    /// `None`: a read, or a write upgrade mode allows.
+    pub fn upgrade_mode_blocked_action(&self) -> Option<&'static str> {
+        Some(match self {
+            Endpoint::PutJob { .. } => "cluster:admin/xpack/ml/job/put",
+            Endpoint::UpdateJob { .. } => "cluster:admin/xpack/ml/job/update",
+            Endpoint::DeleteJob { .. } => "cluster:admin/xpack/ml/job/delete",
+            Endpoint::OpenJob { .. } => "cluster:admin/xpack/ml/job/open",
+            Endpoint::CloseJob { .. } => "cluster:admin/xpack/ml/job/close",
+            Endpoint::Flush { .. } => "cluster:admin/xpack/ml/job/flush",
+            Endpoint::PostData { .. } => "cluster:admin/xpack/ml/job/data/post",
+            Endpoint::ResetJob { .. } => "cluster:admin/xpack/ml/job/reset",
+            Endpoint::RevertModelSnapshot { .. } => {
+                "cluster:admin/xpack/ml/job/model_snapshots/revert"
+            }
+            Endpoint::UpdateModelSnapshot { .. } => {
+                "cluster:admin/xpack/ml/job/model_snapshots/update"
+            }
+            Endpoint::DeleteModelSnapshot { .. } => {
+                "cluster:admin/xpack/ml/job/model_snapshots/delete"
+            }
+            Endpoint::UpgradeModelSnapshot { .. } => {
+                "cluster:admin/xpack/ml/job/model_snapshots/upgrade"
+            }
+            Endpoint::PutFilter { .. } => "cluster:admin/xpack/ml/filters/put",
+            Endpoint::UpdateFilter { .. } => "cluster:admin/xpack/ml/filters/update",
+            Endpoint::DeleteFilter { .. } => "cluster:admin/xpack/ml/filters/delete",
+            Endpoint::PutCalendar { .. } => "cluster:admin/xpack/ml/calendars/put",
+            Endpoint::CalendarJobs { .. } => "cluster:admin/xpack/ml/calendars/jobs/update",
+            Endpoint::PostCalendarEvents { .. } => "cluster:admin/xpack/ml/calendars/events/post",
+            Endpoint::DeleteCalendar { .. } => "cluster:admin/xpack/ml/calendars/delete",
+            Endpoint::DeleteCalendarEvent { .. } => {
+                "cluster:admin/xpack/ml/calendars/events/delete"
+            }
+            Endpoint::DeleteExpiredData { .. } => "cluster:admin/xpack/ml/delete_expired_data",
+            Endpoint::Replay { .. } => "cluster:admin/auspex/ml/job/replay",
+            Endpoint::NotImplemented { api: "ml.forecast" } => {
+                "cluster:admin/xpack/ml/job/forecast"
+            }
+            Endpoint::NotImplemented {
+                api: "ml.delete_forecast",
+            } => "cluster:admin/xpack/ml/job/forecast/delete",
+            _ => return None,
+        })
+    }
+
     /// A stable name for metrics and logs: the Elasticsearch spec name, or `auspex.*`.
     pub fn name(&self) -> &'static str {
         match self {
@@ -195,6 +244,7 @@ impl Endpoint {
             Endpoint::GetCalendarEvents { .. } => "ml.get_calendar_events",
             Endpoint::DeleteCalendarEvent { .. } => "ml.delete_calendar_event",
             Endpoint::MemoryStats { .. } => "ml.get_memory_stats",
+            Endpoint::SetUpgradeMode => "ml.set_upgrade_mode",
             Endpoint::NotImplemented { api } => api,
             Endpoint::Explorer { .. } => "auspex.explorer",
             Endpoint::Metrics => "auspex.metrics",
@@ -253,6 +303,7 @@ enum Api {
     UpgradeModelSnapshot,
     ModelSnapshotUpgradeStats,
     MemoryStats,
+    SetUpgradeMode,
     NotImplemented(&'static str),
     Explorer,
     Metrics,
@@ -356,7 +407,7 @@ const ROUTES: &[(&[Verb], &str, Api)] = &[
     (&[Put], "/_ml/filters/{filter_id}", Api::PutFilter),
     (&[Post], "/_ml/anomaly_detectors/{job_id}/_reset", Api::ResetJob),
     (&[Post], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}/_revert", Api::RevertModelSnapshot),
-    (&[Post], "/_ml/set_upgrade_mode", Api::NotImplemented("ml.set_upgrade_mode")),
+    (&[Post], "/_ml/set_upgrade_mode", Api::SetUpgradeMode),
     (&[Post], "/_ml/filters/{filter_id}/_update", Api::UpdateFilter),
     (&[Post], "/_ml/anomaly_detectors/{job_id}/_update", Api::UpdateJob),
     (&[Post], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}/_update", Api::UpdateModelSnapshot),
@@ -537,6 +588,7 @@ fn endpoint(api: Api, captures: Vec<String>) -> Endpoint {
         Api::MemoryStats => Endpoint::MemoryStats {
             node_id: Some(next()).filter(|n| !n.is_empty()),
         },
+        Api::SetUpgradeMode => Endpoint::SetUpgradeMode,
         Api::NotImplemented(api) => Endpoint::NotImplemented { api },
         Api::Explorer => Endpoint::Explorer {
             asset: Some(next()).filter(|a| !a.is_empty()),
@@ -774,6 +826,7 @@ mod tests {
             "ml.upgrade_job_snapshot",
             "ml.get_model_snapshot_upgrade_stats",
             "ml.get_memory_stats",
+            "ml.set_upgrade_mode",
         ];
         let mut checked = 0;
         for entry in entries.flatten() {

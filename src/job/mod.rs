@@ -23,6 +23,7 @@ mod status;
 #[cfg(test)]
 mod tests;
 mod update;
+mod upgrade_mode;
 
 pub use actor::result_docs;
 pub use calendars::NewEvent;
@@ -34,6 +35,7 @@ pub use retention::{expired_snapshots, SnapshotAge};
 pub use status::JobStatus;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -84,6 +86,8 @@ enum Phase {
     },
     Closing,
     Deleting,
+    /// Opened on disk, with no actor while upgrade mode is on (`upgrade_mode`).
+    Parked,
     /// Closed, with the manager changing its stored data (revert, reset, snapshot edits, retention);
     /// `was_failed` is the phase to return to.
     Busy {
@@ -106,7 +110,7 @@ impl JobSlot {
             Phase::Failed | Phase::Busy { was_failed: true } => JobState::Failed,
             Phase::Opening => JobState::Opening,
             Phase::Opened { handle, .. } if handle.has_failed() => JobState::Failed,
-            Phase::Opened { .. } => JobState::Opened,
+            Phase::Opened { .. } | Phase::Parked => JobState::Opened,
             Phase::Closing => JobState::Closing,
         }
     }
@@ -117,6 +121,9 @@ pub struct JobManager {
     store: Store,
     node_id: String,
     slots: Mutex<BTreeMap<String, JobSlot>>,
+    /// `upgrade_mode`: the stored setting, read on every write request.
+    upgrade_mode: AtomicBool,
+    upgrade_mode_change: tokio::sync::Mutex<()>,
 }
 
 impl JobManager {
@@ -124,6 +131,7 @@ impl JobManager {
     pub async fn start(store: Store) -> Result<Arc<JobManager>, JobError> {
         let mut slots = BTreeMap::new();
         let mut to_reopen = Vec::new();
+        let upgrade_mode = upgrade_mode::stored_upgrade_mode(&store)?;
         for (job_id, bytes) in store.scan_job_configs()? {
             let config: JobConfig = match serde_json::from_slice(&bytes) {
                 Ok(config) => config,
@@ -136,6 +144,7 @@ impl JobManager {
             let mut note = None;
             let phase = match store.get_progress(&job_id).map(|p| p.map(|p| p.state)) {
                 Ok(Some(PersistedState::Failed)) => Phase::Failed,
+                Ok(Some(PersistedState::Opened)) if upgrade_mode => Phase::Parked,
                 Ok(Some(PersistedState::Opened)) => {
                     to_reopen.push(job_id.clone());
                     Phase::Opening
@@ -160,33 +169,11 @@ impl JobManager {
             store,
             node_id: uuid::Uuid::new_v4().simple().to_string()[..22].to_string(),
             slots: Mutex::new(slots),
+            upgrade_mode: AtomicBool::new(upgrade_mode),
+            upgrade_mode_change: tokio::sync::Mutex::new(()),
         });
         for job_id in to_reopen {
-            let config = manager.slot_config(&job_id)?;
-            let outcome = actor::spawn(config, manager.store.clone()).await;
-            let mut slots = manager.lock();
-            let Some(slot) = slots.get_mut(&job_id) else {
-                continue;
-            };
-            slot.phase = match outcome {
-                Ok(handle) => {
-                    tracing::info!(%job_id, "job reopened after restart");
-                    Phase::Opened {
-                        handle,
-                        since: Instant::now(),
-                    }
-                }
-                Err(error) => {
-                    tracing::error!(%job_id, %error, "job could not be reopened after restart; it is now failed");
-                    slot.note = Some(error.to_string());
-                    drop(slots);
-                    if let Err(error) = manager.persist_state(&job_id, PersistedState::Failed) {
-                        tracing::error!(%job_id, %error, "could not record the failed state");
-                        manager.set_phase(&job_id, Phase::Failed);
-                    }
-                    continue;
-                }
-            };
+            manager.resume_opened_job(&job_id).await;
         }
         manager.store.flush().await?;
         Ok(manager)
@@ -366,6 +353,7 @@ impl JobManager {
                         Some(since.elapsed().as_secs()),
                         handle.note().map(str::to_string),
                     ),
+                    Phase::Parked => (None, Some(upgrade_mode::PARKED_EXPLANATION.to_string())),
                     _ => (None, slot.note.clone()),
                 };
                 (slot.state(), open_for, slot.config.clone(), note)
@@ -388,7 +376,8 @@ impl JobManager {
                 "state": state.to_string(),
             });
             let map = stats.as_object_mut().expect("object literal");
-            if state == JobState::Opened {
+            // A parked job (upgrade mode) is opened but assigned to no node, as in Elasticsearch.
+            if state == JobState::Opened && open_for.is_some() {
                 map.insert("node".into(), self.node_json());
             }
             if state == JobState::Opened || note.is_some() {
@@ -445,7 +434,14 @@ impl JobManager {
                         "Cannot delete job [{job_id}] because the job is {state}"
                     )))
                 }
-                (Phase::Opening | Phase::Closing | Phase::Deleting | Phase::Busy { .. }, _) => {
+                (
+                    Phase::Opening
+                    | Phase::Closing
+                    | Phase::Deleting
+                    | Phase::Busy { .. }
+                    | Phase::Parked,
+                    _,
+                ) => {
                     return Err(JobError::Conflict(format!(
                         "Cannot delete job [{job_id}] because the job is {state}"
                     )))
@@ -555,7 +551,7 @@ impl JobManager {
             };
             let handle = match &slot.phase {
                 Phase::Closed | Phase::Deleting => return Ok(()),
-                Phase::Opening | Phase::Closing | Phase::Busy { .. } => {
+                Phase::Opening | Phase::Closing | Phase::Busy { .. } | Phase::Parked => {
                     return Err(JobError::Conflict(format!(
                         "Cannot close job [{job_id}] because it is {}",
                         slot.state()

@@ -22,7 +22,7 @@
 //! | `results` | `job_id 0x00 kind time ordinal` | frame(result JSON) | job actor: `commit` | results API (`scan_results`) |
 //! | `snapshots` | `job_id 0x00 0x01 snapshot_id` | frame(bincode snapshot metadata) | job actor: `put_snapshot`, `delete_snapshot`, `put_snapshot_json`; manager (job closed): `delete_snapshot`, `put_snapshot_json` | open/revert, snapshots API |
 //! | | `job_id 0x00 0x02 snapshot_id 0x00 chunk` | frame(one chunk of model state) | same | `get_snapshot_state` |
-//! | `resources` | `kind 0x00 id [0x00 event_id]` | frame(filter, calendar or event JSON) | job manager: `put_resource`, `delete_resource` | filters and calendars API |
+//! | `resources` | `kind 0x00 id [0x00 event_id]` | frame(filter, calendar, event or setting JSON) | job manager: `put_resource`, `delete_resource` | filters and calendars API, job manager (settings) |
 //!
 //! `delete_job` and the orphan purge remove keys of every tree but `meta` and `resources` (which
 //! belong to no job); `reset_job` removes the
@@ -41,8 +41,9 @@
 //!   so byte order is time order and a range scan runs in time order.
 //! - **kind**: u8, bucket `1`, record `2`, influencer `3`. **ordinal**: u32 big-endian, the
 //!   document's position within its bucket. Results of a job sort by kind, time, ordinal.
-//! - **Resources**: `kind` is one ASCII byte, `f` filter, `c` calendar, `e` scheduled event; the
-//!   ids follow the ES id rules (no `0x00`). An event's key is its calendar's id, `0x00`, then the
+//! - **Resources**: `kind` is one ASCII byte, `f` filter, `c` calendar, `e` scheduled event, `s`
+//!   node setting (id `upgrade_mode`, value `{"enabled":bool}`); the ids follow the ES id rules
+//!   (no `0x00`). An event's key is its calendar's id, `0x00`, then the
 //!   event id, so a calendar's events are one prefix scan.
 //! - **Snapshots**: tag `0x01` holds metadata, `0x02` holds chunks, so all of a job's metadata sorts
 //!   before its chunks and listing snapshots never reads a chunk. Snapshot ids are non-empty and

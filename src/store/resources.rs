@@ -1,4 +1,4 @@
-//! The `resources` tree: filters, calendars and scheduled events, as framed JSON documents that
+//! The `resources` tree: filters, calendars, scheduled events and node settings, as framed JSON documents that
 //! belong to no job. Owns their keys (`kind 0x00 id [0x00 event_id]`), reads, writes and deletes.
 //! The documents are opaque here. Written only by the job manager (the API's filter and calendar
 //! handlers go through it); no actor touches this tree.
@@ -14,6 +14,8 @@ pub enum ResourceKind {
     Calendar = b'c' as isize,
     /// Keyed by calendar id, then event id.
     Event = b'e' as isize,
+    /// A node-wide setting, keyed by its name (`upgrade_mode`).
+    Setting = b's' as isize,
 }
 
 impl ResourceKind {
@@ -22,6 +24,7 @@ impl ResourceKind {
             ResourceKind::Filter,
             ResourceKind::Calendar,
             ResourceKind::Event,
+            ResourceKind::Setting,
         ]
         .into_iter()
         .find(|kind| *kind as u8 == byte)

@@ -13,7 +13,8 @@
 //! scripts against the real binary; `snapshots` model snapshots, revert, update, reset, retention
 //! and `_cat`; `concurrency` 120 jobs in parallel, ordering and 429 floods; `hostile` fuzzed and
 //! oversized input; `resources` a full disk; `failpoints` crashes at named store commit points;
-//! `scenarios` seeded synthetic anomalies (spike, dip, shifts, broken seasonality) and clean data.
+//! `scenarios` seeded synthetic anomalies (spike, dip, shifts, broken seasonality) and clean data;
+//! `upgrade_mode` parking open jobs with `set_upgrade_mode`.
 
 mod cli;
 mod cli_replay;
@@ -32,5 +33,6 @@ mod resources;
 mod restart;
 mod scenarios;
 mod snapshots;
+mod upgrade_mode;
 mod util;
 mod workload;
