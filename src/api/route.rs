@@ -146,6 +146,9 @@ pub enum Endpoint {
     Tasks {
         task_id: Option<String>,
     },
+    Influencers {
+        job_id: String,
+    },
 }
 
 impl Endpoint {
@@ -195,6 +198,7 @@ impl Endpoint {
             Endpoint::Metrics => "auspex.metrics",
             Endpoint::Replay { .. } => "auspex.replay",
             Endpoint::Tasks { .. } => "auspex.tasks",
+            Endpoint::Influencers { .. } => "ml.get_influencers",
         }
     }
 }
@@ -252,6 +256,7 @@ enum Api {
     Metrics,
     Replay,
     Tasks,
+    Influencers,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -336,7 +341,7 @@ const ROUTES: &[(&[Verb], &str, Api)] = &[
     (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/results/categories/{category_id}", Api::NotImplemented("ml.get_categories")),
     (&[Get], "/_ml/filters", Api::GetFilters),
     (&[Get], "/_ml/filters/{filter_id}", Api::GetFilters),
-    (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/results/influencers", Api::NotImplemented("ml.get_influencers")),
+    (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/results/influencers", Api::Influencers),
     (&[Get], "/_ml/memory/_stats", Api::NotImplemented("ml.get_memory_stats")),
     (&[Get], "/_ml/memory/{node_id}/_stats", Api::NotImplemented("ml.get_memory_stats")),
     (&[Get], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}/_upgrade/_stats", Api::ModelSnapshotUpgradeStats),
@@ -537,6 +542,7 @@ fn endpoint(api: Api, captures: Vec<String>) -> Endpoint {
         Api::Tasks => Endpoint::Tasks {
             task_id: Some(next()).filter(|t| !t.is_empty()),
         },
+        Api::Influencers => Endpoint::Influencers { job_id: next() },
     }
 }
 
@@ -764,6 +770,7 @@ mod tests {
             "ml.delete_calendar_event",
             "ml.upgrade_job_snapshot",
             "ml.get_model_snapshot_upgrade_stats",
+            "ml.get_influencers",
         ];
         let mut checked = 0;
         for entry in entries.flatten() {

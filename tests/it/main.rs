@@ -13,7 +13,8 @@
 //! scripts against the real binary; `snapshots` model snapshots, revert, update, reset, retention
 //! and `_cat`; `concurrency` 120 jobs in parallel, ordering and 429 floods; `hostile` fuzzed and
 //! oversized input; `resources` a full disk; `failpoints` crashes at named store commit points;
-//! `scenarios` seeded synthetic anomalies (spike, dip, shifts, broken seasonality) and clean data.
+//! `scenarios` seeded synthetic anomalies (spike, dip, shifts, broken seasonality) and clean data;
+//! `influencers` influencer results (scores, paging and filters, interim, deletion paths).
 
 mod cli;
 mod cli_replay;
@@ -25,6 +26,7 @@ mod explorer;
 mod failpoints;
 mod hostile;
 mod http;
+mod influencers;
 mod kill;
 mod lifecycle;
 mod metrics;
