@@ -227,6 +227,7 @@ async fn dispatch(
         Endpoint::Records { job_id } => results::records(state, job_id, request).await,
         Endpoint::Replay { job_id } => replay::start(state, &job_id, request).await,
         Endpoint::Tasks { task_id } => replay::tasks(task_id.as_deref()),
+        Endpoint::Influencers { job_id } => results::influencers(state, job_id, request).await,
         // Answered in `respond` before the JSON path.
         Endpoint::Explorer { .. } | Endpoint::Metrics => {
             Err(ApiError::internal(&"not a JSON endpoint"))

@@ -1,9 +1,9 @@
-//! `results/buckets[/<timestamp>]` and `results/records` (GET or POST).
+//! `results/buckets[/<timestamp>]`, `results/records` and `results/influencers` (GET or POST).
 //!
 //! Owns: these endpoints' parameters (query string or body, `page: {from, size}` in the body) and
 //! their validation in Elasticsearch's words, the store reads (straight from the handler, on the
 //! blocking pool: a scan decodes every document in the range), and the reply shapes
-//! `{"count":N,"buckets":[..]}` / `{"count":N,"records":[..]}`.
+//! `{"count":N,"buckets":[..]}` / `{"count":N,"records":[..]}` / `{"count":N,"influencers":[..]}`.
 //! `results/buckets/<timestamp>` answers the one bucket, or 404 `Could not find requested buckets`
 //! as Elasticsearch does; `from`, `size`, `start`, `end` and `anomaly_score` cannot go with it.
 //! Does not own: filtering, sorting, paging (`api::results_query`). Talks to: `job` (does the job
@@ -16,8 +16,8 @@ use super::params::{parse_date, ParamSpec, Params};
 use super::reply::Reply;
 use super::request::ApiRequest;
 use super::results_query::{
-    attach_records, query_buckets, query_records, timestamp_span, BucketsQuery, Page, RecordsQuery,
-    ResultsPage, MAX_FROM_SIZE_SUM,
+    attach_records, query_buckets, query_influencers, query_records, timestamp_span, BucketsQuery,
+    InfluencersQuery, Page, RecordsQuery, ResultsPage, MAX_FROM_SIZE_SUM,
 };
 use super::AppState;
 use crate::store::{ResultKind, Store};
@@ -66,6 +66,30 @@ const GET_RECORDS: ParamSpec = ParamSpec {
         "start",
         "end",
         "record_score",
+        "sort",
+        "desc",
+    ]),
+};
+
+const GET_INFLUENCERS: ParamSpec = ParamSpec {
+    // Elasticsearch's body parser is named after the action.
+    api: "cluster:monitor/xpack/ml/job/results/influencers/get",
+    query: &[
+        "exclude_interim",
+        "from",
+        "size",
+        "start",
+        "end",
+        "influencer_score",
+        "sort",
+        "desc",
+    ],
+    body: Some(&[
+        "exclude_interim",
+        "page",
+        "start",
+        "end",
+        "influencer_score",
         "sort",
         "desc",
     ]),
@@ -155,6 +179,34 @@ pub async fn records(
     .await?;
     Ok(Reply::ok(
         json!({ "count": page.count, "records": page.results }),
+    ))
+}
+
+pub async fn influencers(
+    state: &AppState,
+    job_id: String,
+    request: &ApiRequest,
+) -> Result<Reply, ApiError> {
+    let params = request.params(&GET_INFLUENCERS)?;
+    let query = InfluencersQuery {
+        exclude_interim: params.bool_or("exclude_interim", false)?,
+        influencer_score: params.double("influencer_score")?,
+        sort: params
+            .string("sort")?
+            .unwrap_or_else(|| "influencer_score".into()),
+        desc: params.bool_or("desc", true)?,
+        page: page(&params)?.unwrap_or_default(),
+    };
+    let range = time_range(&params)?;
+    state.jobs.require_job(&job_id)?;
+    let store = state.jobs.store().clone();
+    let page = blocking(move || {
+        let docs = scan(&store, &job_id, ResultKind::Influencer, range)?;
+        Ok(query_influencers(docs, &query))
+    })
+    .await?;
+    Ok(Reply::ok(
+        json!({ "count": page.count, "influencers": page.results }),
     ))
 }
 

@@ -1,8 +1,9 @@
 //! Results queries as pure functions over stored result documents (`serde_json::Value`s).
 //!
-//! Owns: the `buckets` and `records` query parameters ([`BucketsQuery`], [`RecordsQuery`]) and what
+//! Owns: the `buckets`, `records` and `influencers` query parameters ([`BucketsQuery`],
+//! [`RecordsQuery`], [`InfluencersQuery`]) and what
 //! they do to a list of documents already limited to `[start, end)` by the store scan:
-//! `exclude_interim`, the score threshold (`anomaly_score` / `record_score`, `>=`; like
+//! `exclude_interim`, the score threshold (`anomaly_score` / `record_score` / `influencer_score`, `>=`; like
 //! Elasticsearch, only a threshold above 0 filters), `sort` on any field (numbers, strings;
 //! documents without the field last, whatever the order; ties keep time order), `desc`, paging
 //! (`from`/`size`, `count` is the total before paging), and `expand` (a bucket's records attached).
@@ -76,6 +77,28 @@ impl Default for RecordsQuery {
     }
 }
 
+#[derive(Debug, Clone, PartialEq)]
+pub struct InfluencersQuery {
+    pub exclude_interim: bool,
+    pub influencer_score: Option<f64>,
+    pub sort: String,
+    pub desc: bool,
+    pub page: Page,
+}
+
+impl Default for InfluencersQuery {
+    /// Elasticsearch's defaults: most influential first.
+    fn default() -> InfluencersQuery {
+        InfluencersQuery {
+            exclude_interim: false,
+            influencer_score: None,
+            sort: "influencer_score".to_string(),
+            desc: true,
+            page: Page::default(),
+        }
+    }
+}
+
 /// One page of results and the number that matched before paging.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResultsPage {
@@ -101,6 +124,18 @@ pub fn query_records(records: Vec<Value>, query: &RecordsQuery) -> ResultsPage {
         query.exclude_interim,
         "record_score",
         query.record_score,
+        &query.sort,
+        query.desc,
+        &query.page,
+    )
+}
+
+pub fn query_influencers(influencers: Vec<Value>, query: &InfluencersQuery) -> ResultsPage {
+    select(
+        influencers,
+        query.exclude_interim,
+        "influencer_score",
+        query.influencer_score,
         &query.sort,
         query.desc,
         &query.page,
@@ -342,6 +377,38 @@ mod tests {
             stamps(&query_records(records, &query)),
             vec![1000, 1000, 2000, 3000]
         );
+    }
+
+    #[test]
+    fn influencers_default_to_score_descending_and_filter_on_influencer_score() {
+        let influencer = |timestamp: i64, value: &str, score: f64, interim: bool| {
+            json!({"timestamp": timestamp, "influencer_field_value": value,
+                   "influencer_score": score, "is_interim": interim})
+        };
+        let docs = vec![
+            influencer(1000, "a", 10.0, false),
+            influencer(1000, "b", 90.0, false),
+            influencer(2000, "a", 50.0, true),
+        ];
+        let page = query_influencers(docs.clone(), &InfluencersQuery::default());
+        assert_eq!(scores(&page, "influencer_score"), vec![90.0, 50.0, 10.0]);
+        let query = InfluencersQuery {
+            influencer_score: Some(20.0),
+            exclude_interim: true,
+            ..InfluencersQuery::default()
+        };
+        let page = query_influencers(docs.clone(), &query);
+        assert_eq!(page.count, 1);
+        assert_eq!(page.results[0]["influencer_field_value"], "b");
+        let query = InfluencersQuery {
+            sort: "influencer_field_value".into(),
+            desc: false,
+            page: Page { from: 1, size: 1 },
+            ..InfluencersQuery::default()
+        };
+        let page = query_influencers(docs, &query);
+        assert_eq!(page.count, 3);
+        assert_eq!(stamps(&page), vec![2000]);
     }
 
     #[test]

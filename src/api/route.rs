@@ -152,6 +152,9 @@ pub enum Endpoint {
     Tasks {
         task_id: Option<String>,
     },
+    Influencers {
+        job_id: String,
+    },
 }
 
 impl Endpoint {
@@ -250,6 +253,7 @@ impl Endpoint {
             Endpoint::Metrics => "auspex.metrics",
             Endpoint::Replay { .. } => "auspex.replay",
             Endpoint::Tasks { .. } => "auspex.tasks",
+            Endpoint::Influencers { .. } => "ml.get_influencers",
         }
     }
 }
@@ -309,6 +313,7 @@ enum Api {
     Metrics,
     Replay,
     Tasks,
+    Influencers,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -393,7 +398,7 @@ const ROUTES: &[(&[Verb], &str, Api)] = &[
     (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/results/categories/{category_id}", Api::NotImplemented("ml.get_categories")),
     (&[Get], "/_ml/filters", Api::GetFilters),
     (&[Get], "/_ml/filters/{filter_id}", Api::GetFilters),
-    (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/results/influencers", Api::NotImplemented("ml.get_influencers")),
+    (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/results/influencers", Api::Influencers),
     (&[Get], "/_ml/memory/_stats", Api::MemoryStats),
     (&[Get], "/_ml/memory/{node_id}/_stats", Api::MemoryStats),
     (&[Get], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}/_upgrade/_stats", Api::ModelSnapshotUpgradeStats),
@@ -598,6 +603,7 @@ fn endpoint(api: Api, captures: Vec<String>) -> Endpoint {
         Api::Tasks => Endpoint::Tasks {
             task_id: Some(next()).filter(|t| !t.is_empty()),
         },
+        Api::Influencers => Endpoint::Influencers { job_id: next() },
     }
 }
 
@@ -827,6 +833,7 @@ mod tests {
             "ml.get_model_snapshot_upgrade_stats",
             "ml.get_memory_stats",
             "ml.set_upgrade_mode",
+            "ml.get_influencers",
         ];
         let mut checked = 0;
         for entry in entries.flatten() {

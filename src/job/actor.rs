@@ -537,7 +537,7 @@ enum Continue {
     No,
 }
 
-/// The documents of one bucket: the bucket at ordinal 0 and its records at 0..n.
+/// The documents of one bucket: the bucket at ordinal 0, its records and its influencers at 0..n.
 pub fn result_docs(
     job_id: &str,
     bucket: &BucketResult,
@@ -554,13 +554,21 @@ pub fn result_docs(
         ordinal: 0,
         json: encode(&bucket.bucket_json(job_id, processing_ms))?,
     });
-    for (ordinal, record) in bucket.records_json(job_id).iter().enumerate() {
-        out.push(ResultDoc {
-            kind: ResultKind::Record,
-            timestamp_ms: bucket.timestamp,
-            ordinal: ordinal as u32,
-            json: encode(record)?,
-        });
+    let records = bucket.records_json(job_id);
+    let influencers = bucket.influencers_json(job_id);
+    let kinds = [
+        (ResultKind::Record, records),
+        (ResultKind::Influencer, influencers),
+    ];
+    for (kind, docs) in kinds {
+        for (ordinal, doc) in docs.iter().enumerate() {
+            out.push(ResultDoc {
+                kind,
+                timestamp_ms: bucket.timestamp,
+                ordinal: ordinal as u32,
+                json: encode(doc)?,
+            });
+        }
     }
     Ok(())
 }

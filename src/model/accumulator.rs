@@ -33,12 +33,14 @@ impl Feature {
     }
 }
 
-/// One series' records in one open bucket.
+/// Weighted statistics of a set of records of one series in one bucket: all of them, or those
+/// carrying one influencer value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SeriesAccumulator {
-    pub series: u32,
+pub struct Moments {
     /// Records, each weighted by its summary count (1 without `summary_count_field_name`).
     pub count: f64,
+    /// Number of records that carried a metric value (unweighted).
+    value_count: f64,
     /// Weight of the records that carried a metric value.
     value_weight: f64,
     weighted_sum: f64,
@@ -46,69 +48,147 @@ pub struct SeriesAccumulator {
     sum: f64,
     min: f64,
     max: f64,
+}
+
+impl Default for Moments {
+    fn default() -> Moments {
+        Moments {
+            count: 0.0,
+            value_count: 0.0,
+            value_weight: 0.0,
+            weighted_sum: 0.0,
+            sum: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+        }
+    }
+}
+
+impl Moments {
+    fn add_count(&mut self, weight: f64) {
+        self.count += weight;
+    }
+
+    fn add_value(&mut self, value: f64, weight: f64) {
+        self.value_count += 1.0;
+        self.value_weight += weight;
+        self.weighted_sum += weight * value;
+        self.sum += value;
+        self.min = self.min.min(value);
+        self.max = self.max.max(value);
+    }
+
+    /// The statistics of the records not in `part` (a subset of these records). Extremes cannot
+    /// be subtracted: the rest has no min or max.
+    pub fn without(&self, part: &Moments) -> Moments {
+        Moments {
+            count: (self.count - part.count).max(0.0),
+            value_count: (self.value_count - part.value_count).max(0.0),
+            value_weight: (self.value_weight - part.value_weight).max(0.0),
+            weighted_sum: self.weighted_sum - part.weighted_sum,
+            sum: self.sum - part.sum,
+            min: f64::NAN,
+            max: f64::NAN,
+        }
+    }
+
+    /// The feature's value, or `None` when the records carried nothing to compute it from.
+    /// A median needs the values themselves: here it is `None` (see [`SeriesAccumulator`]).
+    pub fn feature(&self, feature: Feature) -> Option<f64> {
+        match feature {
+            Feature::Count => Some(self.count),
+            _ if self.value_count <= 0.0 => None,
+            // Records of summary count 0 carry no mass, so they give no mean.
+            Feature::Mean => {
+                (self.value_weight > 0.0).then(|| self.weighted_sum / self.value_weight)
+            }
+            Feature::Median => None,
+            Feature::Min => Some(self.min).filter(|v| !v.is_nan()),
+            Feature::Max => Some(self.max).filter(|v| !v.is_nan()),
+            Feature::Sum => Some(self.sum),
+        }
+    }
+}
+
+/// The records of one series in one bucket that carried one value of one influencer field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InfluencerMoments {
+    /// Index of the field in the job's influencer list.
+    pub influencer: u32,
+    pub value: String,
+    pub moments: Moments,
+}
+
+/// One series' records in one open bucket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesAccumulator {
+    pub series: u32,
+    totals: Moments,
     /// (value, weight), kept only when the detector needs a median.
     values: Vec<(f64, f64)>,
-    /// (influencer index in the job's influencer list, value), deduplicated.
-    pub influencers: Vec<(u32, String)>,
+    /// One entry per (influencer field, value) seen, in order of appearance.
+    pub influencers: Vec<InfluencerMoments>,
 }
 
 impl SeriesAccumulator {
     fn new(series: u32) -> SeriesAccumulator {
         SeriesAccumulator {
             series,
-            count: 0.0,
-            value_weight: 0.0,
-            weighted_sum: 0.0,
-            sum: 0.0,
-            min: f64::INFINITY,
-            max: f64::NEG_INFINITY,
+            totals: Moments::default(),
             values: Vec::new(),
             influencers: Vec::new(),
         }
     }
 
-    pub fn add_count(&mut self, weight: f64) {
-        self.count += weight;
-    }
-
-    pub fn add_value(&mut self, value: f64, weight: f64, keep_values: bool) {
-        self.value_weight += weight;
-        self.weighted_sum += weight * value;
-        self.sum += value;
-        self.min = self.min.min(value);
-        self.max = self.max.max(value);
-        if keep_values {
-            self.values.push((value, weight));
+    /// Adds one record of summary-count `weight`, with its metric value if it has one.
+    pub fn add_record(&mut self, weight: f64, value: Option<f64>, keep_values: bool) {
+        self.totals.add_count(weight);
+        if let Some(value) = value {
+            self.totals.add_value(value, weight);
+            if keep_values {
+                self.values.push((value, weight));
+            }
         }
     }
 
-    pub fn add_influencer(&mut self, influencer: u32, value: &str) {
-        if !self
+    /// Files the record just added under one of its influencer values.
+    pub fn add_influencer(&mut self, influencer: u32, term: &str, weight: f64, value: Option<f64>) {
+        let index = match self
             .influencers
             .iter()
-            .any(|(i, v)| *i == influencer && v == value)
+            .position(|e| e.influencer == influencer && e.value == term)
         {
-            self.influencers.push((influencer, value.to_string()));
+            Some(index) => index,
+            None => {
+                self.influencers.push(InfluencerMoments {
+                    influencer,
+                    value: term.to_string(),
+                    moments: Moments::default(),
+                });
+                self.influencers.len() - 1
+            }
+        };
+        let moments = &mut self.influencers[index].moments;
+        moments.add_count(weight);
+        if let Some(value) = value {
+            moments.add_value(value, weight);
         }
     }
 
-    fn has_values(&self) -> bool {
-        self.min <= self.max
+    #[cfg(test)]
+    pub fn count(&self) -> f64 {
+        self.totals.count
+    }
+
+    pub fn totals(&self) -> &Moments {
+        &self.totals
     }
 
     /// The feature's value, or `None` when the records carried nothing to compute it from.
     pub fn feature(&self, feature: Feature) -> Option<f64> {
         match feature {
-            Feature::Count => Some(self.count),
-            _ if !self.has_values() => None,
-            // Records of summary count 0 carry no mass, so they give no mean.
-            Feature::Mean => {
-                (self.value_weight > 0.0).then(|| self.weighted_sum / self.value_weight)
-            }
-            Feature::Median => Some(weighted_median(&self.values)),
-            Feature::Min => Some(self.min),
-            Feature::Max => Some(self.max),
-            Feature::Sum => Some(self.sum),
+            Feature::Median if self.totals.value_count > 0.0 => Some(weighted_median(&self.values)),
+            _ => self.totals.feature(feature),
         }
     }
 }
@@ -230,10 +310,8 @@ mod tests {
     fn features_of_weighted_records() {
         let mut bucket = DetectorBucket::default();
         let acc = bucket.entry(3);
-        acc.add_count(2.0);
-        acc.add_value(10.0, 2.0, true);
-        acc.add_count(1.0);
-        acc.add_value(40.0, 1.0, true);
+        acc.add_record(2.0, Some(10.0), true);
+        acc.add_record(1.0, Some(40.0), true);
         let acc = bucket.get(3).unwrap();
         assert_eq!(acc.feature(Feature::Count), Some(3.0));
         assert_eq!(acc.feature(Feature::Mean), Some(20.0));
@@ -248,7 +326,7 @@ mod tests {
     #[test]
     fn records_without_values_have_no_metric_features() {
         let mut acc = SeriesAccumulator::new(0);
-        acc.add_count(1.0);
+        acc.add_record(1.0, None, false);
         assert_eq!(acc.feature(Feature::Count), Some(1.0));
         assert_eq!(acc.feature(Feature::Mean), None);
         assert_eq!(acc.feature(Feature::Sum), None);
@@ -265,26 +343,39 @@ mod tests {
     }
 
     #[test]
-    fn influencers_are_deduplicated() {
+    fn influencer_values_keep_their_own_statistics() {
         let mut acc = SeriesAccumulator::new(0);
-        acc.add_influencer(0, "a");
-        acc.add_influencer(0, "a");
-        acc.add_influencer(1, "a");
-        assert_eq!(acc.influencers.len(), 2);
+        for (term, value) in [("a", 1.0), ("a", 3.0), ("b", 100.0)] {
+            acc.add_record(1.0, Some(value), false);
+            acc.add_influencer(0, term, 1.0, Some(value));
+        }
+        acc.add_influencer(1, "a", 1.0, None);
+        assert_eq!(acc.influencers.len(), 3);
+        let a = &acc.influencers[0].moments;
+        assert_eq!(a.feature(Feature::Count), Some(2.0));
+        assert_eq!(a.feature(Feature::Mean), Some(2.0));
+        assert_eq!(a.feature(Feature::Max), Some(3.0));
+        let rest = acc.totals().without(a);
+        assert_eq!(rest.feature(Feature::Count), Some(1.0));
+        assert_eq!(rest.feature(Feature::Mean), Some(100.0));
+        assert_eq!(rest.feature(Feature::Sum), Some(100.0));
+        assert_eq!(rest.feature(Feature::Max), None);
+        let nothing = acc.totals().without(acc.totals());
+        assert_eq!(nothing.feature(Feature::Mean), None);
     }
 
     #[test]
     fn remap_and_round_trip_keep_lookups_working() {
         let mut bucket = DetectorBucket::default();
-        bucket.entry(0).add_count(1.0);
-        bucket.entry(2).add_count(5.0);
+        bucket.entry(0).add_record(1.0, None, false);
+        bucket.entry(2).add_record(5.0, None, false);
         bucket.remap(&[u32::MAX, 0, 1]);
-        assert_eq!(bucket.get(1).unwrap().count, 5.0);
+        assert_eq!(bucket.get(1).unwrap().count(), 5.0);
         assert!(bucket.get(0).is_none());
         let bytes = bincode::serde::encode_to_vec(&bucket, bincode::config::standard()).unwrap();
         let (back, _): (DetectorBucket, usize) =
             bincode::serde::decode_from_slice(&bytes, bincode::config::standard()).unwrap();
         assert_eq!(back, bucket);
-        assert_eq!(back.get(1).unwrap().count, 5.0);
+        assert_eq!(back.get(1).unwrap().count(), 5.0);
     }
 }

@@ -17,10 +17,11 @@ use serde::{Deserialize, Serialize};
 use crate::ingest::FieldValue;
 use crate::model::accumulator::DetectorBucket;
 use crate::model::detector_model::{DetectorModel, Observation};
+use crate::model::influence::{bucket_influencer, BucketInfluences, InfluencerScoring};
 use crate::model::score::{
     raw_score, Normalization, ScoreNormalizer, RECORD_PROBABILITY_THRESHOLD,
 };
-use crate::model::{AnalysisConfig, BucketInfluencer, BucketResult, ModelSizeStats};
+use crate::model::{AnalysisConfig, BucketResult, ModelSizeStats};
 
 /// The accumulators of one open bucket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +42,8 @@ pub struct AnomalyDetector {
     summary_count_slot: Option<usize>,
     open_buckets: BTreeMap<i64, OpenBucket>,
     normalizer: ScoreNormalizer,
+    /// The influencer fields' score histories.
+    influencer_scoring: InfluencerScoring,
 }
 
 impl AnomalyDetector {
@@ -69,6 +72,7 @@ impl AnomalyDetector {
             summary_count_slot: config.summary_count_field_name.as_deref().map(slot_of),
             open_buckets: BTreeMap::new(),
             normalizer: ScoreNormalizer::new(),
+            influencer_scoring: InfluencerScoring::new(config.influencers.len()),
         }
     }
 
@@ -107,15 +111,20 @@ impl AnomalyDetector {
     pub fn finalize_bucket(&mut self, bucket_start: i64) -> BucketResult {
         let open = self.open_buckets.remove(&bucket_start);
         let normalization = self.normalizer.normalization();
-        let (result, observations) =
+        let (result, observations, influences) =
             self.assess(bucket_start, open.as_ref(), &normalization, false);
         for (detector, observed) in self.detectors.iter_mut().zip(&observations) {
             detector.learn(bucket_start, observed);
             for o in observed.iter().filter(|o| o.assessment.scored) {
-                self.normalizer.observe(raw_score(o.assessment.probability));
+                let raw = raw_score(o.assessment.probability);
+                self.normalizer.observe(raw);
+                if o.assessment.probability >= RECORD_PROBABILITY_THRESHOLD {
+                    self.influencer_scoring.observe_unremarkable(raw);
+                }
             }
         }
         self.normalizer.end_bucket();
+        self.influencer_scoring.observe_records_and_age(&influences);
         result
     }
 
@@ -186,15 +195,17 @@ impl AnomalyDetector {
         stats
     }
 
-    /// Scores one bucket: the result plus, per detector, the observations to learn from.
+    /// Scores one bucket: the result plus, per detector, the observations to learn from, and
+    /// what its records say about the influencers.
     fn assess(
         &self,
         bucket_start: i64,
         open: Option<&OpenBucket>,
         normalization: &Normalization,
         is_interim: bool,
-    ) -> (BucketResult, Vec<Vec<Observation>>) {
+    ) -> (BucketResult, Vec<Vec<Observation>>, BucketInfluences) {
         let mut records = Vec::new();
+        let mut influences = BucketInfluences::default();
         let mut all_observations = Vec::with_capacity(self.detectors.len());
         let mut min_probability: Option<f64> = None;
         for (d, detector) in self.detectors.iter().enumerate() {
@@ -205,7 +216,9 @@ impl AnomalyDetector {
                 min_probability = Some(min_probability.map_or(p, |m: f64| m.min(p)));
                 if o.assessment.scored && p < RECORD_PROBABILITY_THRESHOLD {
                     let score = normalization.score(p);
-                    records.push(detector.record(o, bucket, &self.influencer_names, score));
+                    let influence = detector.influences(o, bucket, bucket_start);
+                    influences.add_record(p, &influence);
+                    records.push(detector.record(o, &influence, &self.influencer_names, score));
                 }
             }
             all_observations.push(observations);
@@ -221,21 +234,15 @@ impl AnomalyDetector {
 
         let mut bucket_influencers = Vec::new();
         let mut anomaly_score = 0.0;
+        let (field_influencers, influencer_results) = influences.results(
+            &self.influencer_names,
+            &self.influencer_scoring.normalizations(),
+            normalization,
+        );
         if let Some(p) = min_probability {
             anomaly_score = normalization.score(p);
             bucket_influencers.push(bucket_influencer("bucket_time", p, normalization));
-            // One entry per influencer field that appears in an anomalous record, scored by the
-            // most anomalous such record.
-            let mut per_field: BTreeMap<&str, f64> = BTreeMap::new();
-            for record in &records {
-                for (name, _) in &record.influencers {
-                    let best = per_field.entry(name.as_str()).or_insert(1.0);
-                    *best = best.min(record.probability);
-                }
-            }
-            for (name, p) in per_field {
-                bucket_influencers.push(bucket_influencer(name, p, normalization));
-            }
+            bucket_influencers.extend(field_influencers);
         }
         let result = BucketResult {
             timestamp: bucket_start,
@@ -246,23 +253,9 @@ impl AnomalyDetector {
             is_interim,
             bucket_influencers,
             records,
+            influencers: influencer_results,
         };
-        (result, all_observations)
-    }
-}
-
-fn bucket_influencer(
-    name: &str,
-    probability: f64,
-    normalization: &Normalization,
-) -> BucketInfluencer {
-    let score = normalization.score(probability);
-    BucketInfluencer {
-        influencer_field_name: name.to_string(),
-        initial_anomaly_score: score,
-        anomaly_score: score,
-        raw_anomaly_score: raw_score(probability),
-        probability,
+        (result, all_observations, influences)
     }
 }
 

@@ -11,9 +11,10 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use crate::ingest::FieldValue;
-use crate::model::accumulator::{DetectorBucket, Feature, SeriesAccumulator};
+use crate::model::accumulator::{DetectorBucket, Feature, InfluencerMoments, SeriesAccumulator};
 use crate::model::config::Detector;
 use crate::model::function::{DetectorFunction, Tail};
+use crate::model::influence::{self, FeatureBucket, Influence};
 use crate::model::result::AnomalyRecord;
 use crate::model::series::{Assessment, FeatureKind, SeriesModel};
 use crate::model::series_table::SeriesTable;
@@ -283,10 +284,7 @@ impl DetectorModel {
             )
         };
         let accumulator = bucket.entry(id);
-        accumulator.add_count(weight);
-        if let Some(v) = value {
-            accumulator.add_value(v, weight, spec.keeps_values());
-        }
+        accumulator.add_record(weight, value, spec.keeps_values());
         for (i, source) in self.influencer_sources.iter().enumerate() {
             if *source != InfluencerSource::Record {
                 continue;
@@ -296,7 +294,7 @@ impl DetectorModel {
                 .and_then(|s| values.get(*s))
                 .and_then(Option::as_ref)
             {
-                accumulator.add_influencer(i as u32, &v.as_term());
+                accumulator.add_influencer(i as u32, &v.as_term(), weight, value);
             }
         }
     }
@@ -365,11 +363,12 @@ impl DetectorModel {
         }
     }
 
-    /// The record document of an anomalous observation.
+    /// The record document of an anomalous observation; `influences` are its values' influences
+    /// ([`DetectorModel::influences`]).
     pub fn record(
         &self,
         observation: &Observation,
-        bucket: Option<&DetectorBucket>,
+        influences: &[Influence],
         influencer_names: &[String],
         score: f64,
     ) -> AnomalyRecord {
@@ -382,7 +381,6 @@ impl DetectorModel {
         } else {
             self.function.description()
         };
-        let accumulator = bucket.and_then(|b| b.get(observation.series));
         AnomalyRecord {
             detector_index: self.detector_index,
             probability: observation.assessment.probability,
@@ -403,50 +401,74 @@ impl DetectorModel {
                 .and(entry.map(|e| e.partition.clone())),
             actual: vec![observation.values[observation.worst.min(2)]],
             typical: vec![observation.assessment.typical],
-            influencers: self.record_influencers(
-                entry.map(|e| (&e.partition, &e.by)),
-                accumulator,
-                influencer_names,
-            ),
+            influencers: influence::record_influencers(influences, influencer_names),
         }
     }
 
-    fn record_influencers(
+    /// How much each influencer value in the series-bucket of `observation` made it anomalous,
+    /// judged on its most anomalous feature, on the side the anomaly is on.
+    pub fn influences(
         &self,
-        key: Option<(&String, &String)>,
-        accumulator: Option<&SeriesAccumulator>,
-        influencer_names: &[String],
-    ) -> Vec<(String, Vec<String>)> {
-        let mut influencers: Vec<(String, Vec<String>)> = Vec::new();
-        for (i, (name, source)) in influencer_names
-            .iter()
-            .zip(&self.influencer_sources)
-            .enumerate()
-        {
-            let mut values: Vec<String> = match (source, key) {
-                (InfluencerSource::By, Some((_, by))) => vec![by.clone()],
-                (InfluencerSource::Partition, Some((partition, _))) => vec![partition.clone()],
-                (InfluencerSource::Record, _) => accumulator
-                    .map(|a| {
-                        a.influencers
-                            .iter()
-                            .filter(|(index, _)| *index == i as u32)
-                            .map(|(_, v)| v.clone())
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                _ => Vec::new(),
+        observation: &Observation,
+        bucket: Option<&DetectorBucket>,
+        bucket_start: i64,
+    ) -> Vec<Influence> {
+        let (Some(spec), Some(entry)) = (self.spec, self.series.get(observation.series)) else {
+            return Vec::new();
+        };
+        let worst = observation.worst.min(spec.len - 1);
+        let (feature, tail) = spec.features[worst];
+        let actual = observation.values[worst];
+        let side = match tail {
+            Tail::Both if actual < observation.assessment.typical => Tail::Low,
+            Tail::Both => Tail::High,
+            one_sided => one_sided,
+        };
+        let time = bucket_start.div_euclid(1000);
+        let model = entry.models.get(worst);
+        let probability =
+            |value: f64| model.map_or(1.0, |m| m.probability(time, value, side).probability);
+        let accumulator = bucket.and_then(|b| b.get(observation.series));
+        let mut influences = Vec::new();
+        for (field, source) in self.influencer_sources.iter().enumerate() {
+            let own = match source {
+                InfluencerSource::By => &entry.by,
+                InfluencerSource::Partition => &entry.partition,
+                InfluencerSource::Record => {
+                    let Some(accumulator) = accumulator else {
+                        continue;
+                    };
+                    // A use_null series or an empty term has no real value for the field.
+                    let values: Vec<&InfluencerMoments> = accumulator
+                        .influencers
+                        .iter()
+                        .filter(|e| e.influencer == field as u32 && !e.value.is_empty())
+                        .collect();
+                    let feature_bucket = FeatureBucket {
+                        feature,
+                        actual,
+                        totals: accumulator.totals(),
+                        empty_value: (spec.empty == EmptyBucket::Zero).then_some(0.0),
+                    };
+                    let weights =
+                        influence::value_influences(&feature_bucket, &values, probability);
+                    influences.extend(values.iter().zip(weights).map(|(v, influence)| Influence {
+                        field,
+                        value: v.value.clone(),
+                        influence,
+                    }));
+                    continue;
+                }
             };
-            // A use_null series has no real value for the field.
-            values.retain(|v| !v.is_empty());
-            values.sort();
-            values.dedup();
-            if !values.is_empty() {
-                influencers.push((name.clone(), values));
+            if !own.is_empty() {
+                influences.push(Influence {
+                    field,
+                    value: own.clone(),
+                    influence: 1.0,
+                });
             }
         }
-        influencers.sort_by(|a, b| a.0.cmp(&b.0));
-        influencers
+        influences
     }
 
     /// Forgets series for which `keep` is false; returns old id -> new id (`u32::MAX` = gone).

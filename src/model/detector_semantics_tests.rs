@@ -158,7 +158,7 @@ fn prune_forgets_quiet_series_only() {
     assert_eq!(names, vec!["busy", "late"]);
     // The open bucket still finds its series after the renumbering.
     let open = &detector.open_buckets[&(10 * SPAN)];
-    assert_eq!(open.detectors[0].get(0).map(|a| a.count), Some(1.0));
+    assert_eq!(open.detectors[0].get(0).map(|a| a.count()), Some(1.0));
     assert_eq!(detector.model_size_stats().total_by_field_count, 2);
 }
 

@@ -43,6 +43,31 @@ pub struct BucketInfluencer {
     pub probability: f64,
 }
 
+/// One influencer field value in one bucket (`result_type: "influencer"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InfluencerResult {
+    pub influencer_field_name: String,
+    pub influencer_field_value: String,
+    pub probability: f64,
+    pub influencer_score: f64,
+    pub initial_influencer_score: f64,
+}
+
+/// The keys of an influencer document; an influencer field named like one of them is not also
+/// filed under its own name (it would overwrite the key).
+const INFLUENCER_KEYS: [&str; 10] = [
+    "job_id",
+    "result_type",
+    "influencer_field_name",
+    "influencer_field_value",
+    "influencer_score",
+    "initial_influencer_score",
+    "probability",
+    "bucket_span",
+    "is_interim",
+    "timestamp",
+];
+
 /// The result of one bucket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BucketResult {
@@ -56,6 +81,9 @@ pub struct BucketResult {
     pub bucket_influencers: Vec<BucketInfluencer>,
     /// Records sorted by descending `record_score`, then detector index and series names.
     pub records: Vec<AnomalyRecord>,
+    /// Influencer results sorted by descending `influencer_score`, then field name and value.
+    #[serde(default)]
+    pub influencers: Vec<InfluencerResult>,
 }
 
 impl BucketResult {
@@ -106,6 +134,39 @@ impl BucketResult {
                     self.bucket_span_secs,
                     self.is_interim,
                 )
+            })
+            .collect()
+    }
+}
+
+impl BucketResult {
+    /// The influencer documents as ES returns them from `results/influencers`, same order as
+    /// `influencers`. Like ES, the value is also filed under the field's own name.
+    pub fn influencers_json(&self, job_id: &str) -> Vec<Value> {
+        self.influencers
+            .iter()
+            .map(|i| {
+                let mut doc = Map::new();
+                let mut put = |key: &str, value: Value| {
+                    doc.insert(key.to_string(), value);
+                };
+                put("job_id", json!(job_id));
+                put("result_type", json!("influencer"));
+                put("influencer_field_name", json!(i.influencer_field_name));
+                put("influencer_field_value", json!(i.influencer_field_value));
+                if !INFLUENCER_KEYS.contains(&i.influencer_field_name.as_str()) {
+                    put(&i.influencer_field_name, json!(i.influencer_field_value));
+                }
+                put("influencer_score", json!(i.influencer_score));
+                put(
+                    "initial_influencer_score",
+                    json!(i.initial_influencer_score),
+                );
+                put("probability", json!(i.probability));
+                put("bucket_span", json!(self.bucket_span_secs));
+                put("is_interim", json!(self.is_interim));
+                put("timestamp", json!(self.timestamp));
+                Value::Object(doc)
             })
             .collect()
     }
@@ -255,6 +316,22 @@ mod tests {
                     ("host".into(), vec!["h1".into(), "h2".into()]),
                 ],
             }],
+            influencers: vec![
+                InfluencerResult {
+                    influencer_field_name: "airline".into(),
+                    influencer_field_value: "AAL".into(),
+                    probability: 6.3e-22,
+                    influencer_score: 88.5,
+                    initial_influencer_score: 90.0,
+                },
+                InfluencerResult {
+                    influencer_field_name: "timestamp".into(),
+                    influencer_field_value: "x".into(),
+                    probability: 0.01,
+                    influencer_score: 1.5,
+                    initial_influencer_score: 1.5,
+                },
+            ],
         }
     }
 
@@ -358,6 +435,38 @@ mod tests {
             doc["influencers"][1],
             serde_json::json!({"influencer_field_name": "host", "influencer_field_values": ["h1", "h2"]})
         );
+    }
+
+    #[test]
+    fn influencer_document_shape() {
+        let docs = bucket().influencers_json("flights");
+        assert_eq!(docs.len(), 2);
+        let doc = &docs[0];
+        assert_eq!(
+            keys(doc),
+            vec![
+                "job_id",
+                "result_type",
+                "influencer_field_name",
+                "influencer_field_value",
+                "airline",
+                "influencer_score",
+                "initial_influencer_score",
+                "probability",
+                "bucket_span",
+                "is_interim",
+                "timestamp"
+            ]
+        );
+        assert_eq!(doc["result_type"], "influencer");
+        assert_eq!(doc["airline"], "AAL");
+        assert_eq!(doc["influencer_score"], 88.5);
+        assert_eq!(doc["initial_influencer_score"], 90.0);
+        assert_eq!(doc["bucket_span"], 3600);
+        assert_eq!(doc["timestamp"], 1_403_481_600_000i64);
+        // A field named like a document key is not filed under its name.
+        assert_eq!(docs[1]["timestamp"], 1_403_481_600_000i64);
+        assert_eq!(keys(&docs[1]).len(), 10);
     }
 
     #[test]

@@ -14,7 +14,8 @@
 //! and `_cat`; `concurrency` 120 jobs in parallel, ordering and 429 floods; `hostile` fuzzed and
 //! oversized input; `resources` a full disk; `failpoints` crashes at named store commit points;
 //! `scenarios` seeded synthetic anomalies (spike, dip, shifts, broken seasonality) and clean data;
-//! `upgrade_mode` parking open jobs with `set_upgrade_mode`.
+//! `upgrade_mode` parking open jobs with `set_upgrade_mode`;
+//! `influencers` influencer results (scores, paging and filters, interim, deletion paths).
 
 mod cli;
 mod cli_replay;
@@ -26,6 +27,7 @@ mod explorer;
 mod failpoints;
 mod hostile;
 mod http;
+mod influencers;
 mod kill;
 mod lifecycle;
 mod metrics;
