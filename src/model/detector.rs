@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::ingest::FieldValue;
 use crate::model::accumulator::DetectorBucket;
 use crate::model::detector_model::{DetectorModel, Observation};
+use crate::model::model_plot::{self, ModelPlotSpec};
 use crate::model::score::{
     raw_score, Normalization, ScoreNormalizer, RECORD_PROBABILITY_THRESHOLD,
 };
@@ -41,6 +42,9 @@ pub struct AnomalyDetector {
     summary_count_slot: Option<usize>,
     open_buckets: BTreeMap<i64, OpenBucket>,
     normalizer: ScoreNormalizer,
+    /// Model plot comes from the job's config, not the snapshot (it can change while open).
+    #[serde(skip)]
+    model_plot: Option<ModelPlotSpec>,
 }
 
 impl AnomalyDetector {
@@ -69,6 +73,7 @@ impl AnomalyDetector {
             summary_count_slot: config.summary_count_field_name.as_deref().map(slot_of),
             open_buckets: BTreeMap::new(),
             normalizer: ScoreNormalizer::new(),
+            model_plot: None,
         }
     }
 
@@ -107,8 +112,13 @@ impl AnomalyDetector {
     pub fn finalize_bucket(&mut self, bucket_start: i64) -> BucketResult {
         let open = self.open_buckets.remove(&bucket_start);
         let normalization = self.normalizer.normalization();
-        let (result, observations) =
+        let (mut result, observations) =
             self.assess(bucket_start, open.as_ref(), &normalization, false);
+        if let Some(spec) = &self.model_plot {
+            // Before learning: the bounds the bucket was judged against.
+            result.model_plot =
+                model_plot::rows(&self.detectors, &observations, bucket_start, spec);
+        }
         for (detector, observed) in self.detectors.iter_mut().zip(&observations) {
             detector.learn(bucket_start, observed);
             for o in observed.iter().filter(|o| o.assessment.scored) {
@@ -117,6 +127,16 @@ impl AnomalyDetector {
         }
         self.normalizer.end_bucket();
         result
+    }
+
+    /// Turns model plot on (`Some`) or off for the buckets finalized from now on.
+    pub fn set_model_plot(&mut self, spec: Option<ModelPlotSpec>) {
+        self.model_plot = spec;
+    }
+
+    /// The detectors, for read-only work on the models (forecasts).
+    pub(crate) fn detectors(&self) -> &[DetectorModel] {
+        &self.detectors
     }
 
     /// Scores the open bucket as it stands, without learning anything (`calc_interim`).
@@ -246,6 +266,7 @@ impl AnomalyDetector {
             is_interim,
             bucket_influencers,
             records,
+            model_plot: Vec::new(),
         };
         (result, all_observations)
     }

@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use crate::model::model_plot::ModelPlotRow;
+
 /// One anomalous series in one bucket (`result_type: "record"`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AnomalyRecord {
@@ -56,6 +58,9 @@ pub struct BucketResult {
     pub bucket_influencers: Vec<BucketInfluencer>,
     /// Records sorted by descending `record_score`, then detector index and series names.
     pub records: Vec<AnomalyRecord>,
+    /// Model plot rows (only with `model_plot_config` enabled, only for finalized buckets).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub model_plot: Vec<ModelPlotRow>,
 }
 
 impl BucketResult {
@@ -91,6 +96,14 @@ impl BucketResult {
             "processing_time_ms": processing_time_ms,
             "result_type": "bucket",
         })
+    }
+
+    /// The model plot documents of the bucket, same order as `model_plot`.
+    pub fn model_plot_json(&self, job_id: &str) -> Vec<Value> {
+        self.model_plot
+            .iter()
+            .map(|row| row.to_json(job_id, self.timestamp, self.bucket_span_secs))
+            .collect()
     }
 
     /// The record documents as ES returns them from `results/records`, same order as `records`.
@@ -255,6 +268,7 @@ mod tests {
                     ("host".into(), vec!["h1".into(), "h2".into()]),
                 ],
             }],
+            model_plot: Vec::new(),
         }
     }
 
