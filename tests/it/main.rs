@@ -13,7 +13,8 @@
 //! scripts against the real binary; `snapshots` model snapshots, revert, update, reset, retention
 //! and `_cat`; `concurrency` 120 jobs in parallel, ordering and 429 floods; `hostile` fuzzed and
 //! oversized input; `resources` a full disk; `failpoints` crashes at named store commit points;
-//! `scenarios` seeded synthetic anomalies (spike, dip, shifts, broken seasonality) and clean data.
+//! `scenarios` seeded synthetic anomalies (spike, dip, shifts, broken seasonality) and clean data;
+//! `model_plot` model bounds per bucket; `forecast` forecasts, their deletes, stats and expiry.
 
 mod cli;
 mod cli_replay;
@@ -23,11 +24,13 @@ mod corruption;
 mod explorer;
 #[cfg(feature = "failpoints")]
 mod failpoints;
+mod forecast;
 mod hostile;
 mod http;
 mod kill;
 mod lifecycle;
 mod metrics;
+mod model_plot;
 mod resources;
 mod restart;
 mod scenarios;
