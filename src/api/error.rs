@@ -141,6 +141,7 @@ impl From<JobError> for ApiError {
             JobError::ActorGone { .. } => ApiError::internal(&reason),
             // The operator needs to know which job and what is damaged; no client input is echoed.
             JobError::Damaged { .. } => ApiError::new(EsType::Internal, reason),
+            JobError::BadRequest(_) => ApiError::new(EsType::BadRequestStatus, reason),
         }
     }
 }

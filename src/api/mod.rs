@@ -20,9 +20,11 @@ mod date;
 pub mod error;
 mod explorer;
 mod filters;
+mod forecast;
 mod jobs;
 mod lifecycle;
 mod metrics;
+mod model_plot;
 mod node;
 mod overall;
 mod params;
@@ -294,6 +296,20 @@ async fn dispatch(
             snapshots::upgrade_stats(state, &job_id, request)
         }
         Endpoint::MemoryStats { node_id } => node::memory_stats(state, node_id.as_deref(), request),
+        Endpoint::Forecast { job_id } => forecast::post(state, &job_id, request).await,
+        Endpoint::DeleteForecast {
+            job_id,
+            forecast_id,
+        } => forecast::delete(state, &job_id, forecast_id.as_deref(), request).await,
+        Endpoint::ModelPlot { job_id } => model_plot::get(state, job_id, request).await,
+        Endpoint::Forecasts {
+            job_id,
+            forecast_id: None,
+        } => forecast::list(state, job_id, request).await,
+        Endpoint::Forecasts {
+            job_id,
+            forecast_id: Some(forecast_id),
+        } => forecast::rows(state, job_id, forecast_id, request).await,
         Endpoint::NotImplemented { api } => Err(ApiError::new(
             EsType::NotImplemented,
             format!(

@@ -142,6 +142,17 @@ pub fn query_influencers(influencers: Vec<Value>, query: &InfluencersQuery) -> R
     )
 }
 
+/// A query without a score threshold (model plot and forecast rows).
+pub fn query_plain(
+    docs: Vec<Value>,
+    exclude_interim: bool,
+    sort: &str,
+    desc: bool,
+    page: &Page,
+) -> ResultsPage {
+    select(docs, exclude_interim, "", None, sort, desc, page)
+}
+
 fn select(
     docs: Vec<Value>,
     exclude_interim: bool,

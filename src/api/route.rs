@@ -155,6 +155,23 @@ pub enum Endpoint {
     Influencers {
         job_id: String,
     },
+    Forecast {
+        job_id: String,
+    },
+    /// `DELETE _forecast[/<forecast_id>]` (`None`: all).
+    DeleteForecast {
+        job_id: String,
+        forecast_id: Option<String>,
+    },
+    /// auspex extension: `results/model_plot` (GET or POST).
+    ModelPlot {
+        job_id: String,
+    },
+    /// auspex extension: `results/forecasts[/<forecast_id>]` (GET or POST).
+    Forecasts {
+        job_id: String,
+        forecast_id: Option<String>,
+    },
 }
 
 impl Endpoint {
@@ -195,12 +212,8 @@ impl Endpoint {
             }
             Endpoint::DeleteExpiredData { .. } => "cluster:admin/xpack/ml/delete_expired_data",
             Endpoint::Replay { .. } => "cluster:admin/auspex/ml/job/replay",
-            Endpoint::NotImplemented { api: "ml.forecast" } => {
-                "cluster:admin/xpack/ml/job/forecast"
-            }
-            Endpoint::NotImplemented {
-                api: "ml.delete_forecast",
-            } => "cluster:admin/xpack/ml/job/forecast/delete",
+            Endpoint::Forecast { .. } => "cluster:admin/xpack/ml/job/forecast",
+            Endpoint::DeleteForecast { .. } => "cluster:admin/xpack/ml/job/forecast/delete",
             _ => return None,
         })
     }
@@ -254,6 +267,10 @@ impl Endpoint {
             Endpoint::Replay { .. } => "auspex.replay",
             Endpoint::Tasks { .. } => "auspex.tasks",
             Endpoint::Influencers { .. } => "ml.get_influencers",
+            Endpoint::Forecast { .. } => "ml.forecast",
+            Endpoint::DeleteForecast { .. } => "ml.delete_forecast",
+            Endpoint::ModelPlot { .. } => "auspex.model_plot",
+            Endpoint::Forecasts { .. } => "auspex.forecasts",
         }
     }
 }
@@ -314,6 +331,10 @@ enum Api {
     Replay,
     Tasks,
     Influencers,
+    Forecast,
+    DeleteForecast,
+    ModelPlot,
+    Forecasts,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -377,6 +398,9 @@ const ROUTES: &[(&[Verb], &str, Api)] = &[
     (&[Post], "/_auspex/anomaly_detectors/{job_id}/_replay", Api::Replay),
     (&[Get], "/_auspex/tasks", Api::Tasks),
     (&[Get], "/_auspex/tasks/{task_id}", Api::Tasks),
+    (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/results/model_plot", Api::ModelPlot),
+    (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/results/forecasts", Api::Forecasts),
+    (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/results/forecasts/{forecast_id}", Api::Forecasts),
     // Spec endpoints not implemented yet.
     (&[Get], "/_cat/ml/anomaly_detectors", Api::CatJobs),
     (&[Get], "/_cat/ml/anomaly_detectors/{job_id}", Api::CatJobs),
@@ -386,11 +410,11 @@ const ROUTES: &[(&[Verb], &str, Api)] = &[
     (&[Delete], "/_ml/_delete_expired_data", Api::DeleteExpiredData),
     (&[Delete], "/_ml/_delete_expired_data/{job_id}", Api::DeleteExpiredData),
     (&[Delete], "/_ml/filters/{filter_id}", Api::DeleteFilter),
-    (&[Delete], "/_ml/anomaly_detectors/{job_id}/_forecast", Api::NotImplemented("ml.delete_forecast")),
-    (&[Delete], "/_ml/anomaly_detectors/{job_id}/_forecast/{forecast_id}", Api::NotImplemented("ml.delete_forecast")),
+    (&[Delete], "/_ml/anomaly_detectors/{job_id}/_forecast", Api::DeleteForecast),
+    (&[Delete], "/_ml/anomaly_detectors/{job_id}/_forecast/{forecast_id}", Api::DeleteForecast),
     (&[Delete], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}", Api::DeleteModelSnapshot),
     (&[Post], "/_ml/anomaly_detectors/_estimate_model_memory", Api::EstimateModelMemory),
-    (&[Post], "/_ml/anomaly_detectors/{job_id}/_forecast", Api::NotImplemented("ml.forecast")),
+    (&[Post], "/_ml/anomaly_detectors/{job_id}/_forecast", Api::Forecast),
     (&[Get], "/_ml/calendars/{calendar_id}/events", Api::GetCalendarEvents),
     (&[Get, Post], "/_ml/calendars", Api::GetCalendars),
     (&[Get, Post], "/_ml/calendars/{calendar_id}", Api::GetCalendars),
@@ -604,6 +628,16 @@ fn endpoint(api: Api, captures: Vec<String>) -> Endpoint {
             task_id: Some(next()).filter(|t| !t.is_empty()),
         },
         Api::Influencers => Endpoint::Influencers { job_id: next() },
+        Api::Forecast => Endpoint::Forecast { job_id: next() },
+        Api::DeleteForecast => Endpoint::DeleteForecast {
+            job_id: next(),
+            forecast_id: Some(next()).filter(|f| !f.is_empty()),
+        },
+        Api::ModelPlot => Endpoint::ModelPlot { job_id: next() },
+        Api::Forecasts => Endpoint::Forecasts {
+            job_id: next(),
+            forecast_id: Some(next()).filter(|f| !f.is_empty()),
+        },
     }
 }
 
@@ -728,6 +762,29 @@ mod tests {
                 .name(),
             "auspex.tasks"
         );
+        assert_eq!(
+            routed(Method::POST, "/_ml/anomaly_detectors/j1/results/model_plot"),
+            Ok(Endpoint::ModelPlot {
+                job_id: "j1".into()
+            })
+        );
+        assert_eq!(
+            routed(
+                Method::GET,
+                "/_ml/anomaly_detectors/j1/results/forecasts/f1"
+            ),
+            Ok(Endpoint::Forecasts {
+                job_id: "j1".into(),
+                forecast_id: Some("f1".into())
+            })
+        );
+        assert_eq!(
+            routed(Method::DELETE, "/_ml/anomaly_detectors/j1/_forecast"),
+            Ok(Endpoint::DeleteForecast {
+                job_id: "j1".into(),
+                forecast_id: None
+            })
+        );
     }
 
     #[test]
@@ -834,6 +891,8 @@ mod tests {
             "ml.get_memory_stats",
             "ml.set_upgrade_mode",
             "ml.get_influencers",
+            "ml.forecast",
+            "ml.delete_forecast",
         ];
         let mut checked = 0;
         for entry in entries.flatten() {

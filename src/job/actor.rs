@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::ingest::{DataCounts, RecordReader};
 use crate::job::clock::now_ms;
+use crate::job::forecast::{self, ForecastRequest};
 use crate::job::pipeline::{InputEntry, Pipeline};
 use crate::job::snapshot;
 use crate::job::status::JobStatus;
@@ -59,6 +60,16 @@ enum JobCommand {
     Exclusive {
         work: ExclusiveWork,
         reply: Reply<serde_json::Value>,
+    },
+    /// `_update` of `model_plot_config` while open: applies from the next finalized bucket.
+    SetModelPlot {
+        model_plot_config: Option<serde_json::Value>,
+        reply: Reply<()>,
+    },
+    /// `_forecast`: reads the model between two commands, writes the forecast's documents.
+    Forecast {
+        request: ForecastRequest,
+        reply: Reply<String>,
     },
 }
 
@@ -159,6 +170,23 @@ impl JobHandle {
     /// Runs `work` on the actor's thread, between two of its own commands.
     pub async fn exclusive(&self, work: ExclusiveWork) -> Result<serde_json::Value, JobError> {
         self.call(|reply| JobCommand::Exclusive { work, reply })
+            .await
+    }
+
+    pub async fn set_model_plot(
+        &self,
+        model_plot_config: Option<serde_json::Value>,
+    ) -> Result<(), JobError> {
+        self.call(|reply| JobCommand::SetModelPlot {
+            model_plot_config,
+            reply,
+        })
+        .await
+    }
+
+    /// Runs a forecast in the job's order of work; answers its id once its documents are committed.
+    pub async fn forecast(&self, request: ForecastRequest) -> Result<String, JobError> {
+        self.call(|reply| JobCommand::Forecast { request, reply })
             .await
     }
 
@@ -349,6 +377,23 @@ impl JobActor {
             }
             JobCommand::Exclusive { work, reply } => {
                 let _ = reply.send(work(&self.store));
+                Continue::Yes
+            }
+            JobCommand::SetModelPlot {
+                model_plot_config,
+                reply,
+            } => {
+                // Kept in the actor's config too, so a rebuild after a failed write keeps it.
+                let mut config = (*self.config).clone();
+                config.model_plot_config = model_plot_config;
+                self.pipeline.set_model_plot(&config);
+                self.config = Arc::new(config);
+                let _ = reply.send(Ok(()));
+                Continue::Yes
+            }
+            JobCommand::Forecast { request, reply } => {
+                let result = forecast::run(&self.store, &self.pipeline, &self.progress, &request);
+                let _ = reply.send(result);
                 Continue::Yes
             }
         }
@@ -569,6 +614,14 @@ pub fn result_docs(
                 json: encode(doc)?,
             });
         }
+    }
+    for (ordinal, row) in bucket.model_plot_json(job_id).iter().enumerate() {
+        out.push(ResultDoc {
+            kind: ResultKind::ModelPlot,
+            timestamp_ms: bucket.timestamp,
+            ordinal: ordinal as u32,
+            json: encode(row)?,
+        });
     }
     Ok(())
 }

@@ -50,4 +50,7 @@ pub enum JobError {
     /// 500: the job's actor stopped (it panicked or its state could not be rebuilt).
     #[error("the processing task of job [{job_id}] stopped unexpectedly")]
     ActorGone { job_id: String },
+    /// 400 `status_exception` (Elasticsearch's `badRequestException`); the full ES reason.
+    #[error("{0}")]
+    BadRequest(String),
 }

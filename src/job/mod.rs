@@ -13,6 +13,7 @@ mod clock;
 pub mod config;
 mod error;
 mod filters;
+mod forecast;
 mod ids;
 mod maintenance;
 mod model_snapshots;
@@ -30,6 +31,7 @@ pub use calendars::NewEvent;
 pub use clock::now_ms;
 pub use config::JobConfig;
 pub use error::JobError;
+pub use forecast::{forecast_rows, request_stats as forecast_request_stats, ForecastRequest};
 pub use ids::wildcard_match;
 pub use retention::{expired_snapshots, SnapshotAge};
 pub use status::JobStatus;
@@ -176,6 +178,7 @@ impl JobManager {
             manager.resume_opened_job(&job_id).await;
         }
         manager.store.flush().await?;
+        forecast::start_expiry_sweep(&manager);
         Ok(manager)
     }
 
@@ -372,7 +375,7 @@ impl JobManager {
                 "job_id": job_id,
                 "data_counts": status.counts.to_json(&job_id),
                 "model_size_stats": status.model_size_stats_json(&job_id, snapshot::memory_limit_bytes(&config)),
-                "forecasts_stats": {"total": 0, "forecasted_jobs": 0},
+                "forecasts_stats": self.forecasts_stats_json(&job_id),
                 "state": state.to_string(),
             });
             let map = stats.as_object_mut().expect("object literal");

@@ -18,6 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::ingest::counts::SparseBucketWindow;
 use crate::ingest::{Batch, DataCounts, IngestError, RecordReader};
+use crate::job::JobConfig;
+use crate::model::model_plot::ModelPlotSpec;
 use crate::model::{AnalysisConfig, AnomalyDetector, BucketResult};
 
 /// One durable unit of job input. The input log (store tree `input`) holds these in order; replaying
@@ -132,6 +134,13 @@ impl Pipeline {
 
     pub fn bucket_span(&self) -> i64 {
         self.bucket_span
+    }
+
+    /// Model plot for the buckets finalized from now on, from the job's `model_plot_config`
+    /// (not part of the state: results are written once, so a replay does not need it).
+    pub fn set_model_plot(&mut self, config: &JobConfig) {
+        let spec = ModelPlotSpec::from_config(config.model_plot_config.as_ref());
+        self.state.detector.set_model_plot(spec);
     }
 
     /// Applies one input entry with sequence number `seq`.

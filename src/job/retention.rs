@@ -8,6 +8,8 @@
 //!   (they still count as their day's kept snapshot).
 //! - Results (`results_retention_days`, unset = kept forever): results whose timestamp is before
 //!   `latest bucket - results_retention_days` are deleted.
+//! - Forecasts past their `forecast_expiry_timestamp` (wall clock, as in Elasticsearch) are
+//!   deleted (`job::forecast`, which also sweeps them hourly).
 //!
 //! Runs on `DELETE _ml/_delete_expired_data[/<job_id>]` (Elasticsearch also runs it nightly; auspex
 //! only on request). Talks to: the store through `on_job_data` (store I1).
@@ -99,7 +101,13 @@ fn remove_expired(
             results_deleted = store.delete_results(job_id, None, Some(cutoff))?;
         }
     }
-    Ok(serde_json::json!({"snapshots_deleted": expired.len(), "results_deleted": results_deleted}))
+    let forecasts_deleted =
+        crate::job::forecast::remove_expired(store, job_id, crate::job::now_ms())?;
+    Ok(serde_json::json!({
+        "snapshots_deleted": expired.len(),
+        "results_deleted": results_deleted,
+        "forecasts_deleted": forecasts_deleted,
+    }))
 }
 
 impl JobManager {

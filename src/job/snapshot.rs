@@ -90,6 +90,8 @@ pub fn restore(
         pipeline.apply(seq, &entry)?;
         replayed += 1;
     }
+    // After the replay: the results it reproduced are already stored, model plot included.
+    pipeline.set_model_plot(config);
     if pipeline.state.last_seq != progress.last_seq {
         return Err(damaged(format!(
             "the replay from {restored_from} ends at input entry {} but entries up to {} were \

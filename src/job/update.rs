@@ -6,7 +6,8 @@
 //! Rules only an update has: the fields that may be changed at all (anything else is an unknown
 //! field), `analysis_limits` only while the job is closed, `model_memory_limit` not below what the
 //! model uses now, and `detectors` entries addressed by `detector_index`.
-//! An open job's actor keeps the config it was opened with until the job is reopened.
+//! An open job's actor keeps the config it was opened with until the job is reopened, except
+//! `model_plot_config`, which it takes at once (as Elasticsearch does).
 
 use serde_json::{Map, Value};
 
@@ -206,6 +207,14 @@ impl JobManager {
             slot.config = std::sync::Arc::new(updated.clone());
         }
         self.store.flush().await?;
+        if update.contains_key("model_plot_config") {
+            // Elasticsearch applies model plot changes to a running job at once.
+            if let Ok(handle) = self.open_handle(job_id) {
+                handle
+                    .set_model_plot(updated.model_plot_config.clone())
+                    .await?;
+            }
+        }
         let mut doc = serde_json::to_value(&updated).map_err(|e| parse_error(e.to_string()))?;
         self.fill_model_snapshot_id(job_id, &mut doc)?;
         Ok(doc)

@@ -18,6 +18,7 @@ use crate::ingest::FieldValue;
 use crate::model::accumulator::DetectorBucket;
 use crate::model::detector_model::{DetectorModel, Observation};
 use crate::model::influence::{bucket_influencer, BucketInfluences, InfluencerScoring};
+use crate::model::model_plot::{self, ModelPlotSpec};
 use crate::model::score::{
     raw_score, Normalization, ScoreNormalizer, RECORD_PROBABILITY_THRESHOLD,
 };
@@ -44,6 +45,9 @@ pub struct AnomalyDetector {
     normalizer: ScoreNormalizer,
     /// The influencer fields' score histories.
     influencer_scoring: InfluencerScoring,
+    /// Model plot comes from the job's config, not the snapshot (it can change while open).
+    #[serde(skip)]
+    model_plot: Option<ModelPlotSpec>,
 }
 
 impl AnomalyDetector {
@@ -73,6 +77,7 @@ impl AnomalyDetector {
             open_buckets: BTreeMap::new(),
             normalizer: ScoreNormalizer::new(),
             influencer_scoring: InfluencerScoring::new(config.influencers.len()),
+            model_plot: None,
         }
     }
 
@@ -111,8 +116,13 @@ impl AnomalyDetector {
     pub fn finalize_bucket(&mut self, bucket_start: i64) -> BucketResult {
         let open = self.open_buckets.remove(&bucket_start);
         let normalization = self.normalizer.normalization();
-        let (result, observations, influences) =
+        let (mut result, observations, influences) =
             self.assess(bucket_start, open.as_ref(), &normalization, false);
+        if let Some(spec) = &self.model_plot {
+            // Before learning: the bounds the bucket was judged against.
+            result.model_plot =
+                model_plot::rows(&self.detectors, &observations, bucket_start, spec);
+        }
         for (detector, observed) in self.detectors.iter_mut().zip(&observations) {
             detector.learn(bucket_start, observed);
             for o in observed.iter().filter(|o| o.assessment.scored) {
@@ -126,6 +136,16 @@ impl AnomalyDetector {
         self.normalizer.end_bucket();
         self.influencer_scoring.observe_records_and_age(&influences);
         result
+    }
+
+    /// Turns model plot on (`Some`) or off for the buckets finalized from now on.
+    pub fn set_model_plot(&mut self, spec: Option<ModelPlotSpec>) {
+        self.model_plot = spec;
+    }
+
+    /// The detectors, for read-only work on the models (forecasts).
+    pub(crate) fn detectors(&self) -> &[DetectorModel] {
+        &self.detectors
     }
 
     /// Scores the open bucket as it stands, without learning anything (`calc_interim`).
@@ -254,6 +274,7 @@ impl AnomalyDetector {
             bucket_influencers,
             records,
             influencers: influencer_results,
+            model_plot: Vec::new(),
         };
         (result, all_observations, influences)
     }

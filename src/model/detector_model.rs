@@ -128,7 +128,7 @@ pub enum InfluencerSource {
 pub struct Observation {
     pub series: u32,
     /// The feature values (NaN where the bucket gave none), in the function's feature order.
-    values: [f64; 3],
+    pub values: [f64; 3],
     /// The most anomalous feature.
     worst: usize,
     /// Its assessment; for several features the probability is corrected for the number looked at.
@@ -475,5 +475,34 @@ impl DetectorModel {
     pub fn retain_series(&mut self, keep: impl FnMut(u32, i64) -> bool) -> Vec<u32> {
         let mut keep = keep;
         self.series.retain(|id, e| keep(id, e.last_seen))
+    }
+}
+
+/// What model plot and forecasts read of a detector (`model_plot`, `forecast`).
+impl DetectorModel {
+    pub fn detector_index(&self) -> usize {
+        self.detector_index
+    }
+
+    pub fn function(&self) -> DetectorFunction {
+        self.function
+    }
+
+    pub fn by_field_name(&self) -> Option<&str> {
+        self.by_field_name.as_deref()
+    }
+
+    pub fn partition_field_name(&self) -> Option<&str> {
+        self.partition_field_name.as_deref()
+    }
+
+    /// Population analysis (an over field): such a detector is not forecast.
+    pub fn has_over_field(&self) -> bool {
+        self.over_slot.is_some()
+    }
+
+    /// The modelled features with their sides, in model order (none for an unmodelled function).
+    pub fn features(&self) -> &[(Feature, Tail)] {
+        self.spec.as_ref().map_or(&[], FunctionSpec::features)
     }
 }

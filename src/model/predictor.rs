@@ -186,6 +186,11 @@ impl Predictor {
         self.level += level_rate * (value - seasonal - self.level);
     }
 
+    /// The weight the level gives the newest bucket (forecast intervals grow with it).
+    pub fn level_rate(&self) -> f64 {
+        (1.0 / f64::from(self.updates.max(1))).max(1.0 / self.level_memory)
+    }
+
     pub fn approximate_bytes(&self) -> usize {
         std::mem::size_of::<Predictor>() + self.profile.capacity() * 5
     }

@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use crate::model::model_plot::ModelPlotRow;
+
 /// One anomalous series in one bucket (`result_type: "record"`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AnomalyRecord {
@@ -84,6 +86,9 @@ pub struct BucketResult {
     /// Influencer results sorted by descending `influencer_score`, then field name and value.
     #[serde(default)]
     pub influencers: Vec<InfluencerResult>,
+    /// Model plot rows (only with `model_plot_config` enabled, only for finalized buckets).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub model_plot: Vec<ModelPlotRow>,
 }
 
 impl BucketResult {
@@ -119,6 +124,14 @@ impl BucketResult {
             "processing_time_ms": processing_time_ms,
             "result_type": "bucket",
         })
+    }
+
+    /// The model plot documents of the bucket, same order as `model_plot`.
+    pub fn model_plot_json(&self, job_id: &str) -> Vec<Value> {
+        self.model_plot
+            .iter()
+            .map(|row| row.to_json(job_id, self.timestamp, self.bucket_span_secs))
+            .collect()
     }
 
     /// The record documents as ES returns them from `results/records`, same order as `records`.
@@ -332,6 +345,7 @@ mod tests {
                     initial_influencer_score: 1.5,
                 },
             ],
+            model_plot: Vec::new(),
         }
     }
 

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::distribution::{clamp_probability, student_t_upper_tail, CountDistribution};
 use crate::model::function::Tail;
+use crate::model::interval::Interval;
 use crate::model::predictor::Predictor;
 
 /// What kind of number a feature is: counts get a count-aware variance floor and discrete tails.
@@ -310,6 +311,37 @@ impl AdaptiveModel {
             }
         }
         self.choose(time);
+    }
+}
+
+/// Intervals for model plot and forecasts (`model::interval` does the quantiles).
+impl AdaptiveModel {
+    /// The central `confidence` interval of the bucket value expected at `time`, or `None` while
+    /// the model is still warming up (its probabilities are not scored then either).
+    pub fn interval(&self, time: i64, confidence: f64) -> Option<Interval> {
+        self.forecast_interval(time, 0, confidence)
+    }
+
+    /// The interval `steps` buckets beyond the next one: the level's own uncertainty adds up
+    /// with each step, as for exponential smoothing (`sd^2 * (1 + steps * rate^2)`).
+    pub fn forecast_interval(&self, time: i64, steps: u64, confidence: f64) -> Option<Interval> {
+        let active = &self.predictors[self.active];
+        if self.updates < WARMUP_BUCKETS || !active.ready(time) {
+            return None;
+        }
+        let rate = active.level_rate();
+        let variance = self.effective_variance(time) * (1.0 + steps as f64 * rate * rate);
+        let interval = Interval::student_t(
+            self.predict(time),
+            variance.sqrt(),
+            self.degrees_of_freedom(),
+            confidence,
+        );
+        let interval = match self.kind {
+            FeatureKind::Count => interval.floored(0.0),
+            FeatureKind::Continuous => interval,
+        };
+        interval.is_finite().then_some(interval)
     }
 }
 

@@ -356,8 +356,11 @@ impl<W: Write> Sink for NdjsonSink<W> {
         for bucket in &finalized {
             let bucket_doc = bucket.bucket_json(&self.job_id, 0);
             self.line(&bucket_doc)?;
-            for record in bucket.records_json(&self.job_id) {
-                self.line(&record)?;
+            for doc in bucket.records_json(&self.job_id) {
+                self.line(&doc)?;
+            }
+            for doc in bucket.model_plot_json(&self.job_id) {
+                self.line(&doc)?;
             }
         }
         Ok(())

@@ -123,7 +123,7 @@ impl StoredReplay {
             .get_progress(source_job_id)?
             .map_or(0, |progress| progress.last_seq);
         let reader = reader_for(&target)?;
-        let (pipeline, from_seq) = match snapshot_id {
+        let (mut pipeline, from_seq) = match snapshot_id {
             Some(id) => {
                 if !same_json(&source.analysis_config, &target.analysis_config)
                     || !same_json(&source.data_description, &target.data_description)
@@ -146,6 +146,7 @@ impl StoredReplay {
             }
             None => (Pipeline::new(&target.analysis_config, reader), 0),
         };
+        pipeline.set_model_plot(&target);
         if let Some(first) = store.scan_input(source_job_id, from_seq)?.next() {
             let (seq, _) = first?;
             if seq != from_seq + 1 && seq <= to_seq {

@@ -19,7 +19,7 @@ pub struct Commit {
     pub input: Vec<(u64, Vec<u8>)>,
     /// Results to write (finalized or interim).
     pub results: Vec<ResultDoc>,
-    /// Remove every result (all kinds) with timestamp in `[start, end)` before writing `results`:
+    /// Remove every bucket-timed result (`ResultKind::BUCKET_TIMED`) with timestamp in `[start, end)` before writing `results`:
     /// stale interim results are replaced this way.
     pub clear_results: Option<(i64, i64)>,
     pub progress: Progress,
@@ -65,7 +65,7 @@ impl Store {
             // sled transactions cannot range-scan, so the keys to clear are collected here. No other
             // writer can add a key of this job between this scan and the transaction: the job actor
             // calling us is the job's only writer (I1).
-            for kind in ResultKind::ALL {
+            for kind in ResultKind::BUCKET_TIMED {
                 if let Some((from, to)) = kind_range(&prefix, kind, Some(start), Some(end)) {
                     for entry in self.results.range(from..to) {
                         results.remove(entry?.0);

@@ -10,13 +10,33 @@ pub enum ResultKind {
     Bucket = 1,
     Record = 2,
     Influencer = 3,
+    /// `model_plot` documents, keyed by bucket time like the above.
+    ModelPlot = 10,
+    /// `model_forecast` rows, keyed by their forecast's create time (not the row's own time), so
+    /// one forecast's rows are one range.
+    ModelForecast = 11,
+    /// `model_forecast_request_stats`, one per forecast at ordinal 0, keyed by its create time.
+    ForecastRequestStats = 12,
 }
 
 impl ResultKind {
-    pub const ALL: [ResultKind; 3] = [
+    pub const ALL: [ResultKind; 6] = [
         ResultKind::Bucket,
         ResultKind::Record,
         ResultKind::Influencer,
+        ResultKind::ModelPlot,
+        ResultKind::ModelForecast,
+        ResultKind::ForecastRequestStats,
+    ];
+
+    /// The kinds keyed by bucket time: what interim clearing, a revert's
+    /// `delete_intervening_results` and `results_retention_days` remove by time. Forecasts live
+    /// until they are deleted or expire.
+    pub const BUCKET_TIMED: [ResultKind; 4] = [
+        ResultKind::Bucket,
+        ResultKind::Record,
+        ResultKind::Influencer,
+        ResultKind::ModelPlot,
     ];
 
     pub(super) fn from_u8(tag: u8) -> Option<ResultKind> {
@@ -74,23 +94,36 @@ impl Store {
         Ok(docs)
     }
 
-    /// Removes the job's results of every kind with timestamp in `[start_ms, end_ms)`; returns how
-    /// many. Batched, so not atomic as a whole: to replace results atomically together with
-    /// progress, use `Commit::clear_results`.
+    /// Removes the job's results of every bucket-timed kind with timestamp in `[start_ms, end_ms)`;
+    /// returns how many. Batched, so not atomic as a whole: to replace results atomically together
+    /// with progress, use `Commit::clear_results`.
     pub fn delete_results(
         &self,
         job_id: &str,
         start_ms: Option<i64>,
         end_ms: Option<i64>,
     ) -> Result<u64, StoreError> {
-        let prefix = keys::job_prefix(job_id)?;
         let mut removed = 0;
-        for kind in ResultKind::ALL {
-            if let Some((start, end)) = kind_range(&prefix, kind, start_ms, end_ms) {
-                removed += purge_range(&self.results, &start, &end)?;
-            }
+        for kind in ResultKind::BUCKET_TIMED {
+            removed += self.delete_kind(job_id, kind, start_ms, end_ms)?;
         }
         Ok(removed)
+    }
+
+    /// Removes the job's results of one kind with timestamp in `[start_ms, end_ms)`; returns how
+    /// many (batched like `delete_results`).
+    pub fn delete_kind(
+        &self,
+        job_id: &str,
+        kind: ResultKind,
+        start_ms: Option<i64>,
+        end_ms: Option<i64>,
+    ) -> Result<u64, StoreError> {
+        let prefix = keys::job_prefix(job_id)?;
+        match kind_range(&prefix, kind, start_ms, end_ms) {
+            Some((start, end)) => purge_range(&self.results, &start, &end),
+            None => Ok(0),
+        }
     }
 }
 
@@ -223,6 +256,29 @@ mod tests {
             ["\"Influencer@20#0\""]
         );
         assert_eq!(store.delete_results("a", None, None).unwrap(), 2);
+    }
+
+    #[test]
+    fn time_deletes_leave_forecasts_to_their_own_deletes() {
+        let store = store_with(
+            "a",
+            &[
+                (ResultKind::ModelPlot, 10),
+                (ResultKind::ModelForecast, 10),
+                (ResultKind::ForecastRequestStats, 10),
+            ],
+        );
+        assert_eq!(store.delete_results("a", None, None).unwrap(), 1);
+        let forecast = |kind| times(&store, "a", kind, None, None).len();
+        assert_eq!(forecast(ResultKind::ModelForecast), 1);
+        assert_eq!(
+            store
+                .delete_kind("a", ResultKind::ModelForecast, Some(10), Some(11))
+                .unwrap(),
+            1
+        );
+        assert_eq!(forecast(ResultKind::ModelForecast), 0);
+        assert_eq!(forecast(ResultKind::ForecastRequestStats), 1);
     }
 
     #[test]

@@ -15,7 +15,8 @@
 //! oversized input; `resources` a full disk; `failpoints` crashes at named store commit points;
 //! `scenarios` seeded synthetic anomalies (spike, dip, shifts, broken seasonality) and clean data;
 //! `upgrade_mode` parking open jobs with `set_upgrade_mode`;
-//! `influencers` influencer results (scores, paging and filters, interim, deletion paths).
+//! `influencers` influencer results (scores, paging and filters, interim, deletion paths);
+//! `model_plot` model bounds per bucket; `forecast` forecasts, their deletes, stats and expiry.
 
 mod cli;
 mod cli_replay;
@@ -25,12 +26,14 @@ mod corruption;
 mod explorer;
 #[cfg(feature = "failpoints")]
 mod failpoints;
+mod forecast;
 mod hostile;
 mod http;
 mod influencers;
 mod kill;
 mod lifecycle;
 mod metrics;
+mod model_plot;
 mod resources;
 mod restart;
 mod scenarios;
