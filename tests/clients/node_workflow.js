@@ -129,6 +129,10 @@ async function main () {
     assert.ok(top.buckets[0].records.length > 0)
     const recs = await ml.getRecords({ job_id: JOB, record_score: 1, page: { size: 3 } })
     assert.equal(recs.records[0].by_field_value, 'JZA')
+    const infl = await ml.getInfluencers({ job_id: JOB, influencer_score: 1, sort: 'influencer_score', desc: true, page: { size: 3 } })
+    assert.equal(infl.influencers[0].influencer_field_value, 'JZA')
+    assert.equal(infl.influencers[0].airline, 'JZA')
+    assert.equal(infl.influencers[0].timestamp, ms(40))
   })
 
   await step('stats', async () => {

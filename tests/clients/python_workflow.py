@@ -87,6 +87,7 @@ BODY_PARAMS_7 = {
     "get_model_snapshots": set(),
     "get_buckets": {"page"},
     "get_records": {"page"},
+    "get_influencers": {"page"},
     "validate": {"analysis_config", "data_description"},
     "validate_detector": set(),
     "estimate_model_memory": {"analysis_config", "overall_cardinality", "max_bucket_cardinality"},
@@ -213,7 +214,7 @@ def _():
     ml.flush_job(job_id=JOB, advance_time=str(START + 50 * HOUR))
 
 
-@step("results: buckets and records with filters, sort and paging")
+@step("results: buckets, records and influencers with filters, sort and paging")
 def _():
     everything = ml.get_buckets(job_id=JOB)
     assert everything["count"] == 48, everything["count"]  # 24 + 24 finalized, the skipped 2 h absent
@@ -230,6 +231,13 @@ def _():
     window = ml.get_records(job_id=JOB, start=str(START + 41 * HOUR), end=str(START + 50 * HOUR),
                             record_score=50)
     assert all(r["timestamp"] >= (START + 41 * HOUR) * 1000 for r in window["records"])
+    infl = ml.get_influencers(job_id=JOB, influencer_score=1, sort="influencer_score", desc=True,
+                              page={"from": 0, "size": 5})
+    first = infl["influencers"][0]
+    assert first["influencer_field_name"] == "airline" and first["airline"] == "JZA", first
+    assert first["timestamp"] == (START + 40 * HOUR) * 1000, first
+    assert first["influencer_score"] == first["initial_influencer_score"]
+    assert ml.get_influencers(job_id=JOB, start=str(START + 41 * HOUR), influencer_score=50)["count"] == 0
 
 
 @step("stats while open")

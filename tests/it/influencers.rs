@@ -116,6 +116,25 @@ async fn the_spiking_airline_scores_high_and_the_others_low() {
     for doc in &list(&all)[3..] {
         assert!(doc["influencer_score"].as_f64().unwrap() < 25.0, "{doc}");
     }
+    // In a spike's hour the four airlines that answered as usual did not influence the anomaly:
+    // they are not influencers of it at all.
+    for (hour, airline) in SPIKES {
+        let that_hour = influencers(
+            client,
+            "flights",
+            &format!(
+                "?start={}&end={}",
+                START + hour * HOUR,
+                START + (hour + 1) * HOUR
+            ),
+        )
+        .await;
+        assert_eq!(
+            values_and_times(&that_hour),
+            vec![(airline.to_string(), hour)],
+            "{that_hour}"
+        );
+    }
 
     let aal = list(&all)
         .into_iter()
@@ -151,6 +170,28 @@ async fn the_spiking_airline_scores_high_and_the_others_low() {
         bucket["records"][0]["influencers"],
         json!([{"influencer_field_name": "airline", "influencer_field_values": ["AAL"]}])
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn close_and_reopen_midway_gives_the_influencers_of_an_uninterrupted_run() {
+    let server = TestServer::start().await;
+    let client = &server.client;
+    job_with(client, "straight", 0..100).await;
+    job_with(client, "split", 0..50).await;
+    open_with(client, "split", flights(50..100, &SPIKES)).await;
+    ok(client.post(&format!("{BASE}/split/_close")).await).await;
+    let mut runs = Vec::new();
+    for job in ["straight", "split"] {
+        let page = influencers(client, job, "?size=1000&sort=timestamp&desc=false").await;
+        let mut docs = list(&page);
+        for doc in &mut docs {
+            doc.as_object_mut().unwrap().remove("job_id");
+        }
+        runs.push(docs);
+    }
+    assert!(runs[0].len() >= 3);
+    assert_eq!(runs[0], runs[1]);
     server.stop().await;
 }
 
