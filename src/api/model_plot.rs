@@ -124,8 +124,11 @@ mod tests {
         RowsQuery::parse(&params).expect("valid query")
     }
 
+    /// Row times are seconds after an epoch-ms base, so `end` reads as a date in ms.
+    const BASE: i64 = 1_700_000_000_000;
+
     fn row(t: i64, detector: i64, by: &str) -> Value {
-        json!({"timestamp": t, "detector_index": detector, "by_field_value": by})
+        json!({"timestamp": BASE + t * 1000, "detector_index": detector, "by_field_value": by})
     }
 
     #[test]
@@ -139,14 +142,20 @@ mod tests {
         let stamps = |page: ResultsPage| -> Vec<i64> {
             page.results
                 .iter()
-                .map(|d| d["timestamp"].as_i64().unwrap())
+                .map(|d| (d["timestamp"].as_i64().unwrap() - BASE) / 1000)
                 .collect()
         };
         assert_eq!(stamps(query(&[]).apply(docs.clone())), vec![1, 2, 3, 4]);
         let by_a = query(&[("by_field_value", "a"), ("detector_index", "0")]);
         assert_eq!(stamps(by_a.apply(docs.clone())), vec![3, 4]);
-        let page =
-            query(&[("desc", "true"), ("from", "1"), ("size", "2"), ("end", "4")]).apply(docs);
+        let end = (BASE + 4000).to_string();
+        let page = query(&[
+            ("desc", "true"),
+            ("from", "1"),
+            ("size", "2"),
+            ("end", &end),
+        ])
+        .apply(docs);
         assert_eq!(page.count, 3);
         assert_eq!(stamps(page), vec![2, 1]);
     }

@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::cli_replay::{load_over_http, results, sample_lines};
+use serde_json::{json, Value};
+
+use crate::cli_replay::{load_over_http, results, sample_lines, SAMPLE_JOB};
 use crate::util::TestServer;
 
 #[tokio::test]
@@ -175,6 +177,109 @@ async fn the_page_renders_a_jobs_results_in_headless_chromium() {
         "{} bytes",
         png.len()
     );
+    eprintln!("explorer screenshot: {}", shot.display());
+    server.stop().await;
+}
+
+/// The value of `attribute` on the first element carrying `marker` (e.g. `class="bounds"`).
+fn attribute_after<'a>(dom: &'a str, marker: &str, attribute: &str) -> Option<&'a str> {
+    let at = dom.find(marker)?;
+    let rest = &dom[at..dom[at..].find('>')? + at];
+    let start = rest.find(&format!("{attribute}=\""))? + attribute.len() + 2;
+    rest[start..].split('"').next()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chart_draws_model_bounds_and_a_forecast() {
+    let Some(browser) = chromium() else {
+        eprintln!("NOTE: chromium is not installed; skipping the explorer browser test");
+        return;
+    };
+    let server = TestServer::start().await;
+    let mut job: Value = serde_json::from_str(SAMPLE_JOB).expect("sample job is JSON");
+    job["model_plot_config"] = json!({"enabled": true});
+    let path = "/_ml/anomaly_detectors/plot";
+    assert_eq!(server.put_json(path, &job).await.status, 200);
+    assert_eq!(server.post(&format!("{path}/_open")).await.status, 200);
+    let posted = server
+        .post_raw(
+            &format!("{path}/_data"),
+            "application/x-ndjson",
+            sample_lines(None),
+        )
+        .await;
+    assert_eq!(posted.status, 202);
+    let forecast = server
+        .post_json(&format!("{path}/_forecast"), &json!({"duration": "1d"}))
+        .await
+        .json();
+    let forecast_id = forecast["forecast_id"]
+        .as_str()
+        .expect("forecast id")
+        .to_string();
+    assert_eq!(server.post(&format!("{path}/_close")).await.status, 200);
+
+    // The chart opens on the first model plot series: its rows, those with bounds, its forecast.
+    let plot = results(&server, "plot", "model_plot").await;
+    let same = |a: &Value, b: &Value| {
+        a["detector_index"] == b["detector_index"]
+            && a["partition_field_value"] == b["partition_field_value"]
+    };
+    let first = plot.first().expect("model plot rows").clone();
+    let series: Vec<&Value> = plot.iter().filter(|r| same(r, &first)).collect();
+    let bounded = series
+        .iter()
+        .filter(|r| r.get("model_lower").is_some())
+        .count();
+    assert!(
+        bounded > 0 && bounded < series.len(),
+        "warm-up rows have no bounds"
+    );
+    let rows = server
+        .get(&format!(
+            "{path}/results/forecasts/{forecast_id}?size=10000"
+        ))
+        .await
+        .json();
+    let forecast_rows = rows["model_forecast"]
+        .as_array()
+        .expect("forecast rows")
+        .iter()
+        .filter(|r| same(r, &first))
+        .count();
+    assert!(forecast_rows > 0);
+
+    let url = format!("{}/_explorer#job=plot", server.base_url);
+    let dom = {
+        let (browser, url) = (browser.clone(), url.clone());
+        tokio::task::spawn_blocking(move || run_chromium(&browser, &url, "--dump-dom"))
+            .await
+            .expect("chromium task")
+    };
+    assert!(
+        dom.contains("data-state=\"ready\""),
+        "page never got ready:\n{dom}"
+    );
+    let points = |class: &str| {
+        attribute_after(&dom, &format!("class=\"{class}\" d=\"M"), "data-points")
+            .and_then(|n| n.parse::<usize>().ok())
+    };
+    assert_eq!(points("series"), Some(series.len()));
+    assert_eq!(points("bounds"), Some(bounded), "the model bounds band");
+    assert_eq!(points("median"), Some(bounded), "the model median");
+    assert_eq!(
+        points("forecast-bounds"),
+        Some(forecast_rows),
+        "the forecast band"
+    );
+    assert_eq!(points("forecast"), Some(forecast_rows), "the forecast line");
+
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("explorer-model-plot.png");
+    let mode = format!("--screenshot={}", shot.display());
+    tokio::task::spawn_blocking(move || run_chromium(&browser, &url, &mode))
+        .await
+        .expect("chromium task");
+    assert!(std::fs::read(&shot).is_ok_and(|png| png.starts_with(b"\x89PNG")));
     eprintln!("explorer screenshot: {}", shot.display());
     server.stop().await;
 }

@@ -10,7 +10,7 @@ const EVENTS = "__events";
 const RECORDS = "records:";
 
 const state = {
-  jobs: [], job: null, buckets: [], records: [], plot: [], span: 0,
+  jobs: [], job: null, buckets: [], records: [], plot: [], forecast: [], span: 0,
   extent: null, view: null, minScore: 0, series: EVENTS,
 };
 
@@ -72,8 +72,21 @@ async function allResults(jobId, kind, key) {
 // Model plot documents, when this server has them; otherwise the chart shows event counts.
 async function modelPlot(jobId) {
   try {
-    const body = await getJSON(`${API}/${encodeURIComponent(jobId)}/results/model_plot?size=${PAGE}`);
-    return body.model_plot || body.results || [];
+    return await allResults(jobId, "model_plot", "model_plot");
+  } catch (e) {
+    return [];
+  }
+}
+
+// The rows of the job's newest forecast (auspex's results/forecasts extension), if any.
+async function latestForecast(jobId) {
+  try {
+    const base = `${API}/${encodeURIComponent(jobId)}/results/forecasts`;
+    const list = await getJSON(`${base}?sort=forecast_create_timestamp&desc=true&size=1`);
+    const newest = (list.forecasts || [])[0];
+    if (!newest) return [];
+    const body = await getJSON(`${base}/${encodeURIComponent(newest.forecast_id)}?size=${PAGE}`);
+    return body.model_forecast || [];
   } catch (e) {
     return [];
   }
@@ -111,19 +124,22 @@ async function selectJob(jobId, view) {
   }
   document.body.dataset.state = "loading";
   setStatus(`loading ${jobId}...`);
-  const [buckets, records, plot] = await Promise.all([
+  const [buckets, records, plot, forecast] = await Promise.all([
     allResults(jobId, "buckets", "buckets"),
     allResults(jobId, "records", "records"),
     modelPlot(jobId),
+    latestForecast(jobId),
   ]);
   state.job = entry;
   state.buckets = buckets;
   state.records = records;
   state.plot = plot;
+  state.forecast = forecast;
   const spanText = (entry.config.analysis_config || {}).bucket_span || "";
   state.span = (buckets[0] ? buckets[0].bucket_span * 1000 : 0) || parseSpan(spanText);
-  const times = buckets.map((b) => b.timestamp);
-  state.extent = times.length ? [times[0], times[times.length - 1] + state.span] : null;
+  // The time axis covers the buckets and the forecast after them.
+  const times = buckets.map((b) => b.timestamp).concat(forecast.map((f) => f.timestamp));
+  state.extent = times.length ? [Math.min(...times), Math.max(...times) + state.span] : null;
   state.view = view || state.extent;
   $("#job").hidden = false;
   $("#job-title").textContent = jobId;
@@ -173,12 +189,30 @@ function fillSeries() {
   select.value = state.series;
 }
 
-// Points of the selected series' line: {t, y, lo, hi} (none for a series known from records only).
+// Points of the selected series' line: {t, y, lo, hi, md} (none for a series known from records only).
 function seriesPoints() {
   if (state.series === EVENTS) return state.buckets.map((b) => ({ t: b.timestamp, y: b.event_count }));
   if (state.series.startsWith(RECORDS)) return [];
   return state.plot.filter((d) => seriesKey(d) === state.series)
-    .map((d) => ({ t: d.timestamp, y: d.actual, lo: d.model_lower, hi: d.model_upper }));
+    .map((d) => ({ t: d.timestamp, y: d.actual, lo: d.model_lower, hi: d.model_upper, md: d.model_median }));
+}
+
+// The selected series' forecast: {t, lo, hi, md}.
+function forecastPoints() {
+  if (state.series === EVENTS || state.series.startsWith(RECORDS)) return [];
+  return state.forecast.filter((d) => seriesKey(d) === state.series)
+    .map((d) => ({ t: d.timestamp, lo: d.forecast_lower, hi: d.forecast_upper, md: d.forecast_prediction }));
+}
+
+// A closed band between the `lo` and `hi` of points (all of which have both).
+function bandPath(points, x, y) {
+  const upper = points.map((p) => `${x(p.t).toFixed(1)},${y(p.hi).toFixed(1)}`);
+  const lower = points.slice().reverse().map((p) => `${x(p.t).toFixed(1)},${y(p.lo).toFixed(1)}`);
+  return `M${upper.join("L")}L${lower.join("L")}Z`;
+}
+
+function linePath(points, x, y, key) {
+  return points.map((p, i) => `${i ? "L" : "M"}${x(p.t).toFixed(1)},${y(p[key]).toFixed(1)}`).join("");
 }
 
 function inView(t) { return state.view && t >= state.view[0] && t < state.view[1]; }
@@ -212,28 +246,33 @@ function renderChart() {
   const height = 300;
   const { width, x, time } = scales(svg, height);
   const points = seriesPoints().filter((p) => inView(p.t));
+  const forecast = forecastPoints().filter((p) => inView(p.t));
   const byTime = new Map(points.map((p) => [p.t, p.y]));
   const fromRecords = state.series.startsWith(RECORDS);
   const key = fromRecords ? state.series.slice(RECORDS.length) : state.series;
   const anomalies = visibleRecords().filter((r) => state.series === EVENTS || seriesKey(r) === key);
   const markerY = (r) => (state.series === EVENTS ? byTime.get(r.timestamp) : (r.actual || [])[0]);
   const typical = (r) => (fromRecords ? (r.typical || [])[0] : undefined);
-  const values = points.flatMap((p) => [p.y, p.lo, p.hi]).concat(anomalies.map(markerY), anomalies.map(typical))
+  const values = points.concat(forecast).flatMap((p) => [p.y, p.lo, p.hi]).concat(anomalies.map(markerY), anomalies.map(typical))
     .filter((v) => typeof v === "number" && isFinite(v));
   const step = niceStep(Math.max(1, ...values) - Math.min(0, ...values), 4);
   const lo = Math.floor(Math.min(0, ...values) / step) * step;
   const hi = Math.ceil((Math.max(1, ...values) * 1.04) / step) * step;
   const y = (v) => MARGIN.top + (1 - (v - lo) / (hi - lo)) * (height - MARGIN.top - MARGIN.bottom);
   axes(svg, x, y, lo, hi, step, width, height);
+  // The model's 95% bounds and median (model plot; none while a series' model warms up), then the
+  // forecast's band and prediction, then the actual values on top.
   const withBounds = points.filter((p) => typeof p.lo === "number" && typeof p.hi === "number");
   if (withBounds.length) {
-    const upper = withBounds.map((p) => `${x(p.t)},${y(p.hi)}`);
-    const lower = withBounds.slice().reverse().map((p) => `${x(p.t)},${y(p.lo)}`);
-    svg.append(el("svg:path", { class: "bounds", d: `M${upper.join("L")}L${lower.join("L")}Z` }));
+    svg.append(el("svg:path", { class: "bounds", d: bandPath(withBounds, x, y), "data-points": String(withBounds.length) }));
+    svg.append(el("svg:path", { class: "median", d: linePath(withBounds, x, y, "md"), "data-points": String(withBounds.length) }));
+  }
+  if (forecast.length) {
+    svg.append(el("svg:path", { class: "forecast-bounds", d: bandPath(forecast, x, y), "data-points": String(forecast.length) }));
+    svg.append(el("svg:path", { class: "forecast", d: linePath(forecast, x, y, "md"), "data-points": String(forecast.length) }));
   }
   if (points.length) {
-    const d = points.map((p, i) => `${i ? "L" : "M"}${x(p.t).toFixed(1)},${y(p.y).toFixed(1)}`).join("");
-    svg.append(el("svg:path", { class: "series", d, "data-points": String(points.length) }));
+    svg.append(el("svg:path", { class: "series", d: linePath(points, x, y, "y"), "data-points": String(points.length) }));
   }
   let drawn = 0;
   for (const r of anomalies.slice().sort((a, b) => a.record_score - b.record_score)) {

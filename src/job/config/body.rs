@@ -98,12 +98,35 @@ impl PutJobBody {
             serde_json::from_slice(body).map_err(|e| JobError::Parse(describe(&e)))?;
         // Elasticsearch renders model_plot_config with annotations_enabled defaulting to enabled.
         if let Some(plot) = parsed.model_plot_config.as_mut() {
+            check_model_plot_config(plot)?;
             if let Some(enabled) = plot.get("enabled").cloned() {
                 plot.entry("annotations_enabled").or_insert(enabled);
             }
         }
         Ok(parsed)
     }
+}
+
+/// Elasticsearch's strict `model_plot_config` parser: `enabled` (required) and
+/// `annotations_enabled` are booleans, `terms` a string, nothing else.
+fn check_model_plot_config(
+    plot: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), JobError> {
+    let parse = |message: String| Err(JobError::Parse(format!("[model_plot_config] {message}")));
+    for (field, value) in plot {
+        let fits = match field.as_str() {
+            "enabled" | "annotations_enabled" => value.is_boolean(),
+            "terms" => value.is_string(),
+            _ => return parse(format!("unknown field [{field}]")),
+        };
+        if !fits {
+            return parse(format!("failed to parse field [{field}]"));
+        }
+    }
+    if !plot.contains_key("enabled") {
+        return Err(JobError::Parse("Required [enabled]".to_string()));
+    }
+    Ok(())
 }
 
 fn describe(error: &serde_json::Error) -> String {
@@ -252,6 +275,33 @@ mod tests {
             Err(JobError::Parse(reason)) => reason,
             other => panic!("expected a parse error for {body}, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn model_plot_config_is_parsed_strictly() {
+        let body = |plot: &str| format!("{{\"model_plot_config\": {plot}}}");
+        assert_eq!(
+            parse_error(&body(r#"{"enabled": true, "colour": "red"}"#)),
+            "[model_plot_config] unknown field [colour]"
+        );
+        assert_eq!(
+            parse_error(&body(r#"{"enabled": "yes"}"#)),
+            "[model_plot_config] failed to parse field [enabled]"
+        );
+        assert_eq!(
+            parse_error(&body(r#"{"enabled": true, "terms": 3}"#)),
+            "[model_plot_config] failed to parse field [terms]"
+        );
+        assert_eq!(
+            parse_error(&body(r#"{"terms": "a"}"#)),
+            "Required [enabled]"
+        );
+        let parsed = PutJobBody::parse(body(r#"{"enabled": true, "terms": "a,b"}"#).as_bytes())
+            .expect("valid");
+        assert_eq!(
+            parsed.model_plot_config.expect("kept")["annotations_enabled"],
+            true
+        );
     }
 
     fn limits(json: &str) -> Result<AnalysisLimits, JobError> {
