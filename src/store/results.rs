@@ -2,7 +2,10 @@
 //! kind + sign-flipped time + ordinal, so a range scan returns one kind in time order. Owns the
 //! result types, range bounds, reads and bulk deletes; writes go through `commit` (I2).
 
-use super::{frame, jobs::purge_range, keys, tree, Store, StoreError};
+use super::{failpoint, frame, keys, tree, Store, StoreError};
+
+/// Bucket timestamps whose documents `delete_results` removes per batch.
+const DELETE_BUCKETS_PER_BATCH: usize = 1024;
 
 /// Kinds of result documents; the discriminant is part of the result key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -75,8 +78,9 @@ impl Store {
     }
 
     /// Removes the job's results of every kind with timestamp in `[start_ms, end_ms)`; returns how
-    /// many. Batched, so not atomic as a whole: to replace results atomically together with
-    /// progress, use `Commit::clear_results`.
+    /// many. Batched oldest first, each batch every kind's documents of a run of bucket timestamps
+    /// (atomic within the tree): a crash midway leaves fewer buckets, never a bucket without its
+    /// records. To replace results atomically together with progress, use `Commit::clear_results`.
     pub fn delete_results(
         &self,
         job_id: &str,
@@ -85,12 +89,47 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let prefix = keys::job_prefix(job_id)?;
         let mut removed = 0;
-        for kind in ResultKind::ALL {
-            if let Some((start, end)) = kind_range(&prefix, kind, start_ms, end_ms) {
-                removed += purge_range(&self.results, &start, &end)?;
+        let mut from = start_ms;
+        loop {
+            // The window ends at the bucket after the next DELETE_BUCKETS_PER_BATCH, else at `end_ms`.
+            let mut until = end_ms;
+            if let Some((start, end)) = kind_range(&prefix, ResultKind::Bucket, from, end_ms) {
+                let bucket_time = |key: &[u8]| {
+                    keys::parse_result_suffix(&key[prefix.len()..]).map(|(_, time, _)| time)
+                };
+                if let Some(entry) = self
+                    .results
+                    .range(start..end)
+                    .keys()
+                    .nth(DELETE_BUCKETS_PER_BATCH)
+                {
+                    let key = entry?;
+                    until = Some(bucket_time(&key).ok_or_else(|| {
+                        StoreError::corrupt(tree::RESULTS, &key, "malformed result key")
+                    })?);
+                }
             }
+            let mut batch = sled::Batch::default();
+            let mut in_batch = 0u64;
+            for kind in ResultKind::ALL {
+                if let Some((start, end)) = kind_range(&prefix, kind, from, until) {
+                    for key in self.results.range(start..end).keys() {
+                        batch.remove(key?);
+                        in_batch += 1;
+                    }
+                }
+            }
+            if in_batch > 0 {
+                failpoint::failpoint(failpoint::PURGE_BATCH)?;
+                let _exclusive = super::gate::exclusive();
+                self.results.apply_batch(batch)?;
+                removed += in_batch;
+            }
+            if until == end_ms {
+                return Ok(removed);
+            }
+            from = until;
         }
-        Ok(removed)
     }
 }
 

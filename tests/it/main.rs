@@ -21,7 +21,6 @@ mod clients;
 mod concurrency;
 mod corruption;
 mod explorer;
-#[cfg(feature = "failpoints")]
 mod failpoints;
 mod hostile;
 mod http;
