@@ -182,18 +182,24 @@ async fn one_run(seed: u64, kills: usize, figures: &mut Figures) {
             })
             .collect();
         let mut answers = Vec::new();
-        let delay = match kill {
-            Kill::Timed(delay) => delay,
+        // The log is watched on a blocking thread: the async timer's millisecond steps would
+        // be longer than a periodic snapshot of these jobs takes.
+        let persist_wait = match kill {
+            Kill::Timed(delay) => (None, delay),
             Kill::DuringPersist(fraction) => {
                 for task in tasks.drain(..) {
                     answers.push(task.await.expect("operation task"));
                 }
-                let jobs: Vec<&str> = step.iter().map(Op::job).collect();
-                log.wait_for_start(log_start, &jobs).await;
-                Duration::from_micros((fraction * log.typical_us() as f64) as u64)
+                let jobs: Vec<String> = step.iter().map(|op| op.job().to_string()).collect();
+                let delay = Duration::from_micros((fraction * log.typical_us() as f64) as u64);
+                (Some((log.path.clone(), jobs)), delay)
             }
         };
         let data = tokio::task::spawn_blocking(move || {
+            let (wait, delay) = persist_wait;
+            if let Some((path, jobs)) = wait {
+                PersistLog { path }.wait_for_start(log_start, &jobs);
+            }
             std::thread::sleep(delay);
             server.kill()
         })
@@ -282,15 +288,20 @@ impl PersistLog {
 
     /// The lines written after byte `from`.
     fn lines_from(&self, from: usize) -> Vec<String> {
-        let bytes = std::fs::read(&self.path).unwrap_or_default();
-        String::from_utf8_lossy(bytes.get(from..).unwrap_or_default())
+        use std::io::{Read, Seek, SeekFrom};
+        let mut bytes = Vec::new();
+        if let Ok(mut file) = std::fs::File::open(&self.path) {
+            let _ = file.seek(SeekFrom::Start(from as u64));
+            let _ = file.read_to_end(&mut bytes);
+        }
+        String::from_utf8_lossy(&bytes)
             .lines()
             .map(str::to_string)
             .collect()
     }
 
-    /// Waits until a periodic persist of one of `jobs` starts after byte `from`.
-    async fn wait_for_start(&self, from: usize, jobs: &[&str]) {
+    /// Waits until a periodic persist of one of `jobs` starts after byte `from` (blocking).
+    fn wait_for_start(&self, from: usize, jobs: &[String]) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let started = self.lines_from(from).iter().any(|line| {
@@ -304,7 +315,7 @@ impl PersistLog {
                 Instant::now() < deadline,
                 "no periodic persist of {jobs:?} started"
             );
-            tokio::time::sleep(Duration::from_micros(200)).await;
+            std::thread::sleep(Duration::from_micros(50));
         }
     }
 
