@@ -485,6 +485,23 @@ mod tests {
     }
 
     #[test]
+    fn the_in_flight_budget_holds_at_least_one_largest_body() {
+        let file: FileConfig =
+            toml::from_str("[limits]\nmax_in_flight_bytes = \"256mb\"\nmax_connections = 10\n")
+                .unwrap();
+        let config = ServeArgs::default().layer(file.clone()).unwrap();
+        assert_eq!(
+            (config.max_in_flight_bytes, config.max_connections),
+            (256 << 20, 10)
+        );
+        let Cli { serve: flags, .. } = Cli::parse_from(["auspex", "--max-in-flight-bytes", "1mb"]);
+        let error = flags.layer(file).unwrap_err().to_string();
+        assert!(error.contains("max_in_flight_bytes"), "{error}");
+        let Cli { serve: flags, .. } = Cli::parse_from(["auspex", "--max-connections", "0"]);
+        assert!(flags.layer(FileConfig::default()).is_err());
+    }
+
+    #[test]
     fn help_documents_every_setting() {
         use clap::CommandFactory;
         let help = Cli::command().render_long_help().to_string();

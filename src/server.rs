@@ -217,6 +217,37 @@ mod tests {
         server.await.expect("serve returns");
     }
 
+    /// `start` allows two connections: a third waits (in the backlog) until one of them closes.
+    #[tokio::test]
+    async fn connections_over_the_limit_wait_for_a_free_slot() {
+        let (address, stop, server) = start().await;
+        let idle_one = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect");
+        let _idle_two = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect");
+        let client = reqwest::Client::new();
+        let waiting = tokio::spawn({
+            let client = client.clone();
+            async move { client.get(format!("http://{address}/")).send().await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !waiting.is_finished(),
+            "the third connection is not served yet"
+        );
+        drop(idle_one);
+        let response = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("served once a slot is free")
+            .expect("task")
+            .expect("response");
+        assert_eq!(response.status(), 200);
+        stop.send(()).expect("server alive");
+        server.await.expect("serve returns");
+    }
+
     #[tokio::test]
     async fn shutdown_finishes_in_flight_requests_then_stops_accepting() {
         let (address, stop, server) = start().await;

@@ -213,8 +213,10 @@ impl Drop for BodyReservation {
 /// Reads the whole body, refusing more than `limit` bytes with a 413 envelope and bodies the
 /// `budget` cannot hold with a 429. A declared `Content-Length` is checked and reserved before
 /// reading (so `Expect: 100-continue` clients never send a refused body); a body without one is
-/// reserved frame by frame. The reservation is handed back with the body: keep it while the body
-/// (or what is made of it) is held.
+/// reserved frame by frame. A body refused for the budget is read to its end and dropped (up to
+/// `limit` bytes), so a client still sending it gets the 429 rather than a reset connection. The
+/// reservation is handed back with the body: keep it while the body (or what is made of it) is
+/// held.
 pub async fn read_body<B>(
     headers: &HeaderMap,
     body: B,
@@ -233,9 +235,12 @@ where
         return Err(too_long(limit));
     }
     let mut reservation = BodyReservation::on(budget);
-    reservation.grow(declared.unwrap_or(0))?;
-    let mut buffer = BytesMut::new();
     let mut body = std::pin::pin!(body);
+    if let Err(refused) = reservation.grow(declared.unwrap_or(0)) {
+        discard(body.as_mut(), limit).await;
+        return Err(refused);
+    }
+    let mut buffer = BytesMut::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|error| {
             ApiError::new(
@@ -251,7 +256,11 @@ where
             return Err(too_long(limit));
         }
         if total > reservation.bytes && reservation.budget.is_some() {
-            reservation.grow(total - reservation.bytes)?;
+            if let Err(refused) = reservation.grow(total - reservation.bytes) {
+                drop(buffer);
+                discard(body.as_mut(), limit - total).await;
+                return Err(refused);
+            }
         }
         if buffer.is_empty() && data.len() as u64 == declared.unwrap_or(u64::MAX) {
             return Ok((data, reservation)); // one frame: no copy
@@ -259,6 +268,21 @@ where
         buffer.extend_from_slice(&data);
     }
     Ok((buffer.freeze(), reservation))
+}
+
+/// Reads and drops up to `limit` more bytes of `body` (a frame at a time: no memory kept).
+async fn discard<B>(mut body: std::pin::Pin<&mut B>, limit: u64)
+where
+    B: Body<Data = Bytes>,
+{
+    let mut left = limit;
+    while let Some(Ok(frame)) = body.frame().await {
+        let len = frame.data_ref().map_or(0, |data| data.len() as u64);
+        match left.checked_sub(len) {
+            Some(rest) => left = rest,
+            None => return,
+        }
+    }
 }
 
 fn too_long(limit: u64) -> ApiError {
