@@ -264,6 +264,26 @@ mod tests {
         assert_eq!(store.delete_results("a", None, None).unwrap(), 2);
     }
 
+    /// More buckets than one batch takes: every batch is whole buckets, and all of them go.
+    #[test]
+    fn delete_results_spans_batches_of_whole_buckets() {
+        let n = super::DELETE_BUCKETS_PER_BATCH as i64 * 2 + 7;
+        let results: Vec<_> = (0..n)
+            .flat_map(|t| [(ResultKind::Bucket, t), (ResultKind::Record, t)])
+            .collect();
+        let store = store_with("a", &results);
+        let cutoff = n - 5;
+        assert_eq!(
+            store.delete_results("a", None, Some(cutoff)).unwrap(),
+            2 * cutoff as u64
+        );
+        for kind in [ResultKind::Bucket, ResultKind::Record] {
+            let left = times(&store, "a", kind, None, None);
+            assert_eq!(left.len(), 5, "{kind:?}");
+            assert_eq!(left[0], format!("\"{kind:?}@{cutoff}#0\""));
+        }
+    }
+
     #[test]
     fn a_corrupt_result_fails_the_scan() {
         let store = store_with("a", &[(ResultKind::Bucket, 0)]);
