@@ -111,6 +111,13 @@ pub struct ServeArgs {
     /// client that stalls mid-body gets a 408 and the connection is closed [default: 60s]
     #[arg(long, env = "AUSPEX_BODY_READ_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
     pub body_read_timeout: Option<std::time::Duration>,
+    /// Request body bytes being read or held across all connections; a request that would go
+    /// over gets 429 es_rejected_execution_exception. At least --max-content-length [default: 512mb]
+    #[arg(long, env = "AUSPEX_MAX_IN_FLIGHT_BYTES", value_name = "SIZE", value_parser = parse_byte_size)]
+    pub max_in_flight_bytes: Option<u64>,
+    /// Connections served at once; more wait in the listen backlog [default: 1000]
+    #[arg(long, env = "AUSPEX_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
     /// Default model_snapshot_retention_days of new jobs that do not set it [default: 10]
     #[arg(
         long,
@@ -171,6 +178,8 @@ pub struct Config {
     pub data: PathBuf,
     pub max_content_length: u64,
     pub body_read_timeout: std::time::Duration,
+    pub max_in_flight_bytes: u64,
+    pub max_connections: usize,
     pub log_format: LogFormat,
     pub retention: RetentionDefaults,
     pub security: SecurityConfig,
@@ -184,6 +193,8 @@ impl Default for Config {
             data: PathBuf::from("data"),
             max_content_length: 100 << 20,
             body_read_timeout: std::time::Duration::from_secs(60),
+            max_in_flight_bytes: 512 << 20,
+            max_connections: 1000,
             log_format: LogFormat::Text,
             retention: RetentionDefaults::default(),
             security: SecurityConfig::default(),
@@ -278,6 +289,14 @@ impl ServeArgs {
                 .context("in the config file, limits.body_read_timeout")?,
             (None, None) => defaults.body_read_timeout,
         };
+        let max_in_flight_bytes = match (self.max_in_flight_bytes, &file.limits.max_in_flight_bytes)
+        {
+            (Some(bytes), _) => bytes,
+            (None, Some(text)) => parse_byte_size(text)
+                .map_err(anyhow::Error::msg)
+                .context("in the config file, limits.max_in_flight_bytes")?,
+            (None, None) => defaults.max_in_flight_bytes,
+        };
         let config = Config {
             listen: self.listen.or(file.listen).unwrap_or(defaults.listen),
             data: self
@@ -288,6 +307,11 @@ impl ServeArgs {
                 .unwrap_or(defaults.data),
             max_content_length,
             body_read_timeout,
+            max_in_flight_bytes,
+            max_connections: self
+                .max_connections
+                .or(file.limits.max_connections)
+                .unwrap_or(defaults.max_connections),
             log_format: self
                 .common
                 .log_format
@@ -328,6 +352,17 @@ impl Config {
         }
         if self.tls.enabled {
             anyhow::bail!("tls.enabled = true is not supported by this version of auspex");
+        }
+        // A body the budget could never hold would be refused with 429 forever: say so at startup.
+        if self.max_in_flight_bytes < self.max_content_length {
+            anyhow::bail!(
+                "limits.max_in_flight_bytes ({}b) must be at least limits.max_content_length ({}b)",
+                self.max_in_flight_bytes,
+                self.max_content_length
+            );
+        }
+        if self.max_connections == 0 {
+            anyhow::bail!("limits.max_connections must be at least 1");
         }
         Ok(())
     }
@@ -450,6 +485,23 @@ mod tests {
     }
 
     #[test]
+    fn the_in_flight_budget_holds_at_least_one_largest_body() {
+        let file: FileConfig =
+            toml::from_str("[limits]\nmax_in_flight_bytes = \"256mb\"\nmax_connections = 10\n")
+                .unwrap();
+        let config = ServeArgs::default().layer(file.clone()).unwrap();
+        assert_eq!(
+            (config.max_in_flight_bytes, config.max_connections),
+            (256 << 20, 10)
+        );
+        let Cli { serve: flags, .. } = Cli::parse_from(["auspex", "--max-in-flight-bytes", "1mb"]);
+        let error = flags.layer(file).unwrap_err().to_string();
+        assert!(error.contains("max_in_flight_bytes"), "{error}");
+        let Cli { serve: flags, .. } = Cli::parse_from(["auspex", "--max-connections", "0"]);
+        assert!(flags.layer(FileConfig::default()).is_err());
+    }
+
+    #[test]
     fn help_documents_every_setting() {
         use clap::CommandFactory;
         let help = Cli::command().render_long_help().to_string();
@@ -459,6 +511,8 @@ mod tests {
             "--log-format",
             "--listen",
             "--max-content-length",
+            "--max-in-flight-bytes",
+            "--max-connections",
             "--model-snapshot-retention-days",
             "--daily-model-snapshot-retention-after-days",
             "--results-retention-days",

@@ -6,6 +6,10 @@
 //! (bounded by [`DRAIN_TIMEOUT`]) -> wait for handler tasks still running (same bound) ->
 //! `JobManager::shutdown` (persists open jobs).
 //!
+//! Limits: at most `max_connections` connections are served at once (beyond that the accept loop
+//! waits, and new connections wait in the listen backlog), and every request carries the process's
+//! in-flight body budget (`api::BodyBudget`, `max_in_flight_bytes`) in its extensions.
+//!
 //! Handlers as tasks: a panicking handler becomes a 500 error envelope (the `JoinError` is mapped)
 //! and the connection and server carry on. It also means a handler whose client went away still
 //! runs to completion, so an acknowledged-or-not `_data` never stops halfway.
@@ -25,9 +29,10 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
-use crate::api::{self, AppState};
+use crate::api::{self, AppState, BodyBudget};
 
 /// How long shutdown waits for in-flight requests (and again for their handler tasks).
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -39,9 +44,14 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Serves until `shutdown` resolves, then drains connections and persists open jobs.
 pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Future<Output = ()>) {
     let handler_state = Arc::clone(&state);
+    let limits = Limits {
+        max_connections: state.config.max_connections,
+        body_budget: BodyBudget::new(state.config.max_in_flight_bytes),
+    };
     serve(
         listener,
         move |request| api::handle(Arc::clone(&handler_state), request),
+        limits,
         shutdown,
     )
     .await;
@@ -49,16 +59,35 @@ pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Fut
     tracing::info!("shutdown complete");
 }
 
+/// What the server bounds across all connections.
+struct Limits {
+    max_connections: usize,
+    body_budget: Arc<BodyBudget>,
+}
+
 /// The accept loop and the drain, for any handler (`run` passes `api::handle`).
-async fn serve<H, F>(listener: TcpListener, handler: H, shutdown: impl Future<Output = ()>)
-where
+async fn serve<H, F>(
+    listener: TcpListener,
+    handler: H,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) where
     H: Fn(Request<Incoming>) -> F + Clone + Send + 'static,
     F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
 {
     let graceful = GracefulShutdown::new();
     let handlers = TaskTracker::new();
+    let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     tokio::pin!(shutdown);
     loop {
+        // A connection slot first: at the limit, new connections wait in the listen backlog.
+        let slot = tokio::select! {
+            slot = Arc::clone(&connections).acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break, // never closed
+            },
+            () = &mut shutdown => break,
+        };
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
@@ -68,7 +97,9 @@ where
                     let service = {
                         let handler = handler.clone();
                         let handlers = handlers.clone();
-                        service_fn(move |request| {
+                        let budget = Arc::clone(&limits.body_budget);
+                        service_fn(move |mut request: Request<Incoming>| {
+                            request.extensions_mut().insert(Arc::clone(&budget));
                             let task = handlers.spawn(handler(request));
                             async move {
                                 Ok::<_, Infallible>(match task.await {
@@ -90,6 +121,7 @@ where
                         if let Err(error) = connection.await {
                             tracing::debug!(%peer, "connection ended with an error: {error}");
                         }
+                        drop(slot);
                     });
                 }
                 Err(error) => {
@@ -147,7 +179,11 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, test_handler, async {
+        let limits = Limits {
+            max_connections: 2,
+            body_budget: BodyBudget::new(1 << 20),
+        };
+        let server = tokio::spawn(serve(listener, test_handler, limits, async {
             let _ = stopped.await;
         }));
         (address, stop, server)
@@ -177,6 +213,37 @@ mod tests {
             assert_eq!(response.status(), 200);
             assert_eq!(response.text().await.expect("body"), "ok");
         }
+        stop.send(()).expect("server alive");
+        server.await.expect("serve returns");
+    }
+
+    /// `start` allows two connections: a third waits (in the backlog) until one of them closes.
+    #[tokio::test]
+    async fn connections_over_the_limit_wait_for_a_free_slot() {
+        let (address, stop, server) = start().await;
+        let idle_one = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect");
+        let _idle_two = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect");
+        let client = reqwest::Client::new();
+        let waiting = tokio::spawn({
+            let client = client.clone();
+            async move { client.get(format!("http://{address}/")).send().await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !waiting.is_finished(),
+            "the third connection is not served yet"
+        );
+        drop(idle_one);
+        let response = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("served once a slot is free")
+            .expect("task")
+            .expect("response");
+        assert_eq!(response.status(), 200);
         stop.send(()).expect("server alive");
         server.await.expect("serve returns");
     }

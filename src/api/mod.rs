@@ -50,7 +50,7 @@ use crate::job::JobManager;
 
 pub use error::{ApiError, EsType};
 pub use reply::{Render, Reply};
-pub use request::MediaType;
+pub use request::{BodyBudget, MediaType};
 pub use root::{ES_VERSION, LUCENE_VERSION};
 pub use route::Endpoint;
 
@@ -158,7 +158,14 @@ where
         _ => {}
     }
 
-    let read = request::read_body(&parts.headers, body, state.config.max_content_length);
+    // The server puts its in-flight body budget on every request (`server.rs`).
+    let budget = parts.extensions.get::<Arc<BodyBudget>>();
+    let read = request::read_body(
+        &parts.headers,
+        body,
+        state.config.max_content_length,
+        budget,
+    );
     // A client that sends headers and then stalls must not hold a task and its buffer forever.
     let read = match tokio::time::timeout(state.config.body_read_timeout, read).await {
         Ok(read) => read,
@@ -170,8 +177,10 @@ where
             ),
         )),
     };
-    let body = match read {
-        Ok(body) => body,
+    // The reservation is held until the answer is built: the body lives that long (a `_data` body
+    // waits in its job's queue and is parsed there).
+    let (body, _reservation) = match read {
+        Ok(read) => read,
         Err(error) => {
             // The rest of an oversized, stalled or broken body is never read: the connection
             // cannot be reused.

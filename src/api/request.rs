@@ -3,12 +3,16 @@
 //! Owns: percent-decoding (`+` is a space in the query string, as Elasticsearch's `RestUtils` decodes
 //! it), the accepted request content types (JSON, NDJSON, `application/vnd.elasticsearch+json;
 //! compatible-with=N`, `text/plain`, or none), the response media type (the compatible-with type is
-//! echoed when the client asked for it), and the `http.max_content_length` body limit (413).
+//! echoed when the client asked for it), the `http.max_content_length` body limit (413), and the
+//! process-wide budget of body bytes being read or held ([`BodyBudget`], 429 when it is spent).
 //! Does not own: which parameters an endpoint takes (`api::params`) or routing (`api::route`).
 //! Talks to: hyper's body types only.
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
 use hyper::body::Body;
 use hyper::header::{HeaderMap, ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::Method;
@@ -132,10 +136,93 @@ pub fn check_content_type(headers: &HeaderMap) -> Result<(), String> {
     }
 }
 
-/// Reads the whole body, refusing more than `limit` bytes with a 413 envelope. A declared
-/// `Content-Length` over the limit is refused before reading (so `Expect: 100-continue` clients
-/// never send it).
-pub async fn read_body<B>(headers: &HeaderMap, body: B, limit: u64) -> Result<Bytes, ApiError>
+/// The bytes of request bodies being read or held by their requests, across all connections, and
+/// their limit. A flood of parallel large posts is refused with 429 once the limit is spent, so
+/// bodies cannot exhaust memory (the role of Elasticsearch's in-flight requests circuit breaker).
+#[derive(Debug)]
+pub struct BodyBudget {
+    limit: u64,
+    used: AtomicU64,
+}
+
+/// Bytes taken from a [`BodyBudget`]; given back when dropped (when the request's answer is built).
+#[derive(Debug)]
+pub struct BodyReservation {
+    budget: Option<Arc<BodyBudget>>,
+    bytes: u64,
+}
+
+impl BodyBudget {
+    pub fn new(limit: u64) -> Arc<BodyBudget> {
+        Arc::new(BodyBudget {
+            limit,
+            used: AtomicU64::new(0),
+        })
+    }
+
+    /// Bytes currently taken.
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::Acquire)
+    }
+
+    fn take(&self, bytes: u64) -> Result<(), ApiError> {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(bytes).filter(|total| *total <= self.limit)
+            })
+            .map(|_| ())
+            .map_err(|used| {
+                ApiError::new(
+                    EsType::RejectedExecution,
+                    format!(
+                        "rejected execution: [{bytes}b] of request body would exceed the in-flight \
+                         body limit [{}b] ([{used}b] in use); retry later",
+                        self.limit
+                    ),
+                )
+            })
+    }
+}
+
+impl BodyReservation {
+    fn on(budget: Option<&Arc<BodyBudget>>) -> BodyReservation {
+        BodyReservation {
+            budget: budget.cloned(),
+            bytes: 0,
+        }
+    }
+
+    /// Takes `bytes` more, or refuses with 429 (keeping what it holds).
+    fn grow(&mut self, bytes: u64) -> Result<(), ApiError> {
+        if let Some(budget) = &self.budget {
+            budget.take(bytes)?;
+            self.bytes += bytes;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for BodyReservation {
+    fn drop(&mut self) {
+        if let Some(budget) = &self.budget {
+            budget.used.fetch_sub(self.bytes, Ordering::AcqRel);
+        }
+    }
+}
+
+/// Reads the whole body, refusing more than `limit` bytes with a 413 envelope and bodies the
+/// `budget` cannot hold with a 429. A declared `Content-Length` is checked and reserved before
+/// reading (so `Expect: 100-continue` clients never send a refused body); a body without one is
+/// reserved frame by frame. A body refused for the budget is read to its end and dropped (up to
+/// `limit` bytes), so a client still sending it gets the 429 rather than a reset connection. The
+/// reservation is handed back with the body: keep it while the body (or what is made of it) is
+/// held.
+pub async fn read_body<B>(
+    headers: &HeaderMap,
+    body: B,
+    limit: u64,
+    budget: Option<&Arc<BodyBudget>>,
+) -> Result<(Bytes, BodyReservation), ApiError>
 where
     B: Body<Data = Bytes>,
     B::Error: std::error::Error + Send + Sync + 'static,
@@ -147,14 +234,54 @@ where
     if declared.is_some_and(|length| length > limit) {
         return Err(too_long(limit));
     }
-    let limit_usize = usize::try_from(limit).unwrap_or(usize::MAX);
-    match Limited::new(body, limit_usize).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => Err(too_long(limit)),
-        Err(error) => Err(ApiError::new(
-            EsType::IllegalArgument,
-            format!("failed to read the request body: {error}"),
-        )),
+    let mut reservation = BodyReservation::on(budget);
+    let mut body = std::pin::pin!(body);
+    if let Err(refused) = reservation.grow(declared.unwrap_or(0)) {
+        discard(body.as_mut(), limit).await;
+        return Err(refused);
+    }
+    let mut buffer = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|error| {
+            ApiError::new(
+                EsType::IllegalArgument,
+                format!("failed to read the request body: {error}"),
+            )
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        let total = (buffer.len() + data.len()) as u64;
+        if total > limit {
+            return Err(too_long(limit));
+        }
+        if total > reservation.bytes && reservation.budget.is_some() {
+            if let Err(refused) = reservation.grow(total - reservation.bytes) {
+                drop(buffer);
+                discard(body.as_mut(), limit - total).await;
+                return Err(refused);
+            }
+        }
+        if buffer.is_empty() && data.len() as u64 == declared.unwrap_or(u64::MAX) {
+            return Ok((data, reservation)); // one frame: no copy
+        }
+        buffer.extend_from_slice(&data);
+    }
+    Ok((buffer.freeze(), reservation))
+}
+
+/// Reads and drops up to `limit` more bytes of `body` (a frame at a time: no memory kept).
+async fn discard<B>(mut body: std::pin::Pin<&mut B>, limit: u64)
+where
+    B: Body<Data = Bytes>,
+{
+    let mut left = limit;
+    while let Some(Ok(frame)) = body.frame().await {
+        let len = frame.data_ref().map_or(0, |data| data.len() as u64);
+        match left.checked_sub(len) {
+            Some(rest) => left = rest,
+            None => return,
+        }
     }
 }
 
@@ -332,19 +459,51 @@ mod tests {
     async fn body_limit() {
         let body = Full::new(Bytes::from_static(b"0123456789"));
         assert_eq!(
-            read_body(&HeaderMap::new(), body.clone(), 10)
+            read_body(&HeaderMap::new(), body.clone(), 10, None)
                 .await
                 .unwrap()
+                .0
                 .len(),
             10
         );
-        let error = read_body(&HeaderMap::new(), body, 9).await.unwrap_err();
+        let error = read_body(&HeaderMap::new(), body, 9, None)
+            .await
+            .unwrap_err();
         assert_eq!(error.kind, EsType::ContentTooLong);
         let declared = headers(&[("content-length", "1000")]);
-        let error = read_body(&declared, Full::new(Bytes::new()), 10)
+        let error = read_body(&declared, Full::new(Bytes::new()), 10, None)
             .await
             .unwrap_err();
         assert_eq!(error.status(), 413);
+    }
+
+    #[tokio::test]
+    async fn the_budget_is_held_while_the_body_is_and_refuses_beyond_it() {
+        let budget = BodyBudget::new(15);
+        let body = || Full::new(Bytes::from_static(b"0123456789"));
+        let declared = headers(&[("content-length", "10")]);
+        let (first, held) = read_body(&declared, body(), 100, Some(&budget))
+            .await
+            .unwrap();
+        assert_eq!((first.len(), budget.used()), (10, 10));
+        // Declared or not, a second body does not fit while the first is held.
+        for headers in [declared.clone(), HeaderMap::new()] {
+            let error = read_body(&headers, body(), 100, Some(&budget))
+                .await
+                .unwrap_err();
+            assert_eq!(
+                (error.status(), error.kind),
+                (429, EsType::RejectedExecution)
+            );
+            assert_eq!(budget.used(), 10, "a refused body gives back what it took");
+        }
+        drop(held);
+        assert_eq!(budget.used(), 0);
+        let (_, held) = read_body(&HeaderMap::new(), body(), 100, Some(&budget))
+            .await
+            .unwrap();
+        assert_eq!(budget.used(), 10);
+        drop(held);
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub struct Limits {
     pub max_content_length: Option<String>,
     /// A duration such as `60s` or `500ms`.
     pub body_read_timeout: Option<String>,
+    /// A byte size such as `512mb`.
+    pub max_in_flight_bytes: Option<String>,
+    pub max_connections: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

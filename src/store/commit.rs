@@ -37,9 +37,9 @@ impl Store {
     /// consistent view; two reads are two views).
     pub fn commit(&self, job_id: &str, commit: &Commit) -> Result<(), StoreError> {
         let prepared = self.prepare(job_id, commit)?;
-        failpoint::failpoint(failpoint::COMMIT_BEFORE);
+        failpoint::failpoint(failpoint::COMMIT_BEFORE)?;
         self.apply(keys::job_key(job_id)?, &prepared, false)?;
-        failpoint::failpoint(failpoint::COMMIT_AFTER);
+        failpoint::failpoint(failpoint::COMMIT_AFTER)?;
         Ok(())
     }
 

@@ -1,4 +1,4 @@
-//! Crash tests at every failpoint, built only with `--features failpoints`: the test binary runs
+//! Crash tests at every commit-boundary failpoint: the test binary runs
 //! itself as a child that aborts at the named failpoint (a real process crash: no destructors, no
 //! flush), then the parent reopens the store and checks that recovery leaves it consistent
 //! (`check_integrity` clean) with every flushed write intact and the interrupted one all-or-nothing.
@@ -63,9 +63,8 @@ fn crash_child() {
         .unwrap();
     store.db.flush().unwrap();
 
-    // The child runs one test on one thread, and sled reads no environment: setting it is safe here.
-    std::env::set_var(failpoints::ENV_VAR, &point);
     let point = point.to_string_lossy();
+    failpoints::arm(&point).unwrap();
     if point.starts_with("commit.") {
         let mut commit = commit_with(
             vec![(2, vec![3; 3000])],
@@ -95,7 +94,7 @@ fn crash_child() {
 #[test]
 fn crash_at_every_failpoint_recovers_consistently() {
     let exe = std::env::current_exe().unwrap();
-    for point in failpoints::ALL {
+    for point in failpoints::CRASH_POINTS {
         let dir = tempfile::tempdir().unwrap();
         let status = Command::new(&exe)
             .args([

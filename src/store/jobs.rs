@@ -31,6 +31,7 @@ impl Store {
         self.purge_job_data(key)?;
         let config = IVec::from(frame::frame(config_json)?);
         let progress = IVec::from(frame::frame_bincode(progress)?);
+        failpoint::failpoint(failpoint::CREATE_JOB_BEFORE)?;
         let _exclusive = super::gate::exclusive();
         (&self.jobs, &self.progress)
             .transaction(|(jobs, progress_tree)| -> TxResult<bool> {
@@ -49,6 +50,7 @@ impl Store {
     pub fn put_job_config(&self, job_id: &str, config_json: &[u8]) -> Result<bool, StoreError> {
         let key = keys::job_key(job_id)?;
         let config = IVec::from(frame::frame(config_json)?);
+        failpoint::failpoint(failpoint::JOB_CONFIG_BEFORE)?;
         let _exclusive = super::gate::exclusive();
         self.jobs
             .transaction(|jobs| -> TxResult<bool> {
@@ -88,6 +90,7 @@ impl Store {
     /// which `open` removes. Returns whether the job existed.
     pub fn delete_job(&self, job_id: &str) -> Result<bool, StoreError> {
         let key = keys::job_key(job_id)?;
+        failpoint::failpoint(failpoint::DELETE_BEFORE)?;
         let exclusive = super::gate::exclusive();
         let existed = (&self.jobs, &self.progress)
             .transaction(|(jobs, progress)| -> TxResult<bool> {
@@ -96,7 +99,7 @@ impl Store {
             })
             .map_err(tx_error)?;
         drop(exclusive);
-        failpoint::failpoint(failpoint::DELETE_AFTER_UNLINK);
+        failpoint::failpoint(failpoint::DELETE_AFTER_UNLINK)?;
         self.purge_job_data_at(key, Some(failpoint::DELETE_MID_PURGE))?;
         Ok(existed)
     }
@@ -112,7 +115,7 @@ impl Store {
         let end = keys::job_end(job);
         let mut removed = purge_range(&self.input, &start, &end)?;
         if let Some(name) = failpoint_name {
-            failpoint::failpoint(name);
+            failpoint::failpoint(name)?;
         }
         removed += purge_range(&self.results, &start, &end)?;
         removed += purge_range(&self.snapshots, &start, &end)?;
@@ -139,6 +142,7 @@ pub(super) fn purge_range(tree: &Tree, start: &[u8], end: &[u8]) -> Result<u64, 
         if in_batch == 0 {
             return Ok(removed);
         }
+        failpoint::failpoint(failpoint::PURGE_BATCH)?;
         let exclusive = super::gate::exclusive();
         tree.apply_batch(batch)?;
         drop(exclusive);

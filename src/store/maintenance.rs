@@ -4,7 +4,7 @@
 //! documented layout. Callers follow I1 (the job's actor while it is open, the manager otherwise).
 
 use super::snapshots::SnapshotMeta;
-use super::{frame, keys, tree, Progress, Store, StoreError};
+use super::{failpoint, frame, keys, tree, Progress, Store, StoreError};
 
 impl Store {
     /// Replaces the ES document of an existing snapshot, leaving its state chunks, sequence number
@@ -23,6 +23,7 @@ impl Store {
         };
         let mut meta: SnapshotMeta = frame::unframe_bincode(tree::SNAPSHOTS, &key, &value)?;
         meta.json = json.to_vec();
+        failpoint::failpoint(failpoint::SNAPSHOT_EDIT_BEFORE)?;
         // Compare-and-swap: a concurrent delete makes this a no-op instead of resurrecting metadata
         // without chunks.
         let swapped = self.snapshots.compare_and_swap(
@@ -41,6 +42,7 @@ impl Store {
     pub fn reset_job(&self, job_id: &str, progress: &Progress) -> Result<(), StoreError> {
         let key = keys::job_key(job_id)?;
         self.purge_job_data(key)?;
+        failpoint::failpoint(failpoint::PROGRESS_BEFORE)?;
         self.progress.insert(key, frame::frame_bincode(progress)?)?;
         Ok(())
     }

@@ -114,11 +114,14 @@
 //! flush: group commit), `_flush`, `_close`, snapshot writes, `PUT`/`DELETE` job. sled's background
 //! flush is never relied on.
 //!
-//! Failpoints (`--features failpoints`, `AUSPEX_FAILPOINT=<name>` aborts the process there):
-//! `commit.before`, `commit.after`, `snapshot.before`, `snapshot.after`, `delete.after_unlink`,
-//! `delete.mid_purge`. A crash at any of them must leave a store that opens and passes
-//! `check_integrity`, with every flushed acknowledgement intact; `store/crash_tests.rs` (run with
-//! `--features failpoints`) crashes a child process at each one and checks exactly that.
+//! Failpoints (`failpoint.rs`; always built, armed by `AUSPEX_FAILPOINT=<name>[:abort|:error[:n]]`):
+//! at commit boundaries `commit.before`, `commit.after`, `snapshot.before`, `snapshot.after`,
+//! `delete.after_unlink`, `delete.mid_purge`; before single writes `delete.before`,
+//! `create_job.before`, `job_config.before`, `progress.before`, `snapshot_delete.before`,
+//! `snapshot_edit.before`, `purge.batch`, `resource.before`. A crash at any of them must leave a
+//! store that opens and passes `check_integrity`, with every flushed acknowledgement intact
+//! (`store/crash_tests.rs` crashes a child process at each commit boundary and checks exactly
+//! that); an injected write error at any of them must leave the last good state.
 //!
 //! # 6. Recovery on open
 //!
@@ -156,7 +159,7 @@
 
 mod check;
 mod commit;
-#[cfg(all(test, feature = "failpoints"))]
+#[cfg(test)]
 mod crash_tests;
 mod error;
 mod failpoint;
@@ -186,10 +189,7 @@ pub use snapshots::{SnapshotDoc, SNAPSHOT_CHUNK_LEN};
 
 /// Failpoint names, for the crash tests.
 pub mod failpoints {
-    pub use super::failpoint::{
-        ALL, COMMIT_AFTER, COMMIT_BEFORE, DELETE_AFTER_UNLINK, DELETE_MID_PURGE, ENV_VAR,
-        SNAPSHOT_AFTER, SNAPSHOT_BEFORE,
-    };
+    pub use super::failpoint::*;
 }
 
 use sled::{transaction::TransactionError, Tree};

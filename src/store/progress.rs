@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{frame, keys, tree, Store, StoreError};
+use super::{failpoint, frame, keys, tree, Store, StoreError};
 
 /// Lifecycle state as persisted (ES `state` minus the transient `opening`/`closing`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +40,7 @@ impl Store {
     /// input or results must go through `commit` (I2).
     pub fn put_progress(&self, job_id: &str, progress: &Progress) -> Result<(), StoreError> {
         let key = keys::job_key(job_id)?;
+        failpoint::failpoint(failpoint::PROGRESS_BEFORE)?;
         self.progress.insert(key, frame::frame_bincode(progress)?)?;
         Ok(())
     }

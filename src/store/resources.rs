@@ -5,7 +5,7 @@
 
 use sled::Batch;
 
-use super::{frame, keys, tree, Store, StoreError};
+use super::{failpoint, frame, keys, tree, Store, StoreError};
 
 /// What a resource key holds; the byte is the key's first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +58,7 @@ impl Store {
         json: &[u8],
     ) -> Result<(), StoreError> {
         let key = resource_key(kind, id, sub)?;
+        failpoint::failpoint(failpoint::RESOURCE_BEFORE)?;
         self.resources.insert(key, frame::frame(json)?)?;
         Ok(())
     }
@@ -118,6 +119,8 @@ impl Store {
                 batch.remove(entry?.0);
             }
         }
+        failpoint::failpoint(failpoint::RESOURCE_BEFORE)?;
+        let _exclusive = super::gate::exclusive();
         self.resources.apply_batch(batch)?;
         Ok(existed)
     }

@@ -2,7 +2,10 @@
 //! kind + sign-flipped time + ordinal, so a range scan returns one kind in time order. Owns the
 //! result types, range bounds, reads and bulk deletes; writes go through `commit` (I2).
 
-use super::{frame, jobs::purge_range, keys, tree, Store, StoreError};
+use super::{failpoint, frame, keys, tree, Store, StoreError};
+
+/// Bucket timestamps whose documents `delete_results` removes per batch.
+const DELETE_BUCKETS_PER_BATCH: usize = 1024;
 
 /// Kinds of result documents; the discriminant is part of the result key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -94,20 +97,59 @@ impl Store {
         Ok(docs)
     }
 
-    /// Removes the job's results of every bucket-timed kind with timestamp in `[start_ms, end_ms)`;
-    /// returns how many. Batched, so not atomic as a whole: to replace results atomically together
-    /// with progress, use `Commit::clear_results`.
+    /// Removes the job's results of every bucket-timed kind with timestamp in `[start_ms, end_ms)`; returns how
+    /// many. Batched oldest first, each batch every kind's documents of a run of bucket timestamps
+    /// (atomic within the tree): a crash midway leaves fewer buckets, never a bucket without its
+    /// records. To replace results atomically together with progress, use `Commit::clear_results`.
     pub fn delete_results(
         &self,
         job_id: &str,
         start_ms: Option<i64>,
         end_ms: Option<i64>,
     ) -> Result<u64, StoreError> {
+        let prefix = keys::job_prefix(job_id)?;
         let mut removed = 0;
-        for kind in ResultKind::BUCKET_TIMED {
-            removed += self.delete_kind(job_id, kind, start_ms, end_ms)?;
+        let mut from = start_ms;
+        loop {
+            // The window ends at the bucket after the next DELETE_BUCKETS_PER_BATCH, else at `end_ms`.
+            let mut until = end_ms;
+            if let Some((start, end)) = kind_range(&prefix, ResultKind::Bucket, from, end_ms) {
+                let bucket_time = |key: &[u8]| {
+                    keys::parse_result_suffix(&key[prefix.len()..]).map(|(_, time, _)| time)
+                };
+                if let Some(entry) = self
+                    .results
+                    .range(start..end)
+                    .keys()
+                    .nth(DELETE_BUCKETS_PER_BATCH)
+                {
+                    let key = entry?;
+                    until = Some(bucket_time(&key).ok_or_else(|| {
+                        StoreError::corrupt(tree::RESULTS, &key, "malformed result key")
+                    })?);
+                }
+            }
+            let mut batch = sled::Batch::default();
+            let mut in_batch = 0u64;
+            for kind in ResultKind::BUCKET_TIMED {
+                if let Some((start, end)) = kind_range(&prefix, kind, from, until) {
+                    for key in self.results.range(start..end).keys() {
+                        batch.remove(key?);
+                        in_batch += 1;
+                    }
+                }
+            }
+            if in_batch > 0 {
+                failpoint::failpoint(failpoint::PURGE_BATCH)?;
+                let _exclusive = super::gate::exclusive();
+                self.results.apply_batch(batch)?;
+                removed += in_batch;
+            }
+            if until == end_ms {
+                return Ok(removed);
+            }
+            from = until;
         }
-        Ok(removed)
     }
 
     /// Removes the job's results of one kind with timestamp in `[start_ms, end_ms)`; returns how
@@ -256,6 +298,26 @@ mod tests {
             ["\"Influencer@20#0\""]
         );
         assert_eq!(store.delete_results("a", None, None).unwrap(), 2);
+    }
+
+    /// More buckets than one batch takes: every batch is whole buckets, and all of them go.
+    #[test]
+    fn delete_results_spans_batches_of_whole_buckets() {
+        let n = super::DELETE_BUCKETS_PER_BATCH as i64 * 2 + 7;
+        let results: Vec<_> = (0..n)
+            .flat_map(|t| [(ResultKind::Bucket, t), (ResultKind::Record, t)])
+            .collect();
+        let store = store_with("a", &results);
+        let cutoff = n - 5;
+        assert_eq!(
+            store.delete_results("a", None, Some(cutoff)).unwrap(),
+            2 * cutoff as u64
+        );
+        for kind in [ResultKind::Bucket, ResultKind::Record] {
+            let left = times(&store, "a", kind, None, None);
+            assert_eq!(left.len(), 5, "{kind:?}");
+            assert_eq!(left[0], format!("\"{kind:?}@{cutoff}#0\""));
+        }
     }
 
     #[test]

@@ -91,7 +91,7 @@ impl Store {
             frame::frame_bincode(&meta)?,
         );
         let progress = IVec::from(frame::frame_bincode(progress)?);
-        failpoint::failpoint(failpoint::SNAPSHOT_BEFORE);
+        failpoint::failpoint(failpoint::SNAPSHOT_BEFORE)?;
         let _exclusive = super::gate::exclusive();
         (&self.snapshots, &self.progress)
             .transaction(|(snapshots, progress_tree)| -> Result<(), ConflictableTransactionError<StoreError>> {
@@ -100,7 +100,7 @@ impl Store {
                 Ok(())
             })
             .map_err(tx_error)?;
-        failpoint::failpoint(failpoint::SNAPSHOT_AFTER);
+        failpoint::failpoint(failpoint::SNAPSHOT_AFTER)?;
         Ok(())
     }
 
@@ -217,6 +217,7 @@ impl Store {
         {
             batch.remove(entry?.0);
         }
+        failpoint::failpoint(failpoint::SNAPSHOT_DELETE_BEFORE)?;
         let _exclusive = super::gate::exclusive();
         self.snapshots.apply_batch(batch)?;
         Ok(existed)

@@ -24,7 +24,6 @@ mod clients;
 mod concurrency;
 mod corruption;
 mod explorer;
-#[cfg(feature = "failpoints")]
 mod failpoints;
 mod forecast;
 mod hostile;

@@ -338,6 +338,11 @@ impl BinaryServer {
             .expect("data path present until kill or terminate")
     }
 
+    /// The process id (for reading `/proc/<pid>/status`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL: the process dies at once, mid-whatever; hands back the data path (for a restart).
     pub fn kill(mut self) -> TempDir {
         let _ = self.child.kill();

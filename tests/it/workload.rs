@@ -74,6 +74,16 @@ pub enum Op {
     Delete {
         job: String,
     },
+    /// Deletes the job's oldest model snapshot if it has two or more (the newest is the active
+    /// one); which snapshots exist depends on timing, never on the results.
+    DeleteSnapshot {
+        job: String,
+    },
+    /// `DELETE _ml/_delete_expired_data/<job>` (the configs keep no old snapshot, and one job kind
+    /// keeps results of the latest bucket only).
+    DeleteExpired {
+        job: String,
+    },
 }
 
 impl Op {
@@ -84,7 +94,9 @@ impl Op {
             | Op::Data { job, .. }
             | Op::Flush { job, .. }
             | Op::Close { job }
-            | Op::Delete { job } => job,
+            | Op::Delete { job }
+            | Op::DeleteSnapshot { job }
+            | Op::DeleteExpired { job } => job,
         }
     }
 
@@ -96,6 +108,8 @@ impl Op {
             Op::Flush { .. } => "flush",
             Op::Close { .. } => "close",
             Op::Delete { .. } => "delete",
+            Op::DeleteSnapshot { .. } => "delete_snapshot",
+            Op::DeleteExpired { .. } => "delete_expired",
         }
     }
 
@@ -104,6 +118,21 @@ impl Op {
     pub async fn run(&self, client: &Client) -> Result<(), String> {
         let path = job_path(self.job());
         let (method, url, body, ok) = match self {
+            Op::DeleteSnapshot { .. } => match oldest_snapshot(client, &path).await? {
+                Some(id) => (
+                    reqwest::Method::DELETE,
+                    format!("{path}/model_snapshots/{id}"),
+                    None,
+                    200,
+                ),
+                None => return Ok(()),
+            },
+            Op::DeleteExpired { job } => (
+                reqwest::Method::DELETE,
+                format!("/_ml/_delete_expired_data/{job}"),
+                None,
+                200,
+            ),
             Op::Put { config, .. } => (reqwest::Method::PUT, path, Some(config.to_string()), 200),
             Op::Open { .. } => (reqwest::Method::POST, format!("{path}/_open"), None, 200),
             Op::Data { body, .. } => (
@@ -140,6 +169,28 @@ impl Op {
     }
 }
 
+/// The oldest of the job's snapshots other than its active one, if any.
+pub async fn oldest_snapshot(client: &Client, path: &str) -> Result<Option<String>, String> {
+    let get = |url: String| async move {
+        let response = client.request(reqwest::Method::GET, &url).send().await;
+        response
+            .map_err(|e| e.to_string())?
+            .json::<Value>()
+            .await
+            .map_err(|e| e.to_string())
+    };
+    let job = get(path.to_string()).await?;
+    let active = job["jobs"][0]["model_snapshot_id"].clone();
+    let list = get(format!("{path}/model_snapshots")).await?;
+    Ok(list["model_snapshots"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|snapshot| snapshot["snapshot_id"] != active)
+        .min_by_key(|snapshot| snapshot["timestamp"].as_i64())
+        .and_then(|snapshot| snapshot["snapshot_id"].as_str().map(str::to_string)))
+}
+
 /// A script: steps run one after another; the operations of a step run concurrently.
 pub type Script = Vec<Vec<Op>>;
 
@@ -169,7 +220,7 @@ impl Ledger {
             Op::Open { .. } => self.model(&job).opened = true,
             Op::Close { .. } => self.model(&job).opened = false,
             Op::Data { records, .. } => self.model(&job).records += records,
-            Op::Flush { .. } => {}
+            Op::Flush { .. } | Op::DeleteSnapshot { .. } | Op::DeleteExpired { .. } => {}
         }
     }
 
@@ -181,23 +232,29 @@ impl Ledger {
 }
 
 fn job_config(kind: u64) -> Value {
-    let (span, detectors) = match kind % 3 {
+    let (span, detectors, results_retention_days) = match kind % 3 {
         0 => (
             "5m",
             json!([{"function": "mean", "field_name": "value", "by_field_name": "host"}]),
+            None,
         ),
         1 => (
             "10m",
             json!([{"function": "count"}, {"function": "max", "field_name": "value"}]),
+            None,
         ),
         _ => (
             "15m",
             json!([{"function": "sum", "field_name": "value", "partition_field_name": "host"}]),
+            Some(0),
         ),
     };
     json!({
         "analysis_config": {"bucket_span": span, "detectors": detectors, "influencers": ["host"]},
-        "data_description": {"time_field": "@timestamp", "time_format": "epoch_ms"}
+        "data_description": {"time_field": "@timestamp", "time_format": "epoch_ms"},
+        "model_snapshot_retention_days": 0,
+        "daily_model_snapshot_retention_after_days": 0,
+        "results_retention_days": results_retention_days
     })
 }
 
@@ -317,6 +374,20 @@ pub fn script(seed: u64, prefix: &str, jobs: usize, rounds: usize) -> Script {
         }
         if round == rounds / 4 + 2 || round == rounds / 2 + 2 {
             steps.push(vec![Op::Delete { job: temp.clone() }]);
+        }
+        if round % 4 == 3 {
+            let feed = &feeds[rng.below(feeds.len() as u64) as usize];
+            steps.push(vec![Op::DeleteSnapshot {
+                job: feed.job.clone(),
+            }]);
+        }
+        if round == rounds / 2 + 1 || round == rounds * 3 / 4 {
+            steps.push(
+                feeds
+                    .iter()
+                    .map(|f| Op::DeleteExpired { job: f.job.clone() })
+                    .collect(),
+            );
         }
     }
     steps.push(
