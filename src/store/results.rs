@@ -2,7 +2,7 @@
 //! kind + sign-flipped time + ordinal, so a range scan returns one kind in time order. Owns the
 //! result types, range bounds, reads and bulk deletes; writes go through `commit` (I2).
 
-use super::{failpoint, frame, keys, tree, Store, StoreError};
+use super::{failpoint, frame, jobs::purge_range, keys, tree, Store, StoreError};
 
 /// Bucket timestamps whose documents `delete_results` removes per batch.
 const DELETE_BUCKETS_PER_BATCH: usize = 1024;
