@@ -1,0 +1,155 @@
+//! How a result unit of a [`Population`] becomes an [`AnomalyRecord`]: with an over field, one
+//! record per member with its `causes`; without one (`rare`, `time_of_*`, `lat_long` split by a by
+//! field at most), one record per series-like pair with `actual`/`typical` at the top level.
+//!
+//! A child of `detector_model` so it reads the detector's names and influencer sources directly.
+
+use super::{DetectorModel, InfluencerSource, Observation};
+use crate::model::accumulator::DetectorBucket;
+use crate::model::function::DetectorFunction;
+use crate::model::population::{CauseNames, Measure, PairVerdict, Population};
+use crate::model::result::AnomalyRecord;
+
+impl DetectorModel {
+    pub(super) fn population_record(
+        &self,
+        population: &Population,
+        observation: &Observation,
+        bucket: Option<&DetectorBucket>,
+        influencer_names: &[String],
+        score: f64,
+    ) -> AnomalyRecord {
+        let verdicts =
+            population.unit_verdicts(bucket, observation.bucket_start, observation.series);
+        let names = CauseNames {
+            function: self.function.name().to_string(),
+            field: self.field_name.clone(),
+            by: self.by_field_name.clone(),
+            over: self.over_field_name.clone(),
+            partition: self.partition_field_name.clone(),
+        };
+        let describe = |v: &PairVerdict| self.population_description(population, v);
+        let worst = verdicts.first();
+        let worst_cause = worst.map(|v| population.cause(v, &names, describe(v)));
+        let (partition, over) = if population.has_over() {
+            population
+                .member_terms(observation.series)
+                .unwrap_or_default()
+        } else {
+            worst
+                .and_then(|v| population.pair_terms(v.pair))
+                .map(|(p, _, o)| (p, o))
+                .unwrap_or_default()
+        };
+        let mut record = AnomalyRecord {
+            detector_index: self.detector_index,
+            probability: observation.assessment.probability,
+            multi_bucket_impact: 0.0,
+            record_score: score,
+            initial_record_score: score,
+            function: names.function.clone(),
+            function_description: worst
+                .map_or_else(|| self.function.description(), describe)
+                .to_string(),
+            field_name: self.field_name.clone(),
+            by_field_name: None,
+            by_field_value: None,
+            over_field_name: self.over_field_name.clone(),
+            over_field_value: self.over_field_name.as_ref().map(|_| over.to_string()),
+            partition_field_name: self.partition_field_name.clone(),
+            partition_field_value: self
+                .partition_field_name
+                .as_ref()
+                .map(|_| partition.to_string()),
+            actual: Vec::new(),
+            typical: Vec::new(),
+            causes: Vec::new(),
+            geo_results: None,
+            influencers: self.population_influencers(
+                population,
+                &verdicts,
+                bucket,
+                influencer_names,
+            ),
+        };
+        match worst_cause {
+            Some(cause) if !population.has_over() => {
+                // An ordinary series in all but its model: the values sit on the record itself.
+                record.by_field_name = cause.by_field_name;
+                record.by_field_value = cause.by_field_value;
+                record.actual = cause.actual;
+                record.typical = cause.typical;
+                record.geo_results = cause.geo_results;
+            }
+            _ => {
+                record.causes = verdicts
+                    .iter()
+                    .map(|v| population.cause(v, &names, describe(v)))
+                    .collect();
+            }
+        }
+        record
+    }
+
+    /// `function_description`: the function without its side, or for `metric` the feature that was
+    /// unusual.
+    fn population_description(
+        &self,
+        population: &Population,
+        verdict: &PairVerdict,
+    ) -> &'static str {
+        match population.measure() {
+            Measure::Features(features) if self.function == DetectorFunction::Metric => features
+                .get(verdict.feature)
+                .map_or("metric", |(feature, _, _)| feature.name()),
+            _ => self.function.description(),
+        }
+    }
+
+    /// The influencer values of a result unit: by/partition values of its causes, and the record
+    /// influencers gathered by each of its pairs in the bucket.
+    fn population_influencers(
+        &self,
+        population: &Population,
+        verdicts: &[PairVerdict],
+        bucket: Option<&DetectorBucket>,
+        influencer_names: &[String],
+    ) -> Vec<(String, Vec<String>)> {
+        let mut influencers = Vec::new();
+        for (i, (name, source)) in influencer_names
+            .iter()
+            .zip(&self.influencer_sources)
+            .enumerate()
+        {
+            let mut values: Vec<String> = Vec::new();
+            for verdict in verdicts {
+                let Some((partition, by, _)) = population.pair_terms(verdict.pair) else {
+                    continue;
+                };
+                match source {
+                    InfluencerSource::By => values.push(by.to_string()),
+                    InfluencerSource::Partition => values.push(partition.to_string()),
+                    InfluencerSource::Record => {
+                        if let Some(accumulator) = bucket.and_then(|b| b.get(verdict.pair)) {
+                            values.extend(
+                                accumulator
+                                    .influencers
+                                    .iter()
+                                    .filter(|(index, _)| *index == i as u32)
+                                    .map(|(_, v)| v.clone()),
+                            );
+                        }
+                    }
+                }
+            }
+            values.retain(|v| !v.is_empty());
+            values.sort();
+            values.dedup();
+            if !values.is_empty() {
+                influencers.push((name.clone(), values));
+            }
+        }
+        influencers.sort_by(|a, b| a.0.cmp(&b.0));
+        influencers
+    }
+}
