@@ -23,6 +23,7 @@ mod corruption;
 mod explorer;
 #[cfg(feature = "failpoints")]
 mod failpoints;
+mod functions;
 mod hostile;
 mod http;
 mod kill;
