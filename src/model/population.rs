@@ -23,7 +23,7 @@ use crate::model::causes::{Cause, GeoResults};
 use crate::model::function::Tail;
 use crate::model::geo::render_point;
 use crate::model::mixture::{Mixture, Space};
-use crate::model::rare::{Sightings, RARE_WARMUP_BUCKETS};
+use crate::model::rare::{Ranking, Sightings, RARE_WARMUP_BUCKETS};
 use crate::model::score::RECORD_PROBABILITY_THRESHOLD;
 use crate::model::series::{Assessment, WARMUP_BUCKETS};
 
@@ -212,27 +212,85 @@ impl Population {
         id
     }
 
-    /// Scores every pair with records in the bucket, learning nothing; pairs left out by
-    /// `exclude_frequent` get no verdict. In pair id order.
-    pub fn verdicts(&self, bucket: Option<&DetectorBucket>, bucket_start: i64) -> Vec<PairVerdict> {
+    /// Scores the pairs with records in the bucket for which `keep` holds, learning nothing;
+    /// pairs left out by `exclude_frequent` get no verdict. In pair id order.
+    fn verdicts(
+        &self,
+        bucket: Option<&DetectorBucket>,
+        bucket_start: i64,
+        keep: impl Fn(u32, &Pair) -> bool,
+    ) -> Vec<PairVerdict> {
         let Some(bucket) = bucket else {
             return Vec::new();
         };
+        let mut rankings: BTreeMap<&str, (Ranking, f64)> = BTreeMap::new();
         let mut verdicts = Vec::new();
         for (id, pair) in self.pairs.iter().enumerate() {
             let Some(accumulator) = bucket.get(id as u32) else {
                 continue;
             };
-            if (self.exclude.by && self.attribute_buckets.is_frequent(pair.attribute))
+            if !keep(id as u32, pair)
+                || (self.exclude.by && self.attribute_buckets.is_frequent(pair.attribute))
                 || (self.exclude.over && self.member_buckets.is_frequent(pair.member))
             {
                 continue;
             }
-            if let Some(v) = self.verdict(id as u32, pair, accumulator, bucket_start) {
+            if let Measure::Rare { freq } = self.measure {
+                let partition = self.attributes[pair.attribute as usize].partition.as_str();
+                let (ranking, members) = rankings
+                    .entry(partition)
+                    .or_insert_with(|| self.ranking(partition, freq));
+                let rare = RareContext {
+                    freq,
+                    ranking,
+                    members: *members,
+                    bucket_start,
+                };
+                verdicts.push(self.rare_verdict(id as u32, pair, accumulator, &rare));
+            } else if let Some(v) = self.verdict(id as u32, pair, accumulator) {
                 verdicts.push(v);
             }
         }
         verdicts
+    }
+
+    /// The rare functions' view of a partition: how its attributes rank, and its member count.
+    fn ranking(&self, partition: &str, freq: bool) -> (Ranking, f64) {
+        let ids = self
+            .attributes
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.partition == partition)
+            .map(|(i, _)| i as u32);
+        let members = self
+            .members
+            .iter()
+            .filter(|m| m.partition == partition)
+            .count() as f64;
+        (self.sightings(freq).ranking(ids), members)
+    }
+
+    /// Which sightings make an attribute common for the rare functions.
+    fn sightings(&self, freq: bool) -> &Sightings {
+        if freq {
+            &self.attribute_records
+        } else if self.has_over {
+            &self.attribute_members
+        } else {
+            &self.attribute_buckets
+        }
+    }
+
+    fn empty_verdict(pair: u32) -> PairVerdict {
+        PairVerdict {
+            pair,
+            probability: 1.0,
+            scored: false,
+            feature: 0,
+            actual: Vec::new(),
+            typical: Vec::new(),
+            points: None,
+        }
     }
 
     fn verdict(
@@ -240,18 +298,9 @@ impl Population {
         id: u32,
         pair: &Pair,
         accumulator: &SeriesAccumulator,
-        bucket_start: i64,
     ) -> Option<PairVerdict> {
         let attribute = &self.attributes[pair.attribute as usize];
-        let mut verdict = PairVerdict {
-            pair: id,
-            probability: 1.0,
-            scored: false,
-            feature: 0,
-            actual: Vec::new(),
-            typical: Vec::new(),
-            points: None,
-        };
+        let mut verdict = Population::empty_verdict(id);
         match &self.measure {
             Measure::Features(features) => {
                 let mut scored = 0;
@@ -296,9 +345,7 @@ impl Population {
                 verdict.typical = a.typical.to_vec();
                 verdict.points = Some((point, a.typical));
             }
-            Measure::Rare { freq } => {
-                self.rare_verdict(pair, accumulator, bucket_start, *freq, &mut verdict)
-            }
+            Measure::Rare { .. } => return None,
         }
         Some(verdict)
     }
@@ -307,56 +354,34 @@ impl Population {
     /// `freq_rare`: how rare among all records, sharpened by how often the member used it.
     fn rare_verdict(
         &self,
+        id: u32,
         pair: &Pair,
         accumulator: &SeriesAccumulator,
-        bucket_start: i64,
-        freq: bool,
-        verdict: &mut PairVerdict,
-    ) {
-        let attribute = &self.attributes[pair.attribute as usize];
-        let partition = &attribute.partition;
-        let among = || {
-            self.attributes
-                .iter()
-                .enumerate()
-                .filter(move |(_, a)| &a.partition == partition)
-                .map(|(i, _)| i as u32)
-        };
+        rare: &RareContext,
+    ) -> PairVerdict {
+        let mut verdict = Population::empty_verdict(id);
         let buckets = self.attribute_buckets.buckets();
-        verdict.scored = buckets >= RARE_WARMUP_BUCKETS;
+        let sightings = self.sightings(rare.freq);
         let count = accumulator.count;
-        let (probability, typical) = if freq {
-            let p = self
-                .attribute_records
-                .rarity(pair.attribute, count, among(), buckets);
+        let members = rare.members.max(1.0);
+        let (probability, typical) = if rare.freq {
+            let p = sightings.rarity(pair.attribute, count, rare.ranking, buckets);
             // Each further use of a rare value by the same member is further evidence.
-            (
-                p.powf((1.0 + count).log2().max(1.0)),
-                self.attribute_records.count(pair.attribute) / self.members.len().max(1) as f64,
-            )
+            let typical = sightings.count(pair.attribute) / members;
+            (p.powf((1.0 + count).log2().max(1.0)), typical)
         } else if self.has_over {
-            let new = f64::from(u8::from(pair.first_seen == bucket_start));
-            let members = self
-                .members
-                .iter()
-                .filter(|m| &m.partition == partition)
-                .count() as f64;
-            let p = self
-                .attribute_members
-                .rarity(pair.attribute, new, among(), members);
-            (
-                p,
-                self.attribute_members.count(pair.attribute) / members.max(1.0),
-            )
+            let new = f64::from(u8::from(pair.first_seen == rare.bucket_start));
+            let p = sightings.rarity(pair.attribute, new, rare.ranking, rare.members);
+            (p, sightings.count(pair.attribute) / members)
         } else {
-            let p = self
-                .attribute_buckets
-                .rarity(pair.attribute, 1.0, among(), buckets);
-            (p, self.attribute_buckets.rate(pair.attribute))
+            let p = sightings.rarity(pair.attribute, 1.0, rare.ranking, buckets);
+            (p, sightings.rate(pair.attribute))
         };
+        verdict.scored = buckets >= RARE_WARMUP_BUCKETS;
         verdict.probability = if verdict.scored { probability } else { 1.0 };
-        verdict.actual = vec![if freq { count } else { 1.0 }];
+        verdict.actual = vec![if rare.freq { count } else { 1.0 }];
         verdict.typical = vec![typical];
+        verdict
     }
 
     /// Result units of a bucket: (unit id, assessment), where a unit is a member with an over
@@ -366,7 +391,7 @@ impl Population {
         bucket: Option<&DetectorBucket>,
         bucket_start: i64,
     ) -> Vec<(u32, Assessment)> {
-        let verdicts = self.verdicts(bucket, bucket_start);
+        let verdicts = self.verdicts(bucket, bucket_start, |_, _| true);
         if !self.has_over {
             return verdicts
                 .iter()
@@ -395,17 +420,13 @@ impl Population {
         bucket_start: i64,
         unit: u32,
     ) -> Vec<PairVerdict> {
-        let mut verdicts: Vec<PairVerdict> = self
-            .verdicts(bucket, bucket_start)
-            .into_iter()
-            .filter(|v| {
-                if self.has_over {
-                    self.pairs[v.pair as usize].member == unit
-                } else {
-                    v.pair == unit
-                }
-            })
-            .collect();
+        let mut verdicts = self.verdicts(bucket, bucket_start, |id, pair| {
+            if self.has_over {
+                pair.member == unit
+            } else {
+                id == unit
+            }
+        });
         verdicts.sort_by(|a, b| {
             a.probability
                 .total_cmp(&b.probability)
@@ -588,6 +609,15 @@ impl Population {
             }),
         }
     }
+}
+
+/// What scoring a rare function's pair needs besides the pair.
+struct RareContext<'a> {
+    freq: bool,
+    ranking: &'a Ranking,
+    /// Members of the pair's partition.
+    members: f64,
+    bucket_start: i64,
 }
 
 /// The detector's names that results repeat.

@@ -66,9 +66,22 @@ impl Sightings {
         (self.count(category) / self.buckets).min(1.0)
     }
 
-    /// How rare `category` is, seen `now` more times in the bucket being scored, given the other
-    /// categories in `among` (the ids sharing its partition; it may be among them) and `base`, the
-    /// number of chances it had to be seen (buckets, or members of a population):
+    /// The counts of the categories `among` (ids sharing a partition), sorted, for [`Self::rarity`]:
+    /// built once per bucket so scoring a value costs a binary search, not a pass over all values.
+    pub fn ranking(&self, among: impl Iterator<Item = u32>) -> Ranking {
+        let mut sorted: Vec<f64> = among.map(|c| self.count(c)).collect();
+        sorted.sort_by(f64::total_cmp);
+        let mut prefix = Vec::with_capacity(sorted.len() + 1);
+        prefix.push(0.0);
+        for c in &sorted {
+            prefix.push(prefix[prefix.len() - 1] + c);
+        }
+        Ranking { sorted, prefix }
+    }
+
+    /// How rare `category` (one of the ranking's categories) is, seen `now` more times in the
+    /// bucket being scored, given `base`, the number of chances it had to be seen (buckets, or
+    /// members of a population):
     ///
     /// - among the values: the share of all sightings that belong to values seen at most as often
     ///   as this one (the "less likely categories" mass of a multinomial);
@@ -77,35 +90,38 @@ impl Sightings {
     ///
     /// Both must be small for a value to be rare, so the product is reported: a value used by
     /// nobody else but every bucket is not rare, nor is one of many equally occasional values.
-    pub fn rarity(
-        &self,
-        category: u32,
-        now: f64,
-        among: impl Iterator<Item = u32>,
-        base: f64,
-    ) -> f64 {
-        let own = self.count(category) + now;
-        let mut total = 0.0;
-        let mut rarer = 0.0;
-        let mut counted_self = false;
-        for other in among {
-            let mut c = self.count(other);
-            if other == category {
-                c = own;
-                counted_self = true;
-            }
-            total += c;
-            if c <= own {
-                rarer += c;
-            }
-        }
-        if !counted_self {
-            total += own;
-            rarer += own;
-        }
-        let among_values = if total > 0.0 { rarer / total } else { 1.0 };
-        let in_time = (self.count(category) + 0.5) / (base.max(0.0) + 1.0);
+    pub fn rarity(&self, category: u32, now: f64, ranking: &Ranking, base: f64) -> f64 {
+        let before = self.count(category);
+        let own = before + now;
+        // The ranking holds `before` for this category; it counts as `own` now.
+        let total = ranking.total() - before + own;
+        let rarer = ranking.at_most(own) - before + own;
+        let among_values = if total > 0.0 {
+            (rarer / total).min(1.0)
+        } else {
+            1.0
+        };
+        let in_time = (before + 0.5) / (base.max(0.0) + 1.0);
         clamp_probability(among_values * in_time.min(1.0))
+    }
+}
+
+/// Sorted counts of a partition's categories with their running sums.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Ranking {
+    sorted: Vec<f64>,
+    prefix: Vec<f64>,
+}
+
+impl Ranking {
+    fn total(&self) -> f64 {
+        self.prefix.last().copied().unwrap_or(0.0)
+    }
+
+    /// The sum of the counts that are at most `count`.
+    fn at_most(&self, count: f64) -> f64 {
+        let n = self.sorted.partition_point(|c| *c <= count);
+        self.prefix[n]
     }
 }
 
@@ -127,9 +143,9 @@ mod tests {
     #[test]
     fn a_new_value_is_rare_and_a_daily_one_is_not() {
         let s = history(500, &[0, 1, 2, 3]);
-        let all = || 0..5u32;
-        let new = s.rarity(4, 1.0, all(), s.buckets());
-        let usual = s.rarity(0, 1.0, all(), s.buckets());
+        let all = s.ranking(0..5u32);
+        let new = s.rarity(4, 1.0, &all, s.buckets());
+        let usual = s.rarity(0, 1.0, &all, s.buckets());
         assert!(new < 1e-5, "{new}");
         assert!(usual > 0.5, "{usual}");
     }
@@ -141,8 +157,8 @@ mod tests {
             s.add(2, 1.0);
             s.end_bucket();
         }
-        let occasional = s.rarity(2, 1.0, 0..4, s.buckets());
-        let new = s.rarity(3, 1.0, 0..4, s.buckets());
+        let occasional = s.rarity(2, 1.0, &s.ranking(0..4), s.buckets());
+        let new = s.rarity(3, 1.0, &s.ranking(0..4), s.buckets());
         assert!(new < occasional, "{new} {occasional}");
         assert!(occasional < 0.01, "{occasional}");
     }
@@ -155,7 +171,7 @@ mod tests {
             s.add(b, 1.0);
             s.end_bucket();
         }
-        let p = s.rarity(200, 1.0, 0..201, s.buckets());
+        let p = s.rarity(200, 1.0, &s.ranking(0..201), s.buckets());
         assert!(p > 1e-4, "{p}");
     }
 
