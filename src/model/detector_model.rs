@@ -15,7 +15,7 @@ use crate::model::accumulator::{DetectorBucket, Feature, SeriesAccumulator};
 use crate::model::config::Detector;
 use crate::model::function::{DetectorFunction, Tail};
 use crate::model::input::FieldUse;
-use crate::model::population::{ExcludeFrequent, Measure, Population};
+use crate::model::population::Population;
 use crate::model::result::AnomalyRecord;
 use crate::model::series::{Assessment, FeatureKind, SeriesModel};
 use crate::model::series_table::SeriesTable;
@@ -226,7 +226,7 @@ impl DetectorModel {
             influencer_sources,
             spec,
             series: SeriesTable::default(),
-            population: population_of(function, spec, detector).map(Box::new),
+            population: population_record::population_of(function, spec, detector).map(Box::new),
         }
     }
 
@@ -507,45 +507,6 @@ impl DetectorModel {
         }
         self.series.retain(|id, e| keep(id, e.last_seen))
     }
-}
-
-/// The population state a detector needs: with an over field, or for a function that is
-/// modelled per attribute.
-fn population_of(
-    function: DetectorFunction,
-    spec: Option<FunctionSpec>,
-    detector: &Detector,
-) -> Option<Population> {
-    use DetectorFunction as F;
-    let measure = match function {
-        F::Rare => Measure::Rare { freq: false },
-        F::FreqRare => Measure::Rare { freq: true },
-        F::TimeOfDay => Measure::Phase(crate::model::input::DAY_SECS),
-        F::TimeOfWeek => Measure::Phase(crate::model::input::WEEK_SECS),
-        F::LatLong => Measure::Position,
-        _ if detector.over_field_name.is_some() => {
-            let spec = spec?;
-            Measure::Features(
-                spec.features()
-                    .iter()
-                    .zip(spec.kinds())
-                    .map(|((f, t), k)| (*f, *t, k == FeatureKind::Count))
-                    .collect(),
-            )
-        }
-        _ => return None,
-    };
-    // Only a field the detector has can have frequent values.
-    let exclude = ExcludeFrequent::parse(detector.exclude_frequent.as_deref());
-    let exclude = ExcludeFrequent {
-        by: exclude.by && detector.by_field_name.is_some(),
-        over: exclude.over && detector.over_field_name.is_some(),
-    };
-    Some(Population::new(
-        measure,
-        detector.over_field_name.is_some(),
-        exclude,
-    ))
 }
 
 #[path = "population_record.rs"]

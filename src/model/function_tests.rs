@@ -483,3 +483,39 @@ fn population_state_round_trips_and_replays_identically() {
         again
     );
 }
+
+#[test]
+fn rare_over_a_population_flags_the_member_using_a_value_nobody_else_uses() {
+    let cfg = detector(
+        json!({"function": "rare", "by_field_name": "process", "over_field_name": "host"}),
+        "5m",
+    );
+    let (_, results) = run(&cfg, 300_000, 200, |b, start| {
+        let mut records: Records = Vec::new();
+        for host in 0..40 {
+            for process in ["sshd", "cron"] {
+                records.push((
+                    start,
+                    vec![
+                        ("process", text(process)),
+                        ("host", text(&format!("h{host}"))),
+                    ],
+                ));
+            }
+        }
+        if b == 199 {
+            records.push((
+                start,
+                vec![("process", text("xmrig")), ("host", text("h13"))],
+            ));
+        }
+        records
+    });
+    let record = results[199].records.first().expect("flagged");
+    assert_eq!(record.over_field_value.as_deref(), Some("h13"));
+    assert_eq!(record.causes.len(), 1);
+    assert_eq!(record.causes[0].by_field_value.as_deref(), Some("xmrig"));
+    assert_eq!(record.causes[0].function, "rare");
+    assert!(record.record_score > 3.0, "{record:?}");
+    assert!(worst(&results, 0..199) < 1.0);
+}

@@ -19,11 +19,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::model::accumulator::{DetectorBucket, Feature, SeriesAccumulator};
-use crate::model::causes::{Cause, GeoResults};
 use crate::model::function::Tail;
-use crate::model::geo::render_point;
 use crate::model::mixture::{Mixture, Space};
-use crate::model::rare::{Ranking, Sightings, RARE_WARMUP_BUCKETS};
+use crate::model::rare::Sightings;
 use crate::model::score::RECORD_PROBABILITY_THRESHOLD;
 use crate::model::series::{Assessment, WARMUP_BUCKETS};
 
@@ -223,7 +221,7 @@ impl Population {
         let Some(bucket) = bucket else {
             return Vec::new();
         };
-        let mut rankings: BTreeMap<&str, (Ranking, f64)> = BTreeMap::new();
+        let mut rankings: BTreeMap<&str, (crate::model::rare::Ranking, f64)> = BTreeMap::new();
         let mut verdicts = Vec::new();
         for (id, pair) in self.pairs.iter().enumerate() {
             let Some(accumulator) = bucket.get(id as u32) else {
@@ -240,7 +238,7 @@ impl Population {
                 let (ranking, members) = rankings
                     .entry(partition)
                     .or_insert_with(|| self.ranking(partition, freq));
-                let rare = RareContext {
+                let rare = rare::RareContext {
                     freq,
                     ranking,
                     members: *members,
@@ -254,34 +252,7 @@ impl Population {
         verdicts
     }
 
-    /// The rare functions' view of a partition: how its attributes rank, and its member count.
-    fn ranking(&self, partition: &str, freq: bool) -> (Ranking, f64) {
-        let ids = self
-            .attributes
-            .iter()
-            .enumerate()
-            .filter(|(_, a)| a.partition == partition)
-            .map(|(i, _)| i as u32);
-        let members = self
-            .members
-            .iter()
-            .filter(|m| m.partition == partition)
-            .count() as f64;
-        (self.sightings(freq).ranking(ids), members)
-    }
-
-    /// Which sightings make an attribute common for the rare functions.
-    fn sightings(&self, freq: bool) -> &Sightings {
-        if freq {
-            &self.attribute_records
-        } else if self.has_over {
-            &self.attribute_members
-        } else {
-            &self.attribute_buckets
-        }
-    }
-
-    fn empty_verdict(pair: u32) -> PairVerdict {
+    pub(super) fn empty_verdict(pair: u32) -> PairVerdict {
         PairVerdict {
             pair,
             probability: 1.0,
@@ -348,40 +319,6 @@ impl Population {
             Measure::Rare { .. } => return None,
         }
         Some(verdict)
-    }
-
-    /// `rare`: how rare the attribute is in time (no over field) or among the members (over field).
-    /// `freq_rare`: how rare among all records, sharpened by how often the member used it.
-    fn rare_verdict(
-        &self,
-        id: u32,
-        pair: &Pair,
-        accumulator: &SeriesAccumulator,
-        rare: &RareContext,
-    ) -> PairVerdict {
-        let mut verdict = Population::empty_verdict(id);
-        let buckets = self.attribute_buckets.buckets();
-        let sightings = self.sightings(rare.freq);
-        let count = accumulator.count;
-        let members = rare.members.max(1.0);
-        let (probability, typical) = if rare.freq {
-            let p = sightings.rarity(pair.attribute, count, rare.ranking, buckets);
-            // Each further use of a rare value by the same member is further evidence.
-            let typical = sightings.count(pair.attribute) / members;
-            (p.powf((1.0 + count).log2().max(1.0)), typical)
-        } else if self.has_over {
-            let new = f64::from(u8::from(pair.first_seen == rare.bucket_start));
-            let p = sightings.rarity(pair.attribute, new, rare.ranking, rare.members);
-            (p, sightings.count(pair.attribute) / members)
-        } else {
-            let p = sightings.rarity(pair.attribute, 1.0, rare.ranking, buckets);
-            (p, sightings.rate(pair.attribute))
-        };
-        verdict.scored = buckets >= RARE_WARMUP_BUCKETS;
-        verdict.probability = if verdict.scored { probability } else { 1.0 };
-        verdict.actual = vec![if rare.freq { count } else { 1.0 }];
-        verdict.typical = vec![typical];
-        verdict
     }
 
     /// Result units of a bucket: (unit id, assessment), where a unit is a member with an over
@@ -457,85 +394,6 @@ impl Population {
             .map(|m| (m.partition.as_str(), m.over.as_str()))
     }
 
-    /// Learns the bucket (after scoring it): every pair's values into its attribute's models, and
-    /// the sightings.
-    pub fn learn(&mut self, bucket: Option<&DetectorBucket>, bucket_start: i64) {
-        let mut seen_attributes: Vec<u32> = Vec::new();
-        let mut seen_members: Vec<u32> = Vec::new();
-        if let Some(bucket) = bucket {
-            for id in 0..self.pairs.len() {
-                let Some(accumulator) = bucket.get(id as u32) else {
-                    continue;
-                };
-                let pair = self.pairs[id].clone();
-                seen_attributes.push(pair.attribute);
-                seen_members.push(pair.member);
-                if pair.first_seen == bucket_start {
-                    self.attribute_members.add(pair.attribute, 1.0);
-                }
-                self.attribute_records
-                    .add(pair.attribute, accumulator.count);
-                let attribute = &mut self.attributes[pair.attribute as usize];
-                match &self.measure {
-                    Measure::Features(features) => {
-                        for ((feature, _, _), model) in features.iter().zip(&mut attribute.models) {
-                            if let Some(value) = accumulator.feature(*feature) {
-                                model.update([value, 0.0], 1.0);
-                            }
-                        }
-                    }
-                    Measure::Phase(period) => {
-                        if let Some(phase) = accumulator.mean_phase(*period) {
-                            attribute.models[0].update([phase, 0.0], 1.0);
-                        }
-                    }
-                    Measure::Position => {
-                        if let Some(point) = accumulator.mean_position() {
-                            attribute.models[0].update(point, 1.0);
-                        }
-                    }
-                    Measure::Rare { .. } => {}
-                }
-            }
-        }
-        seen_attributes.sort_unstable();
-        seen_attributes.dedup();
-        seen_members.sort_unstable();
-        seen_members.dedup();
-        for a in seen_attributes {
-            self.attribute_buckets.add(a, 1.0);
-        }
-        for m in seen_members {
-            self.member_buckets.add(m, 1.0);
-        }
-        // Members that use an attribute do not fade: the population's breadth is not a rate.
-        self.attribute_buckets.end_bucket();
-        self.attribute_records.end_bucket();
-        self.member_buckets.end_bucket();
-    }
-
-    /// Forgets pairs for which `keep(pair id, last seen)` is false; returns old id -> new id
-    /// (`u32::MAX` = gone). Members and attributes stay: they hold the population's memory.
-    pub fn retain(&mut self, mut keep: impl FnMut(u32, i64) -> bool) -> Vec<u32> {
-        let mut remap = Vec::with_capacity(self.pairs.len());
-        let mut kept = Vec::with_capacity(self.pairs.len());
-        for (id, pair) in std::mem::take(&mut self.pairs).into_iter().enumerate() {
-            if keep(id as u32, pair.last_seen) {
-                remap.push(kept.len() as u32);
-                kept.push(pair);
-            } else {
-                remap.push(u32::MAX);
-            }
-        }
-        self.pair_index = kept
-            .iter()
-            .enumerate()
-            .map(|(i, p)| ((p.member, p.attribute), i as u32))
-            .collect();
-        self.pairs = kept;
-        remap
-    }
-
     /// Distinct (by, over, partition) values, for `model_size_stats`.
     pub fn field_counts(&self) -> (u64, u64, u64) {
         let distinct = |values: Vec<&str>| {
@@ -581,52 +439,6 @@ impl Population {
             + pairs
             + 4 * 8 * self.attributes.len()) as u64
     }
-
-    /// A cause (or the record-level values) of one verdict.
-    pub fn cause(
-        &self,
-        verdict: &PairVerdict,
-        names: &CauseNames,
-        function_description: &str,
-    ) -> Cause {
-        let (partition, by, over) = self.pair_terms(verdict.pair).unwrap_or_default();
-        Cause {
-            probability: verdict.probability,
-            function: names.function.clone(),
-            function_description: function_description.to_string(),
-            field_name: names.field.clone(),
-            by_field_name: names.by.clone(),
-            by_field_value: names.by.as_ref().map(|_| by.to_string()),
-            over_field_name: names.over.clone(),
-            over_field_value: names.over.as_ref().map(|_| over.to_string()),
-            partition_field_name: names.partition.clone(),
-            partition_field_value: names.partition.as_ref().map(|_| partition.to_string()),
-            actual: verdict.actual.clone(),
-            typical: verdict.typical.clone(),
-            geo_results: verdict.points.map(|(actual, typical)| GeoResults {
-                actual_point: render_point(actual),
-                typical_point: render_point(typical),
-            }),
-        }
-    }
-}
-
-/// What scoring a rare function's pair needs besides the pair.
-struct RareContext<'a> {
-    freq: bool,
-    ranking: &'a Ranking,
-    /// Members of the pair's partition.
-    members: f64,
-    bucket_start: i64,
-}
-
-/// The detector's names that results repeat.
-pub struct CauseNames {
-    pub function: String,
-    pub field: Option<String>,
-    pub by: Option<String>,
-    pub over: Option<String>,
-    pub partition: Option<String>,
 }
 
 /// Šidák: the chance that the smallest of `k` independent probabilities is at most `p`.
@@ -667,3 +479,9 @@ fn intern<T>(
     items.push(make());
     id
 }
+
+#[path = "population_rare.rs"]
+mod rare;
+
+#[path = "population_learn.rs"]
+mod learn;

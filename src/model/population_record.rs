@@ -4,11 +4,15 @@
 //!
 //! A child of `detector_model` so it reads the detector's names and influencer sources directly.
 
-use super::{DetectorModel, InfluencerSource, Observation};
+use super::{DetectorModel, FunctionSpec, InfluencerSource, Observation};
 use crate::model::accumulator::DetectorBucket;
+use crate::model::causes::{Cause, GeoResults};
+use crate::model::config::Detector;
 use crate::model::function::DetectorFunction;
-use crate::model::population::{CauseNames, Measure, PairVerdict, Population};
+use crate::model::geo::render_point;
+use crate::model::population::{ExcludeFrequent, Measure, PairVerdict, Population};
 use crate::model::result::AnomalyRecord;
+use crate::model::series::FeatureKind;
 
 impl DetectorModel {
     pub(super) fn population_record(
@@ -30,7 +34,7 @@ impl DetectorModel {
         };
         let describe = |v: &PairVerdict| self.population_description(population, v);
         let worst = verdicts.first();
-        let worst_cause = worst.map(|v| population.cause(v, &names, describe(v)));
+        let worst_cause = worst.map(|v| cause(population, v, &names, describe(v)));
         let (partition, over) = if population.has_over() {
             population
                 .member_terms(observation.series)
@@ -84,7 +88,7 @@ impl DetectorModel {
             _ => {
                 record.causes = verdicts
                     .iter()
-                    .map(|v| population.cause(v, &names, describe(v)))
+                    .map(|v| cause(population, v, &names, describe(v)))
                     .collect();
             }
         }
@@ -152,4 +156,80 @@ impl DetectorModel {
         influencers.sort_by(|a, b| a.0.cmp(&b.0));
         influencers
     }
+}
+
+/// The detector's names that results repeat.
+struct CauseNames {
+    function: String,
+    field: Option<String>,
+    by: Option<String>,
+    over: Option<String>,
+    partition: Option<String>,
+}
+
+/// A cause (or the record-level values) of one verdict.
+fn cause(
+    population: &Population,
+    verdict: &PairVerdict,
+    names: &CauseNames,
+    function_description: &str,
+) -> Cause {
+    let (partition, by, over) = population.pair_terms(verdict.pair).unwrap_or_default();
+    Cause {
+        probability: verdict.probability,
+        function: names.function.clone(),
+        function_description: function_description.to_string(),
+        field_name: names.field.clone(),
+        by_field_name: names.by.clone(),
+        by_field_value: names.by.as_ref().map(|_| by.to_string()),
+        over_field_name: names.over.clone(),
+        over_field_value: names.over.as_ref().map(|_| over.to_string()),
+        partition_field_name: names.partition.clone(),
+        partition_field_value: names.partition.as_ref().map(|_| partition.to_string()),
+        actual: verdict.actual.clone(),
+        typical: verdict.typical.clone(),
+        geo_results: verdict.points.map(|(actual, typical)| GeoResults {
+            actual_point: render_point(actual),
+            typical_point: render_point(typical),
+        }),
+    }
+}
+
+/// The population state a detector needs: with an over field, or for a function that is
+/// modelled per attribute.
+pub(super) fn population_of(
+    function: DetectorFunction,
+    spec: Option<FunctionSpec>,
+    detector: &Detector,
+) -> Option<Population> {
+    use DetectorFunction as F;
+    let measure = match function {
+        F::Rare => Measure::Rare { freq: false },
+        F::FreqRare => Measure::Rare { freq: true },
+        F::TimeOfDay => Measure::Phase(crate::model::input::DAY_SECS),
+        F::TimeOfWeek => Measure::Phase(crate::model::input::WEEK_SECS),
+        F::LatLong => Measure::Position,
+        _ if detector.over_field_name.is_some() => {
+            let spec = spec?;
+            Measure::Features(
+                spec.features()
+                    .iter()
+                    .zip(spec.kinds())
+                    .map(|((f, t), k)| (*f, *t, k == FeatureKind::Count))
+                    .collect(),
+            )
+        }
+        _ => return None,
+    };
+    // Only a field the detector has can have frequent values.
+    let exclude = ExcludeFrequent::parse(detector.exclude_frequent.as_deref());
+    let exclude = ExcludeFrequent {
+        by: exclude.by && detector.by_field_name.is_some(),
+        over: exclude.over && detector.over_field_name.is_some(),
+    };
+    Some(Population::new(
+        measure,
+        detector.over_field_name.is_some(),
+        exclude,
+    ))
 }
