@@ -212,7 +212,9 @@ impl Pipeline {
             }
             self.finalize_through(time, &mut applied);
             let bucket = floor_to(time, self.bucket_span);
-            self.state.detector.add_record(bucket, &record.values);
+            self.state
+                .detector
+                .add_timed_record(bucket, time, &record.values);
             self.state.counts.count_processed(record, time);
             self.state.latest_record_time =
                 Some(self.state.latest_record_time.map_or(time, |t| t.max(time)));

@@ -1,5 +1,7 @@
 //! Open-bucket accumulators: what one series' records add up to while its bucket is open, and
-//! the bucket features (count, mean, median, min, max, sum) read from them.
+//! the bucket features (count, mean, median, min, max, sum, varp, distinct count, information
+//! content) read from them, plus the raw material of the point features (when in the day or week
+//! records arrived, where they came from) that `population` models.
 //!
 //! Owns per-bucket arithmetic only. Does not decide which series a record belongs to, nor what a
 //! detector does with an empty bucket (`detector_model`); knows nothing about time (the
@@ -7,6 +9,8 @@
 //! snapshot can be taken while buckets are still open.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::model::distinct::DistinctValues;
 
 /// A bucket feature of a series.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,6 +21,10 @@ pub enum Feature {
     Min,
     Max,
     Sum,
+    /// Population variance of the values (`varp`).
+    Varp,
+    DistinctCount,
+    InfoContent,
 }
 
 impl Feature {
@@ -29,6 +37,9 @@ impl Feature {
             Feature::Min => "min",
             Feature::Max => "max",
             Feature::Sum => "sum",
+            Feature::Varp => "varp",
+            Feature::DistinctCount => "distinct_count",
+            Feature::InfoContent => "info_content",
         }
     }
 }
@@ -106,6 +117,9 @@ impl Moments {
             Feature::Min => Some(self.min).filter(|v| !v.is_nan()),
             Feature::Max => Some(self.max).filter(|v| !v.is_nan()),
             Feature::Sum => Some(self.sum),
+            // These need the series' terms or squares (`SeriesAccumulator`), not kept per
+            // influencer value.
+            Feature::Varp | Feature::DistinctCount | Feature::InfoContent => None,
         }
     }
 }
@@ -128,7 +142,27 @@ pub struct SeriesAccumulator {
     values: Vec<(f64, f64)>,
     /// One entry per (influencer field, value) seen, in order of appearance.
     pub influencers: Vec<InfluencerMoments>,
+    /// What only some functions need; `None` for the plain metric and count functions, so they
+    /// pay one pointer for it.
+    extra: Option<Box<Extra>>,
 }
+
+/// Accumulators of the less common features.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Extra {
+    /// Weighted sum of squared values, and how many values (`varp`).
+    weighted_squares: f64,
+    squared_values: f64,
+    /// Distinct terms (`distinct_count`, `info_content`).
+    terms: DistinctValues,
+    /// Sums of (cos, sin) of the records' phase in the day or week: their circular mean.
+    phase: [f64; 2],
+    /// Sum of the records' unit vectors on the globe: their mean position.
+    position: [f64; 3],
+    /// Records that gave a position.
+    positions: f64,
+}
+
 
 impl SeriesAccumulator {
     fn new(series: u32) -> SeriesAccumulator {
@@ -137,7 +171,65 @@ impl SeriesAccumulator {
             totals: Moments::default(),
             values: Vec::new(),
             influencers: Vec::new(),
+            extra: None,
         }
+    }
+
+    fn extra(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    /// Keeps the squares too, for `varp`.
+    pub fn add_square(&mut self, value: f64, weight: f64) {
+        let extra = self.extra();
+        extra.weighted_squares += weight * value * value;
+        extra.squared_values += 1.0;
+    }
+
+    pub fn add_term(&mut self, term: &str) {
+        self.extra().terms.insert(term);
+    }
+
+    /// A record at `phase` seconds into a cycle of `period` seconds (`time_of_day`/`_week`).
+    pub fn add_phase(&mut self, phase: f64, period: f64) {
+        let angle = std::f64::consts::TAU * phase / period;
+        let extra = self.extra();
+        extra.phase[0] += angle.cos();
+        extra.phase[1] += angle.sin();
+    }
+
+    /// The circular mean of the records' phases, in seconds into the cycle.
+    pub fn mean_phase(&self, period: f64) -> Option<f64> {
+        let [x, y] = self.extra.as_ref()?.phase;
+        if x == 0.0 && y == 0.0 {
+            return None;
+        }
+        Some((y.atan2(x) / std::f64::consts::TAU * period).rem_euclid(period))
+    }
+
+    /// A record at (`lat`, `lon`) degrees.
+    pub fn add_position(&mut self, lat: f64, lon: f64) {
+        let (lat, lon) = (lat.to_radians(), lon.to_radians());
+        let extra = self.extra();
+        extra.position[0] += lat.cos() * lon.cos();
+        extra.position[1] += lat.cos() * lon.sin();
+        extra.position[2] += lat.sin();
+        extra.positions += 1.0;
+    }
+
+    /// The mean position of the records, (lat, lon) in degrees: the centre of their unit vectors,
+    /// which stays right across the antimeridian.
+    pub fn mean_position(&self) -> Option<[f64; 2]> {
+        let extra = self.extra.as_ref()?;
+        if extra.positions <= 0.0 {
+            return None;
+        }
+        let [x, y, z] = extra.position;
+        let horizontal = x.hypot(y);
+        if horizontal == 0.0 && z == 0.0 {
+            return None;
+        }
+        Some([z.atan2(horizontal).to_degrees(), y.atan2(x).to_degrees()])
     }
 
     /// Adds one record of summary-count `weight`, with its metric value if it has one.
@@ -184,10 +276,28 @@ impl SeriesAccumulator {
         &self.totals
     }
 
+    fn terms(&self) -> Option<&DistinctValues> {
+        self.extra
+            .as_ref()
+            .map(|e| &e.terms)
+            .filter(|t| !t.is_empty())
+    }
+
     /// The feature's value, or `None` when the records carried nothing to compute it from.
     pub fn feature(&self, feature: Feature) -> Option<f64> {
         match feature {
             Feature::Median if self.totals.value_count > 0.0 => Some(weighted_median(&self.values)),
+            Feature::DistinctCount => self.terms().map(DistinctValues::count),
+            Feature::InfoContent => self.terms().map(DistinctValues::info_content),
+            // The population variance needs two values to be more than a constant 0.
+            Feature::Varp => {
+                let extra = self.extra.as_ref()?;
+                let totals = &self.totals;
+                (totals.value_weight > 0.0 && extra.squared_values >= 2.0).then(|| {
+                    let mean = totals.weighted_sum / totals.value_weight;
+                    (extra.weighted_squares / totals.value_weight - mean * mean).max(0.0)
+                })
+            }
             _ => self.totals.feature(feature),
         }
     }
@@ -287,6 +397,12 @@ impl DetectorBucket {
     pub fn approximate_bytes(&self) -> u64 {
         (self.entries.capacity() * std::mem::size_of::<SeriesAccumulator>()
             + self.slots.capacity() * 4) as u64
+            + self
+                .entries
+                .iter()
+                .filter_map(|e| e.extra.as_ref())
+                .map(|x| (std::mem::size_of::<Extra>() + x.terms.approximate_bytes()) as u64)
+                .sum::<u64>()
     }
 }
 

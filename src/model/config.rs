@@ -132,6 +132,16 @@ impl AnalysisConfig {
             push(&d.over_field_name);
             push(&d.partition_field_name);
         }
+        // A lat_long field may arrive as an object {"lat":..,"lon":..}: ingest flattens it.
+        for d in &self.detectors {
+            if d.function == "lat_long" {
+                if let Some(field) = &d.field_name {
+                    for part in crate::model::geo::part_fields(field) {
+                        push(&Some(part));
+                    }
+                }
+            }
+        }
         for i in &self.influencers {
             push(&Some(i.clone()));
         }

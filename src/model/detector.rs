@@ -86,6 +86,16 @@ impl AnomalyDetector {
     /// With `summary_count_field_name`, a record whose count is missing, not a number or not
     /// positive stands for no events: it is counted in `event_count` but analysed by no detector.
     pub fn add_record(&mut self, bucket_start: i64, values: &[Option<FieldValue>]) {
+        self.add_timed_record(bucket_start, bucket_start, values);
+    }
+
+    /// [`Self::add_record`] for a record at `time_ms` (what `time_of_day`/`time_of_week` read).
+    pub fn add_timed_record(
+        &mut self,
+        bucket_start: i64,
+        time_ms: i64,
+        values: &[Option<FieldValue>],
+    ) {
         let weight = match self.summary_count_slot {
             None => 1.0,
             Some(slot) => values
@@ -107,7 +117,14 @@ impl AnomalyDetector {
             return;
         }
         for (detector, bucket) in self.detectors.iter_mut().zip(open.detectors.iter_mut()) {
-            detector.add_record(bucket_start, values, weight, bucket, &self.influencer_slots);
+            detector.add_record(
+                bucket_start,
+                time_ms,
+                values,
+                weight,
+                bucket,
+                &self.influencer_slots,
+            );
         }
     }
 
@@ -123,8 +140,9 @@ impl AnomalyDetector {
             result.model_plot =
                 model_plot::rows(&self.detectors, &observations, bucket_start, spec);
         }
-        for (detector, observed) in self.detectors.iter_mut().zip(&observations) {
-            detector.learn(bucket_start, observed);
+        for (d, (detector, observed)) in self.detectors.iter_mut().zip(&observations).enumerate() {
+            let bucket = open.as_ref().and_then(|o| o.detectors.get(d));
+            detector.learn(bucket_start, observed, bucket);
             for o in observed.iter().filter(|o| o.assessment.scored) {
                 let raw = raw_score(o.assessment.probability);
                 self.normalizer.observe(raw);
@@ -189,6 +207,18 @@ impl AnomalyDetector {
         let mut stats = ModelSizeStats::default();
         let mut bytes = std::mem::size_of::<AnomalyDetector>() as u64;
         for detector in &self.detectors {
+            if let Some(population) = detector.population() {
+                let (by, over, partition) = population.field_counts();
+                bytes += population.approximate_bytes();
+                stats.total_by_field_count += if detector.has_by_field() { by } else { 0 };
+                stats.total_over_field_count += if population.has_over() { over } else { 0 };
+                stats.total_partition_field_count += if detector.has_partition_field() {
+                    partition
+                } else {
+                    0
+                };
+                continue;
+            }
             bytes += detector.series().approximate_bytes();
             let entries = detector.series().entries();
             if detector.has_by_field() {
@@ -238,7 +268,13 @@ impl AnomalyDetector {
                     let score = normalization.score(p);
                     let influence = detector.influences(o, bucket, bucket_start);
                     influences.add_record(p, &influence);
-                    records.push(detector.record(o, &influence, &self.influencer_names, score));
+                    records.push(detector.record(
+                        o,
+                        bucket,
+                        &influence,
+                        &self.influencer_names,
+                        score,
+                    ));
                 }
             }
             all_observations.push(observations);
@@ -287,3 +323,7 @@ mod tests;
 #[cfg(test)]
 #[path = "detector_semantics_tests.rs"]
 mod semantics_tests;
+
+#[cfg(test)]
+#[path = "function_tests.rs"]
+mod function_tests;

@@ -15,6 +15,8 @@ use crate::model::accumulator::{DetectorBucket, Feature, InfluencerMoments, Seri
 use crate::model::config::Detector;
 use crate::model::function::{DetectorFunction, Tail};
 use crate::model::influence::{self, FeatureBucket, Influence};
+use crate::model::input::FieldUse;
+use crate::model::population::Population;
 use crate::model::result::AnomalyRecord;
 use crate::model::series::{Assessment, FeatureKind, SeriesModel};
 use crate::model::series_table::SeriesTable;
@@ -35,36 +37,29 @@ struct FunctionSpec {
     features: [(Feature, Tail); 3],
     len: usize,
     empty: EmptyBucket,
-    /// Count functions read no field; all others need a numeric field value.
-    needs_value: bool,
 }
 
 impl FunctionSpec {
     fn of(function: DetectorFunction) -> Option<FunctionSpec> {
         use DetectorFunction as F;
         let tail = function.tail();
-        let single = |feature, empty, needs_value| FunctionSpec {
+        let single = |feature, empty| FunctionSpec {
             features: [(feature, tail); 3],
             len: 1,
             empty,
-            needs_value,
         };
         Some(match function {
-            F::Count | F::HighCount | F::LowCount => {
-                single(Feature::Count, EmptyBucket::Zero, false)
-            }
+            F::Count | F::HighCount | F::LowCount => single(Feature::Count, EmptyBucket::Zero),
             F::NonZeroCount | F::HighNonZeroCount | F::LowNonZeroCount => {
-                single(Feature::Count, EmptyBucket::Skip, false)
+                single(Feature::Count, EmptyBucket::Skip)
             }
-            F::Mean | F::HighMean | F::LowMean => single(Feature::Mean, EmptyBucket::Skip, true),
-            F::Median | F::HighMedian | F::LowMedian => {
-                single(Feature::Median, EmptyBucket::Skip, true)
-            }
-            F::Min => single(Feature::Min, EmptyBucket::Skip, true),
-            F::Max => single(Feature::Max, EmptyBucket::Skip, true),
-            F::Sum | F::HighSum | F::LowSum => single(Feature::Sum, EmptyBucket::Zero, true),
+            F::Mean | F::HighMean | F::LowMean => single(Feature::Mean, EmptyBucket::Skip),
+            F::Median | F::HighMedian | F::LowMedian => single(Feature::Median, EmptyBucket::Skip),
+            F::Min => single(Feature::Min, EmptyBucket::Skip),
+            F::Max => single(Feature::Max, EmptyBucket::Skip),
+            F::Sum | F::HighSum | F::LowSum => single(Feature::Sum, EmptyBucket::Zero),
             F::NonNullSum | F::HighNonNullSum | F::LowNonNullSum => {
-                single(Feature::Sum, EmptyBucket::Skip, true)
+                single(Feature::Sum, EmptyBucket::Skip)
             }
             F::Metric => FunctionSpec {
                 features: [
@@ -74,8 +69,16 @@ impl FunctionSpec {
                 ],
                 len: 3,
                 empty: EmptyBucket::Skip,
-                needs_value: true,
             },
+            // Only buckets with values of the field have a distinct count, a variance or an
+            // information content.
+            F::DistinctCount | F::HighDistinctCount | F::LowDistinctCount => {
+                single(Feature::DistinctCount, EmptyBucket::Skip)
+            }
+            F::Varp | F::HighVarp | F::LowVarp => single(Feature::Varp, EmptyBucket::Skip),
+            F::InfoContent | F::HighInfoContent | F::LowInfoContent => {
+                single(Feature::InfoContent, EmptyBucket::Skip)
+            }
             _ => return None,
         })
     }
@@ -86,7 +89,7 @@ impl FunctionSpec {
 
     fn kinds(&self) -> [FeatureKind; 3] {
         self.features.map(|(f, _)| match f {
-            Feature::Count => FeatureKind::Count,
+            Feature::Count | Feature::DistinctCount => FeatureKind::Count,
             _ => FeatureKind::Continuous,
         })
     }
@@ -133,6 +136,7 @@ pub struct Observation {
     worst: usize,
     /// Its assessment; for several features the probability is corrected for the number looked at.
     pub assessment: Assessment,
+    bucket_start: i64,
 }
 
 /// A slot in the record's values; `usize::MAX` for a configured field the caller did not pass.
@@ -150,15 +154,19 @@ pub struct DetectorModel {
     field_slot: Slot,
     by_slot: Slot,
     partition_slot: Slot,
-    /// Population analysis comes later; until then a record must still carry the over field
-    /// (or `use_null`) to count, but the series is not split by it.
+    over_field_name: Option<String>,
     over_slot: Slot,
+    /// What the function reads from a record's field (or time).
+    input: FieldUse,
     use_null: bool,
     /// Per job influencer, in the job's order.
     influencer_sources: Vec<InfluencerSource>,
     /// `None` for a function this model does not handle: the detector then models nothing.
     spec: Option<FunctionSpec>,
     series: SeriesTable,
+    /// Population analysis, and the functions modelled per attribute rather than per series
+    /// (`rare`, `freq_rare`, `time_of_*`, `lat_long`); `series` is then unused.
+    population: Option<Box<Population>>,
 }
 
 /// The value in `slot` as a series term. `Some("")` when the field is not configured;
@@ -200,6 +208,8 @@ impl DetectorModel {
         // An unknown function is rejected at job creation; here it just models nothing.
         let function =
             DetectorFunction::parse(&detector.function).unwrap_or(DetectorFunction::Rare);
+        let spec = FunctionSpec::of(function);
+        let slot_of = |name: &str| fields.iter().position(|f| f == name).unwrap_or(usize::MAX);
         DetectorModel {
             detector_index: detector.detector_index.unwrap_or(index),
             bucket_span_secs,
@@ -210,11 +220,14 @@ impl DetectorModel {
             field_slot: slot(&detector.field_name),
             by_slot: slot(&detector.by_field_name),
             partition_slot: slot(&detector.partition_field_name),
+            over_field_name: detector.over_field_name.clone(),
             over_slot: slot(&detector.over_field_name),
+            input: FieldUse::of(function, detector.field_name.as_deref(), slot_of),
             use_null: detector.use_null.unwrap_or(false),
             influencer_sources,
-            spec: FunctionSpec::of(function),
+            spec,
             series: SeriesTable::default(),
+            population: population_record::population_of(function, spec, detector).map(Box::new),
         }
     }
 
@@ -230,61 +243,46 @@ impl DetectorModel {
         self.partition_field_name.is_some()
     }
 
+    pub fn population(&self) -> Option<&Population> {
+        self.population.as_deref()
+    }
+
     /// Adds one record (of summary-count `weight`) to this detector's accumulators of a bucket.
     /// `influencer_slots[i]` is the record slot of the job's i-th influencer.
     pub fn add_record(
         &mut self,
         bucket_start: i64,
+        time_ms: i64,
         values: &[Option<FieldValue>],
         weight: f64,
         bucket: &mut DetectorBucket,
         influencer_slots: &[usize],
     ) {
-        let Some(spec) = self.spec else {
+        let Some(over) = term(values, self.over_slot, self.use_null) else {
             return;
         };
-        if self.over_slot.is_some() && term(values, self.over_slot, self.use_null).is_none() {
-            return;
-        }
         let Some(partition) = term(values, self.partition_slot, self.use_null) else {
             return;
         };
         let Some(by) = term(values, self.by_slot, self.use_null) else {
             return;
         };
-        let value = if spec.needs_value {
-            // A metric field that is missing or not numeric makes the record count as missing.
-            match self
-                .field_slot
-                .and_then(|s| values.get(s))
-                .and_then(Option::as_ref)
-                .and_then(FieldValue::as_f64)
-            {
-                Some(v) => Some(v),
-                None => return,
-            }
-        } else {
-            None
+        // A field that is missing or unusable (not a number for a metric, not a point for
+        // lat_long) makes the record count as missing.
+        let Some(input) = self.input.read(values, time_ms) else {
+            return;
         };
-        let kinds = spec.kinds();
-        let id = if self.by_slot.is_none()
-            && self.partition_slot.is_none()
-            && self.series.count() == 1
-        {
-            // The only series there can be: no key to hash.
-            self.series.touch(0, bucket_start);
-            0
+        let keep_values = self.spec.is_some_and(|s| s.keeps_values());
+        let id = if let Some(population) = self.population.as_mut() {
+            population.find_or_insert(&partition, &by, &over, bucket_start)
+        } else if let Some(spec) = self.spec {
+            self.series_id(spec, &partition, &by, bucket_start)
         } else {
-            self.series.find_or_insert(
-                &partition,
-                &by,
-                bucket_start,
-                &kinds[..spec.len],
-                self.bucket_span_secs,
-            )
+            return;
         };
         let accumulator = bucket.entry(id);
-        accumulator.add_record(weight, value, spec.keeps_values());
+        let value = input.number();
+        self.input.apply(&input, weight, keep_values, accumulator);
         for (i, source) in self.influencer_sources.iter().enumerate() {
             if *source != InfluencerSource::Record {
                 continue;
@@ -299,9 +297,44 @@ impl DetectorModel {
         }
     }
 
+    fn series_id(
+        &mut self,
+        spec: FunctionSpec,
+        partition: &str,
+        by: &str,
+        bucket_start: i64,
+    ) -> u32 {
+        if self.by_slot.is_none() && self.partition_slot.is_none() && self.series.count() == 1 {
+            // The only series there can be: no key to hash.
+            self.series.touch(0, bucket_start);
+            return 0;
+        }
+        let kinds = spec.kinds();
+        self.series.find_or_insert(
+            partition,
+            by,
+            bucket_start,
+            &kinds[..spec.len],
+            self.bucket_span_secs,
+        )
+    }
+
     /// Scores every series that has a value in the bucket starting at `bucket_start`, learning
     /// nothing. Series first seen after this bucket are left out (no zero before their birth).
     pub fn score(&self, bucket: Option<&DetectorBucket>, bucket_start: i64) -> Vec<Observation> {
+        if let Some(population) = &self.population {
+            return population
+                .score(bucket, bucket_start)
+                .into_iter()
+                .map(|(unit, assessment)| Observation {
+                    series: unit,
+                    values: [f64::NAN; 3],
+                    worst: 0,
+                    assessment,
+                    bucket_start,
+                })
+                .collect();
+        }
         let Some(spec) = self.spec else {
             return Vec::new();
         };
@@ -343,13 +376,23 @@ impl DetectorModel {
                 values,
                 worst,
                 assessment,
+                bucket_start,
             });
         }
         observations
     }
 
     /// Learns the bucket's values (after scoring it).
-    pub fn learn(&mut self, bucket_start: i64, observations: &[Observation]) {
+    pub fn learn(
+        &mut self,
+        bucket_start: i64,
+        observations: &[Observation],
+        bucket: Option<&DetectorBucket>,
+    ) {
+        if let Some(population) = self.population.as_mut() {
+            population.learn(bucket, bucket_start);
+            return;
+        }
         let time = bucket_start.div_euclid(1000);
         for observation in observations {
             let Some(entry) = self.series.get_mut(observation.series) else {
@@ -368,10 +411,20 @@ impl DetectorModel {
     pub fn record(
         &self,
         observation: &Observation,
+        bucket: Option<&DetectorBucket>,
         influences: &[Influence],
         influencer_names: &[String],
         score: f64,
     ) -> AnomalyRecord {
+        if let Some(population) = &self.population {
+            return self.population_record(
+                population,
+                observation,
+                bucket,
+                influencer_names,
+                score,
+            );
+        }
         let entry = self.series.get(observation.series);
         let feature = self
             .spec
@@ -401,6 +454,8 @@ impl DetectorModel {
                 .and(entry.map(|e| e.partition.clone())),
             actual: vec![observation.values[observation.worst.min(2)]],
             typical: vec![observation.assessment.typical],
+            causes: Vec::new(),
+            geo_results: None,
             influencers: influence::record_influencers(influences, influencer_names),
         }
     }
@@ -474,6 +529,9 @@ impl DetectorModel {
     /// Forgets series for which `keep` is false; returns old id -> new id (`u32::MAX` = gone).
     pub fn retain_series(&mut self, keep: impl FnMut(u32, i64) -> bool) -> Vec<u32> {
         let mut keep = keep;
+        if let Some(population) = self.population.as_mut() {
+            return population.retain(keep);
+        }
         self.series.retain(|id, e| keep(id, e.last_seen))
     }
 }
@@ -506,3 +564,5 @@ impl DetectorModel {
         self.spec.as_ref().map_or(&[], FunctionSpec::features)
     }
 }
+#[path = "population_record.rs"]
+mod population_record;

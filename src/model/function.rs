@@ -1,4 +1,4 @@
-//! Detector functions: the closed set Elasticsearch accepts, with which of them auspex models today.
+//! Detector functions: the closed set Elasticsearch accepts (auspex models all of them).
 
 use serde::{Deserialize, Serialize};
 
@@ -157,36 +157,6 @@ impl DetectorFunction {
                 | FreqRare
                 | TimeOfDay
                 | TimeOfWeek
-        )
-    }
-
-    /// Whether auspex models this function today; the others are rejected at job creation with a
-    /// clear message instead of being accepted and silently not analysed.
-    pub fn is_supported(self) -> bool {
-        use DetectorFunction::*;
-        matches!(
-            self,
-            Count
-                | HighCount
-                | LowCount
-                | NonZeroCount
-                | HighNonZeroCount
-                | LowNonZeroCount
-                | Mean
-                | HighMean
-                | LowMean
-                | Median
-                | HighMedian
-                | LowMedian
-                | Min
-                | Max
-                | Sum
-                | HighSum
-                | LowSum
-                | NonNullSum
-                | HighNonNullSum
-                | LowNonNullSum
-                | Metric
         )
     }
 }

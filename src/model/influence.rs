@@ -55,6 +55,11 @@ fn counterfactual(feature: Feature) -> (Counterfactual, Feature) {
         Feature::Count | Feature::Sum | Feature::Mean => (Counterfactual::Without, feature),
         Feature::Median => (Counterfactual::Only, Feature::Mean),
         Feature::Min | Feature::Max => (Counterfactual::Only, feature),
+        // Variance, distinct values and information content are not kept per value either: a
+        // value's records stand for themselves by their count.
+        Feature::Varp | Feature::DistinctCount | Feature::InfoContent => {
+            (Counterfactual::Only, Feature::Count)
+        }
     }
 }
 

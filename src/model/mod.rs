@@ -12,16 +12,23 @@
 //! restart depends on this.
 
 mod accumulator;
+pub mod causes;
 pub mod config;
 mod detector;
 mod detector_model;
+mod distinct;
 mod distribution;
 pub mod forecast;
 pub mod function;
 mod influence;
 mod interval;
 pub mod model_plot;
+pub(crate) mod geo;
+mod input;
+mod mixture;
+mod population;
 mod predictor;
+mod rare;
 pub mod result;
 pub mod score;
 pub mod series;

@@ -187,6 +187,9 @@ pub fn model_feature(function: DetectorFunction, feature: Feature) -> &'static s
         (_, Feature::Min) => "'minimum value by person'",
         (_, Feature::Max) => "'maximum value by person'",
         (_, Feature::Sum) => "'bucket sum by person'",
+        (_, Feature::Varp) => "'variance of values by person'",
+        (_, Feature::DistinctCount) => "'unique count by person'",
+        (_, Feature::InfoContent) => "'information content of value by person'",
     }
 }
 

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::model::model_plot::ModelPlotRow;
+use crate::model::causes::{Cause, GeoResults};
 
 /// One anomalous series in one bucket (`result_type: "record"`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,8 +30,13 @@ pub struct AnomalyRecord {
     pub over_field_value: Option<String>,
     pub partition_field_name: Option<String>,
     pub partition_field_value: Option<String>,
+    /// Empty for a population record: its values are in `causes`.
     pub actual: Vec<f64>,
     pub typical: Vec<f64>,
+    /// Population analysis: what made the member unusual.
+    pub causes: Vec<Cause>,
+    /// `lat_long`: the points as `"lat,lon"`.
+    pub geo_results: Option<GeoResults>,
     /// (influencer field name, values seen in this bucket for the series), sorted by name.
     pub influencers: Vec<(String, Vec<String>)>,
 }
@@ -222,8 +228,19 @@ impl AnomalyRecord {
         }
         put("function", json!(self.function));
         put("function_description", json!(self.function_description));
-        put("typical", json!(self.typical));
-        put("actual", json!(self.actual));
+        if !self.actual.is_empty() {
+            put("typical", json!(self.typical));
+            put("actual", json!(self.actual));
+        }
+        if let Some(geo) = &self.geo_results {
+            put("geo_results", geo.to_json());
+        }
+        if !self.causes.is_empty() {
+            put(
+                "causes",
+                Value::Array(self.causes.iter().map(Cause::to_json).collect()),
+            );
+        }
         if let Some(field_name) = &self.field_name {
             put("field_name", json!(field_name));
         }
@@ -324,6 +341,8 @@ mod tests {
                 partition_field_value: Some("eu".into()),
                 actual: vec![1000.5],
                 typical: vec![100.25],
+                causes: Vec::new(),
+                geo_results: None,
                 influencers: vec![
                     ("airline".into(), vec!["AAL".into()]),
                     ("host".into(), vec!["h1".into(), "h2".into()]),

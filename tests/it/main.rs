@@ -26,6 +26,7 @@ mod corruption;
 mod explorer;
 mod failpoints;
 mod forecast;
+mod functions;
 mod hostile;
 mod http;
 mod influencers;

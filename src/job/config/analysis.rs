@@ -5,7 +5,6 @@
 //! module numbers them. Does not own job-level rules (ids, retention, time field): `job::config` does.
 
 use crate::job::JobError;
-use crate::model::function::DetectorFunction;
 use crate::model::{AnalysisConfig, TimeSpan};
 
 use super::detector::{check_detector, check_field_name};
@@ -162,17 +161,6 @@ pub(super) fn analysis_field_names(config: &AnalysisConfig) -> Vec<String> {
 
 /// Elasticsearch accepts these, but auspex would silently not analyse them: refuse them clearly.
 pub(super) fn check_supported_by_auspex(config: &AnalysisConfig) -> Result<(), JobError> {
-    for detector in &config.detectors {
-        let supported =
-            DetectorFunction::parse(&detector.function).is_some_and(DetectorFunction::is_supported);
-        if !supported {
-            return Err(invalid(format!(
-                "The function '{}' is not supported by auspex yet (detector [{}])",
-                detector.function,
-                detector.detector_description.as_deref().unwrap_or_default()
-            )));
-        }
-    }
     if let Some(field) = &config.categorization_field_name {
         return Err(invalid(format!(
             "Categorization is not supported by auspex yet (categorization_field_name [{field}])"
@@ -337,10 +325,6 @@ mod tests {
             check_supported_by_auspex(&config).unwrap_err().to_string()
         };
         assert_eq!(
-            refused(json!({"detectors": [{"function": "rare", "by_field_name": "status"}]})),
-            "The function 'rare' is not supported by auspex yet (detector [rare by status])"
-        );
-        assert_eq!(
             refused(
                 json!({"categorization_field_name": "message", "detectors": [{"function": "count", "by_field_name": "mlcategory"}]})
             ),
@@ -350,7 +334,16 @@ mod tests {
             refused(json!({"multivariate_by_fields": true, "detectors": [{"function": "count"}]})),
             "multivariate_by_fields is not supported by auspex yet"
         );
-        let supported = checked(json!({"detectors": [{"function": "high_mean", "field_name": "x"}, {"function": "count"}]})).unwrap();
+        // Every Elasticsearch function is analysed.
+        let supported = checked(json!({"detectors": [
+            {"function": "high_mean", "field_name": "x"}, {"function": "count"},
+            {"function": "rare", "by_field_name": "status"},
+            {"function": "freq_rare", "by_field_name": "uri", "over_field_name": "ip"},
+            {"function": "lat_long", "field_name": "loc"}, {"function": "time_of_week"},
+            {"function": "low_info_content", "field_name": "q"}, {"function": "high_varp", "field_name": "x"},
+            {"function": "dc", "field_name": "user", "over_field_name": "ip"}
+        ]}))
+        .unwrap();
         assert!(check_supported_by_auspex(&supported).is_ok());
     }
 

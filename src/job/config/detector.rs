@@ -261,6 +261,51 @@ mod tests {
     }
 
     #[test]
+    fn field_rules_of_the_other_functions() {
+        for function in ["lat_long", "info_content", "high_varp", "low_dc"] {
+            assert_eq!(
+                detector_error(json!({"function": function, "by_field_name": "user"})),
+                format!(
+                    "field_name must be set when the '{}' function is used",
+                    checked(json!({"function": function, "field_name": "x"}))
+                        .unwrap()
+                        .function
+                )
+            );
+        }
+        assert_eq!(
+            detector_error(json!({"function": "info_content"})),
+            "Unless a count or temporal function is used one of field_name, by_field_name or over_field_name must be set"
+        );
+        assert_eq!(
+            detector_error(json!({"function": "time_of_week", "field_name": "x"})),
+            "field_name cannot be used with function 'time_of_week'"
+        );
+        assert_eq!(
+            detector_error(json!({"function": "rare", "field_name": "x", "by_field_name": "p"})),
+            "field_name cannot be used with function 'rare'"
+        );
+        assert_eq!(
+            detector_error(json!({"function": "rare"})),
+            "Unless a count or temporal function is used one of field_name, by_field_name or over_field_name must be set"
+        );
+        assert_eq!(
+            checked(json!({"function": "dc", "field_name": "x"}))
+                .unwrap()
+                .function,
+            "distinct_count"
+        );
+        for ok in [
+            json!({"function": "time_of_day", "by_field_name": "job", "over_field_name": "host"}),
+            json!({"function": "freq_rare", "by_field_name": "uri", "over_field_name": "ip"}),
+            json!({"function": "lat_long", "field_name": "loc", "over_field_name": "user"}),
+            json!({"function": "varp", "field_name": "x", "partition_field_name": "p"}),
+        ] {
+            assert!(checked(ok.clone()).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
     fn count_functions_take_no_field_name() {
         assert_eq!(
             detector_error(json!({"function": "count", "field_name": "bytes"})),
