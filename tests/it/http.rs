@@ -314,15 +314,12 @@ async fn body_on_a_bodiless_endpoint_is_refused() {
 async fn spec_endpoints_not_implemented_yet_are_501() {
     let server = TestServer::start().await;
     let reply = server
-        .post_json(
-            "/_ml/anomaly_detectors/j1/_forecast",
-            &json!({"duration": "1d"}),
-        )
+        .post_json("/_ml/set_upgrade_mode", &json!({"enabled": true}))
         .await;
     assert_eq!(reply.status, 501);
     let (kind, reason) = reply.es_error();
     assert_eq!(kind, "unsupported_operation_exception");
-    assert!(reason.starts_with("[ml.forecast]"), "{reason}");
+    assert!(reason.starts_with("[ml.set_upgrade_mode]"), "{reason}");
     assert_eq!(server.get("/_ml/memory/_stats").await.status, 501);
     server.stop().await;
 }
