@@ -7,6 +7,9 @@
 //! [`AnomalyDetector::interim_bucket`] and [`AnomalyDetector::discard_bucket`]. The model owns
 //! everything about values: per-bucket accumulators, per-series models, scoring and normalization.
 //!
+//! Model plot (`model_plot`: bounds per finalized bucket, when the job sets a spec) and forecasts
+//! (`forecast`) read the series models' intervals (`interval`) and never change the models.
+//!
 //! Determinism: the same calls in the same order give bit-identical results and state (no wall
 //! clock, no unseeded randomness, no iteration over hash maps when producing output). Replay after a
 //! restart depends on this.
