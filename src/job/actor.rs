@@ -25,6 +25,7 @@ use crate::job::pipeline::{InputEntry, Pipeline};
 use crate::job::snapshot;
 use crate::job::status::JobStatus;
 use crate::job::{FlushParams, JobConfig, JobError};
+use crate::model::rules::JobRules;
 use crate::model::BucketResult;
 use crate::store::{self, Commit, PersistedState, Progress, ResultDoc, ResultKind, Store};
 
@@ -60,6 +61,8 @@ enum JobCommand {
         work: ExclusiveWork,
         reply: Reply<serde_json::Value>,
     },
+    /// Put these custom rules in force (through the input log) if they differ from those in force.
+    SetRules { rules: JobRules, reply: Reply<()> },
 }
 
 /// See [`JobCommand::Exclusive`].
@@ -162,6 +165,11 @@ impl JobHandle {
             .await
     }
 
+    pub async fn set_rules(&self, rules: JobRules) -> Result<(), JobError> {
+        self.call(|reply| JobCommand::SetRules { rules, reply })
+            .await
+    }
+
     /// Asks for a periodic snapshot every `interval` until the actor stops.
     fn start_persist_timer(&self, interval: std::time::Duration) {
         // Weak: the timer must not keep the channel open, or the actor would outlive its handles.
@@ -254,6 +262,8 @@ impl JobActor {
             broken: false,
         };
         actor.apply_calendar_events()?;
+        let rules = crate::job::rules::resolve(&actor.store, &actor.config)?;
+        actor.apply_rules(rules)?;
         actor.progress.state = PersistedState::Opened;
         actor
             .store
@@ -268,7 +278,19 @@ impl JobActor {
         if events == self.pipeline.state.scheduled_events {
             return Ok(());
         }
-        let entry = InputEntry::Calendar { events };
+        self.append_control(InputEntry::Calendar { events })
+    }
+
+    /// Puts custom rules in force if they differ from those in force (through the input log).
+    fn apply_rules(&mut self, rules: JobRules) -> Result<(), JobError> {
+        if &rules == self.pipeline.state.detector.rules() {
+            return Ok(());
+        }
+        self.append_control(InputEntry::Rules { rules })
+    }
+
+    /// Applies and commits one input entry that carries no records.
+    fn append_control(&mut self, entry: InputEntry) -> Result<(), JobError> {
         let seq = self.progress.last_seq + 1;
         let finalized = self.pipeline.apply(seq, &entry)?.finalized;
         self.commit(
@@ -349,6 +371,10 @@ impl JobActor {
             }
             JobCommand::Exclusive { work, reply } => {
                 let _ = reply.send(work(&self.store));
+                Continue::Yes
+            }
+            JobCommand::SetRules { rules, reply } => {
+                let _ = reply.send(self.apply_rules(rules));
                 Continue::Yes
             }
         }

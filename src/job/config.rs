@@ -14,6 +14,7 @@ mod analysis;
 mod body;
 mod detector;
 mod ids;
+mod rules;
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +26,7 @@ use body::PutJobBody;
 
 pub use detector::default_detector_description;
 pub use ids::{check_id, validate_group_id, validate_job_id};
+pub use rules::{parse_rules, ParsedRule};
 
 /// The Elasticsearch version auspex reports as `job_version` (and should report wherever a version is asked).
 pub const ES_COMPAT_VERSION: &str = "8.15.0";

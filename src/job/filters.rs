@@ -57,6 +57,11 @@ fn items_of(doc: &Value) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
+/// The items of a stored filter (404 when it does not exist).
+pub(crate) fn load_items(store: &Store, filter_id: &str) -> Result<Vec<String>, JobError> {
+    Ok(items_of(&load(store, filter_id)?).into_iter().collect())
+}
+
 /// True when any custom rule of the job's config scopes on `filter_id`.
 fn uses_filter(rules: &Value, filter_id: &str) -> bool {
     match rules {
@@ -137,6 +142,9 @@ impl JobManager {
             doc
         };
         self.store.flush().await?;
+        // Open jobs whose rules scope on the filter take its new items from here on.
+        self.refresh_rules(|config| crate::job::rules::uses_filter(config, filter_id))
+            .await?;
         Ok(doc)
     }
 

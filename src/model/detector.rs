@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::ingest::FieldValue;
 use crate::model::accumulator::DetectorBucket;
 use crate::model::detector_model::{DetectorModel, Observation};
+use crate::model::rules::JobRules;
 use crate::model::score::{
     raw_score, Normalization, ScoreNormalizer, RECORD_PROBABILITY_THRESHOLD,
 };
@@ -41,6 +42,8 @@ pub struct AnomalyDetector {
     summary_count_slot: Option<usize>,
     open_buckets: BTreeMap<i64, OpenBucket>,
     normalizer: ScoreNormalizer,
+    /// Custom rules in force (`model::rules`), set from the input log.
+    rules: JobRules,
 }
 
 impl AnomalyDetector {
@@ -69,7 +72,17 @@ impl AnomalyDetector {
             summary_count_slot: config.summary_count_field_name.as_deref().map(slot_of),
             open_buckets: BTreeMap::new(),
             normalizer: ScoreNormalizer::new(),
+            rules: JobRules::default(),
         }
+    }
+
+    pub fn rules(&self) -> &JobRules {
+        &self.rules
+    }
+
+    /// Puts new custom rules in force from the next bucket finalized on.
+    pub fn set_rules(&mut self, rules: JobRules) {
+        self.rules = rules;
     }
 
     /// Adds one processed record to the open bucket starting at `bucket_start`.
@@ -199,7 +212,12 @@ impl AnomalyDetector {
         let mut min_probability: Option<f64> = None;
         for (d, detector) in self.detectors.iter().enumerate() {
             let bucket = open.and_then(|o| o.detectors.get(d));
-            let observations = detector.score(bucket, bucket_start);
+            let (observations, learnt) = self.rules.screen(
+                d,
+                detector,
+                detector.score(bucket, bucket_start),
+                bucket_start,
+            );
             for o in &observations {
                 let p = o.assessment.probability;
                 min_probability = Some(min_probability.map_or(p, |m: f64| m.min(p)));
@@ -208,7 +226,7 @@ impl AnomalyDetector {
                     records.push(detector.record(o, bucket, &self.influencer_names, score));
                 }
             }
-            all_observations.push(observations);
+            all_observations.push(learnt);
         }
         records.sort_by(|a, b| {
             b.record_score

@@ -19,6 +19,7 @@ mod distribution;
 pub mod function;
 mod predictor;
 pub mod result;
+pub mod rules;
 pub mod score;
 pub mod series;
 mod series_table;
