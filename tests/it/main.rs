@@ -30,6 +30,7 @@ mod lifecycle;
 mod metrics;
 mod resources;
 mod restart;
+mod rules;
 mod scenarios;
 mod snapshots;
 mod util;
