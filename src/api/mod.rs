@@ -15,6 +15,7 @@
 mod admin;
 mod calendars;
 mod cat;
+mod categories;
 mod data;
 mod date;
 pub mod error;
@@ -281,6 +282,10 @@ async fn dispatch(
         Endpoint::ModelSnapshotUpgradeStats { job_id } => {
             snapshots::upgrade_stats(state, &job_id, request)
         }
+        Endpoint::Categories {
+            job_id,
+            category_id,
+        } => categories::get(state, job_id, category_id, request).await,
         Endpoint::NotImplemented { api } => Err(ApiError::new(
             EsType::NotImplemented,
             format!(

@@ -221,7 +221,7 @@ pub(super) fn page(params: &Params) -> Result<Option<Page>, ApiError> {
 }
 
 /// Scans one kind of result in `[start, end)` and decodes the documents.
-fn scan(
+pub(super) fn scan(
     store: &Store,
     job_id: &str,
     kind: ResultKind,

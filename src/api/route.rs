@@ -146,6 +146,11 @@ pub enum Endpoint {
     Tasks {
         task_id: Option<String>,
     },
+    /// `results/categories[/<category_id>]` (GET or POST).
+    Categories {
+        job_id: String,
+        category_id: Option<String>,
+    },
 }
 
 impl Endpoint {
@@ -195,6 +200,7 @@ impl Endpoint {
             Endpoint::Metrics => "auspex.metrics",
             Endpoint::Replay { .. } => "auspex.replay",
             Endpoint::Tasks { .. } => "auspex.tasks",
+            Endpoint::Categories { .. } => "ml.get_categories",
         }
     }
 }
@@ -252,6 +258,7 @@ enum Api {
     Metrics,
     Replay,
     Tasks,
+    Categories,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -332,8 +339,8 @@ const ROUTES: &[(&[Verb], &str, Api)] = &[
     (&[Get], "/_ml/calendars/{calendar_id}/events", Api::GetCalendarEvents),
     (&[Get, Post], "/_ml/calendars", Api::GetCalendars),
     (&[Get, Post], "/_ml/calendars/{calendar_id}", Api::GetCalendars),
-    (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/results/categories", Api::NotImplemented("ml.get_categories")),
-    (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/results/categories/{category_id}", Api::NotImplemented("ml.get_categories")),
+    (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/results/categories", Api::Categories),
+    (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/results/categories/{category_id}", Api::Categories),
     (&[Get], "/_ml/filters", Api::GetFilters),
     (&[Get], "/_ml/filters/{filter_id}", Api::GetFilters),
     (&[Get, Post], "/_ml/anomaly_detectors/{job_id}/results/influencers", Api::NotImplemented("ml.get_influencers")),
@@ -537,6 +544,14 @@ fn endpoint(api: Api, captures: Vec<String>) -> Endpoint {
         Api::Tasks => Endpoint::Tasks {
             task_id: Some(next()).filter(|t| !t.is_empty()),
         },
+        Api::Categories => {
+            let job_id = next();
+            let category_id = Some(next()).filter(|c| !c.is_empty());
+            Endpoint::Categories {
+                job_id,
+                category_id,
+            }
+        }
     }
 }
 
@@ -727,6 +742,7 @@ mod tests {
             return;
         };
         let implemented = [
+            "ml.get_categories",
             "ml.put_job",
             "ml.get_jobs",
             "ml.delete_job",

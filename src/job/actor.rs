@@ -563,7 +563,8 @@ enum Continue {
     No,
 }
 
-/// The documents of one bucket: the bucket at ordinal 0 and its records at 0..n.
+/// The documents of one bucket: the bucket at ordinal 0, its records at 0..n, and the category
+/// definitions that changed up to it.
 pub fn result_docs(
     job_id: &str,
     bucket: &BucketResult,
@@ -586,6 +587,15 @@ pub fn result_docs(
             timestamp_ms: bucket.timestamp,
             ordinal: ordinal as u32,
             json: encode(record)?,
+        });
+    }
+    // A category definition has one key (its id) and is rewritten whenever it changes.
+    for category in &bucket.categories {
+        out.push(ResultDoc {
+            kind: ResultKind::Category,
+            timestamp_ms: 0,
+            ordinal: u32::try_from(category.id).unwrap_or(u32::MAX),
+            json: encode(&category.to_json(job_id))?,
         });
     }
     Ok(())

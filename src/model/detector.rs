@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ingest::FieldValue;
 use crate::model::accumulator::DetectorBucket;
+use crate::model::categorize::{Categorizer, Category};
 use crate::model::detector_model::{DetectorModel, Observation};
 use crate::model::rules::JobRules;
 use crate::model::score::{
@@ -44,12 +45,19 @@ pub struct AnomalyDetector {
     normalizer: ScoreNormalizer,
     /// Custom rules in force (`model::rules`), set from the input log.
     rules: JobRules,
+    /// With `categorization_field_name`: gives each record its `mlcategory`.
+    categorizer: Option<Categorizer>,
 }
 
 impl AnomalyDetector {
     /// `fields` are the analysis fields in slot order (`AnalysisConfig::analysis_fields()`): the
     /// `values` passed to `add_record` use the same slots.
     pub fn new(config: &AnalysisConfig, fields: &[String]) -> AnomalyDetector {
+        let (categorizer, model_fields) = match Categorizer::for_job(config, fields) {
+            Some((categorizer, model_fields)) => (Some(categorizer), model_fields),
+            None => (None, fields.to_vec()),
+        };
+        let fields = &model_fields[..];
         let slot_of = |name: &str| fields.iter().position(|f| f == name).unwrap_or(usize::MAX);
         AnomalyDetector {
             bucket_span_secs: config.bucket_span.seconds(),
@@ -73,7 +81,12 @@ impl AnomalyDetector {
             open_buckets: BTreeMap::new(),
             normalizer: ScoreNormalizer::new(),
             rules: JobRules::default(),
+            categorizer,
         }
+    }
+
+    pub fn categorizer_mut(&mut self) -> Option<&mut Categorizer> {
+        self.categorizer.as_mut()
     }
 
     pub fn rules(&self) -> &JobRules {
@@ -90,6 +103,14 @@ impl AnomalyDetector {
     /// With `summary_count_field_name`, a record whose count is missing, not a number or not
     /// positive stands for no events: it is counted in `event_count` but analysed by no detector.
     pub fn add_record(&mut self, bucket_start: i64, values: &[Option<FieldValue>]) {
+        let extended;
+        let values = match self.categorizer.as_mut() {
+            Some(categorizer) => {
+                extended = categorizer.extend(values);
+                &extended[..]
+            }
+            None => values,
+        };
         let weight = match self.summary_count_slot {
             None => 1.0,
             Some(slot) => values
@@ -129,6 +150,12 @@ impl AnomalyDetector {
             }
         }
         self.normalizer.end_bucket();
+        let mut result = result;
+        result.categories = self
+            .categorizer
+            .as_mut()
+            .map(Categorizer::take_changed)
+            .unwrap_or_default();
         result
     }
 
@@ -195,7 +222,11 @@ impl AnomalyDetector {
                 .map(DetectorBucket::approximate_bytes)
                 .sum::<u64>();
         }
-        stats.model_bytes = bytes;
+        if let Some(categorizer) = &self.categorizer {
+            stats.model_bytes += categorizer.approximate_bytes();
+            stats.categorization = categorizer.stats();
+        }
+        stats.model_bytes += bytes;
         stats
     }
 
@@ -264,6 +295,7 @@ impl AnomalyDetector {
             is_interim,
             bucket_influencers,
             records,
+            categories: Vec::<Category>::new(),
         };
         (result, all_observations)
     }

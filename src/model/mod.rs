@@ -12,6 +12,7 @@
 //! restart depends on this.
 
 mod accumulator;
+pub mod categorize;
 pub mod config;
 mod detector;
 mod detector_model;
@@ -24,7 +25,9 @@ pub mod score;
 pub mod series;
 mod series_table;
 
-pub use config::{AnalysisConfig, AnalysisLimits, Detector, TimeSpan};
+pub use config::{
+    AnalysisConfig, AnalysisLimits, Detector, PerPartitionCategorization, TimeSpan, ML_CATEGORY,
+};
 pub use detector::AnomalyDetector;
 pub use function::{DetectorFunction, Tail};
 pub use result::{AnomalyRecord, BucketInfluencer, BucketResult, ModelSizeStats};

@@ -56,6 +56,10 @@ pub struct BucketResult {
     pub bucket_influencers: Vec<BucketInfluencer>,
     /// Records sorted by descending `record_score`, then detector index and series names.
     pub records: Vec<AnomalyRecord>,
+    /// Categories created or changed since the previous finalized bucket (stored as category
+    /// definitions with this bucket's results).
+    #[serde(default)]
+    pub categories: Vec<crate::model::categorize::Category>,
 }
 
 impl BucketResult {
@@ -203,6 +207,7 @@ pub struct ModelSizeStats {
     pub total_over_field_count: u64,
     pub total_partition_field_count: u64,
     pub bucket_allocation_failures_count: u64,
+    pub categorization: crate::model::categorize::CategorizationStats,
 }
 
 #[cfg(test)]
@@ -255,6 +260,7 @@ mod tests {
                     ("host".into(), vec!["h1".into(), "h2".into()]),
                 ],
             }],
+            categories: Vec::new(),
         }
     }
 

@@ -39,8 +39,12 @@
 //! - **time**: epoch ms as i64, stored as u64 big-endian after flipping the sign bit
 //!   (`i64::MIN` -> `00..00`, `-1` -> `7f ff..ff`, `0` -> `80 00..00`, `i64::MAX` -> `ff..ff`),
 //!   so byte order is time order and a range scan runs in time order.
-//! - **kind**: u8, bucket `1`, record `2`, influencer `3`. **ordinal**: u32 big-endian, the
-//!   document's position within its bucket. Results of a job sort by kind, time, ordinal.
+//! - **kind**: u8, bucket `1`, record `2`, influencer `3`, category definition `4`. **ordinal**:
+//!   u32 big-endian, the document's position within its bucket. Results of a job sort by kind,
+//!   time, ordinal. A category definition is keyed by time `0` and ordinal = its category id, and
+//!   overwritten when the category changes; the time-range removals (interim results, retention,
+//!   revert's `delete_intervening_results`) cover kinds 1-3 only, deleting and resetting the job
+//!   remove it with the job's other keys.
 //! - **Resources**: `kind` is one ASCII byte, `f` filter, `c` calendar, `e` scheduled event; the
 //!   ids follow the ES id rules (no `0x00`). An event's key is its calendar's id, `0x00`, then the
 //!   event id, so a calendar's events are one prefix scan.

@@ -10,6 +10,9 @@ pub enum ResultKind {
     Bucket = 1,
     Record = 2,
     Influencer = 3,
+    /// Category definitions: time 0, ordinal = category id. Not in [`ResultKind::ALL`], so the
+    /// time-range removals (interim results, retention, revert) leave them alone.
+    Category = 4,
 }
 
 impl ResultKind {
@@ -20,7 +23,10 @@ impl ResultKind {
     ];
 
     pub(super) fn from_u8(tag: u8) -> Option<ResultKind> {
-        ResultKind::ALL.into_iter().find(|kind| *kind as u8 == tag)
+        ResultKind::ALL
+            .into_iter()
+            .chain([ResultKind::Category])
+            .find(|kind| *kind as u8 == tag)
     }
 }
 

@@ -15,6 +15,7 @@
 //! oversized input; `resources` a full disk; `failpoints` crashes at named store commit points;
 //! `scenarios` seeded synthetic anomalies (spike, dip, shifts, broken seasonality) and clean data.
 
+mod categories;
 mod cli;
 mod cli_replay;
 mod clients;
