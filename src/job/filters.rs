@@ -2,7 +2,8 @@
 //! (id, sorted unique items, add/remove, no deleting a filter a job's rules use) and their documents
 //! `{filter_id, description, items}`. Stored in the store's `resources` tree; the manager is the only
 //! writer, and read-modify-writes run under its slot lock so two updates cannot interleave.
-//! Applying rules in the model is the model's (custom rules); this only keeps the lists.
+//! Rules scoping on a filter are resolved against its items by `job::rules`; an update of a filter
+//! sends the new items to the open jobs that use it.
 
 use std::collections::BTreeSet;
 

@@ -6,7 +6,8 @@
 //! Rules only an update has: the fields that may be changed at all (anything else is an unknown
 //! field), `analysis_limits` only while the job is closed, `model_memory_limit` not below what the
 //! model uses now, and `detectors` entries addressed by `detector_index`.
-//! An open job's actor keeps the config it was opened with until the job is reopened.
+//! An open job's actor keeps the config it was opened with until the job is reopened, except for
+//! detectors' `custom_rules`, which reach it at once through its input log (`job::rules`).
 
 use serde_json::{Map, Value};
 

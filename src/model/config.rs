@@ -179,7 +179,8 @@ pub struct Detector {
     pub use_null: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exclude_frequent: Option<String>,
-    /// Custom rules are accepted and echoed; applying them comes with the rules issue.
+    /// As Elasticsearch renders them (`job::config` normalizes); the model applies them in the
+    /// resolved form of `model::rules`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_rules: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
