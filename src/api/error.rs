@@ -58,9 +58,6 @@ es_types! {
     // Elasticsearch answers an oversized body with a bare 413 and no body; auspex adds an envelope
     // so the client sees why (the type name is auspex's own).
     ContentTooLong => ("content_too_long_exception", 413),
-    // Endpoints of the ML API that auspex routes but does not implement yet (Elasticsearch has no
-    // equivalent; 501 is the honest status).
-    NotImplemented => ("unsupported_operation_exception", 501),
     // Anything that is auspex's fault; the reason sent is generic, the cause goes to the log.
     Internal => ("exception", 500),
 }
@@ -327,7 +324,6 @@ mod tests {
             EsType::BadRequestStatus,
             EsType::RejectedExecution,
             EsType::ContentTooLong,
-            EsType::NotImplemented,
             EsType::Internal,
         ] {
             assert!((400..600).contains(&kind.status()), "{kind:?}");

@@ -15,6 +15,7 @@
 mod admin;
 mod calendars;
 mod cat;
+mod categories;
 mod data;
 mod date;
 pub mod error;
@@ -319,14 +320,10 @@ async fn dispatch(
             job_id,
             forecast_id: Some(forecast_id),
         } => forecast::rows(state, job_id, forecast_id, request).await,
-        Endpoint::NotImplemented { api } => Err(ApiError::new(
-            EsType::NotImplemented,
-            format!(
-                "[{api}] is part of the Elasticsearch API but not implemented by auspex yet; \
-                 the request [{} {}] was not executed",
-                request.method, request.path
-            ),
-        )),
+        Endpoint::Categories {
+            job_id,
+            category_id,
+        } => categories::get(state, job_id, category_id, request).await,
     }
 }
 

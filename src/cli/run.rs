@@ -13,7 +13,7 @@ use anyhow::Context;
 
 use super::progress::{summary, with_progress, Unit};
 use super::{flush_store, offline, open_store, RunArgs};
-use crate::job::pipeline::{InputEntry, Pipeline};
+use crate::job::pipeline::InputEntry;
 use crate::job::{now_ms, snapshot, JobConfig, JobStatus};
 use crate::replay::files::{file_len, FileChunks};
 use crate::replay::stored::{create_in_store, reader_for, stored_config};
@@ -27,7 +27,7 @@ pub fn main(args: RunArgs) -> ExitCode {
         if args.stdout {
             let job = read_job(&args)?;
             let job_id = job.job_id.clone();
-            let mut pipeline = Pipeline::new(&job.analysis_config, reader_for(&job)?);
+            let mut pipeline = crate::job::snapshot::fresh_pipeline(&job, reader_for(&job)?);
             pipeline.set_model_plot(&job);
             let work = || {
                 let out = BufWriter::new(std::io::stdout().lock());
@@ -51,7 +51,7 @@ pub fn main(args: RunArgs) -> ExitCode {
             Some(_) => {
                 let job = Arc::new(read_job(&args)?);
                 create_in_store(&store, &job)?;
-                let mut pipeline = Pipeline::new(&job.analysis_config, reader_for(&job)?);
+                let mut pipeline = crate::job::snapshot::fresh_pipeline(&job, reader_for(&job)?);
                 pipeline.set_model_plot(&job);
                 let sink = StoreSink::new_job(store.clone(), job.clone(), description);
                 (job, pipeline, sink)

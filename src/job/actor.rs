@@ -26,6 +26,7 @@ use crate::job::pipeline::{InputEntry, Pipeline};
 use crate::job::snapshot;
 use crate::job::status::JobStatus;
 use crate::job::{FlushParams, JobConfig, JobError};
+use crate::model::rules::JobRules;
 use crate::model::BucketResult;
 use crate::store::{self, Commit, PersistedState, Progress, ResultDoc, ResultKind, Store};
 
@@ -71,6 +72,8 @@ enum JobCommand {
         request: ForecastRequest,
         reply: Reply<String>,
     },
+    /// Put these custom rules in force (through the input log) if they differ from those in force.
+    SetRules { rules: JobRules, reply: Reply<()> },
 }
 
 /// See [`JobCommand::Exclusive`].
@@ -200,6 +203,11 @@ impl JobHandle {
             .await
     }
 
+    pub async fn set_rules(&self, rules: JobRules) -> Result<(), JobError> {
+        self.call(|reply| JobCommand::SetRules { rules, reply })
+            .await
+    }
+
     /// Asks for a periodic snapshot every `interval` until the actor stops.
     fn start_persist_timer(&self, interval: std::time::Duration) {
         // Weak: the timer must not keep the channel open, or the actor would outlive its handles.
@@ -292,6 +300,8 @@ impl JobActor {
             broken: false,
         };
         actor.apply_calendar_events()?;
+        let rules = crate::job::rules::resolve(&actor.store, &actor.config)?;
+        actor.apply_rules(rules)?;
         actor.progress.state = PersistedState::Opened;
         actor
             .store
@@ -306,7 +316,19 @@ impl JobActor {
         if events == self.pipeline.state.scheduled_events {
             return Ok(());
         }
-        let entry = InputEntry::Calendar { events };
+        self.append_control(InputEntry::Calendar { events })
+    }
+
+    /// Puts custom rules in force if they differ from those in force (through the input log).
+    fn apply_rules(&mut self, rules: JobRules) -> Result<(), JobError> {
+        if &rules == self.pipeline.state.detector.rules() {
+            return Ok(());
+        }
+        self.append_control(InputEntry::Rules { rules })
+    }
+
+    /// Applies and commits one input entry that carries no records.
+    fn append_control(&mut self, entry: InputEntry) -> Result<(), JobError> {
         let seq = self.progress.last_seq + 1;
         let finalized = self.pipeline.apply(seq, &entry)?.finalized;
         self.commit(
@@ -410,6 +432,10 @@ impl JobActor {
             JobCommand::Forecast { request, reply } => {
                 let result = forecast::run(&self.store, &self.pipeline, &self.progress, &request);
                 let _ = reply.send(result);
+                Continue::Yes
+            }
+            JobCommand::SetRules { rules, reply } => {
+                let _ = reply.send(self.apply_rules(rules));
                 Continue::Yes
             }
         }
@@ -598,7 +624,8 @@ enum Continue {
     No,
 }
 
-/// The documents of one bucket: the bucket at ordinal 0, its records and its influencers at 0..n.
+/// The documents of one bucket: the bucket at ordinal 0, its records and its influencers at 0..n,
+/// and the category definitions that changed up to it.
 pub fn result_docs(
     job_id: &str,
     bucket: &BucketResult,
@@ -637,6 +664,15 @@ pub fn result_docs(
             timestamp_ms: bucket.timestamp,
             ordinal: ordinal as u32,
             json: encode(row)?,
+        });
+    }
+    // A category definition has one key (its id) and is rewritten whenever it changes.
+    for category in &bucket.categories {
+        out.push(ResultDoc {
+            kind: ResultKind::Category,
+            timestamp_ms: 0,
+            ordinal: u32::try_from(category.id).unwrap_or(u32::MAX),
+            json: encode(&category.to_json(job_id))?,
         });
     }
     Ok(())

@@ -12,8 +12,10 @@
 
 mod analysis;
 mod body;
+mod categorization;
 mod detector;
 mod ids;
+mod rules;
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +27,7 @@ use body::PutJobBody;
 
 pub use detector::default_detector_description;
 pub use ids::{check_id, validate_group_id, validate_job_id};
+pub use rules::{parse_rules, ParsedRule};
 
 /// The Elasticsearch version auspex reports as `job_version` (and should report wherever a version is asked).
 pub const ES_COMPAT_VERSION: &str = "8.15.0";
@@ -377,7 +380,7 @@ mod tests {
             "description": "web", "groups": ["g1", "g2"], "custom_settings": {"owner": "ops"},
             "analysis_config": {"bucket_span": "1h", "latency": "30s", "influencers": ["host"], "detectors": [
                 {"function": "high_mean", "field_name": "rt", "by_field_name": "host", "use_null": true,
-                 "exclude_frequent": "over", "over_field_name": "uri", "custom_rules": [{"actions": ["skip_result"]}]}]},
+                 "exclude_frequent": "over", "over_field_name": "uri", "custom_rules": [{"actions": ["skip_result"], "conditions": [{"applies_to": "actual", "operator": "gt", "value": 1}]}]}]},
             "data_description": {"time_field": "ts", "time_format": "epoch"},
             "analysis_limits": {"model_memory_limit": 64, "categorization_examples_limit": 2},
             "model_plot_config": {"enabled": false},

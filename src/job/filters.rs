@@ -2,7 +2,8 @@
 //! (id, sorted unique items, add/remove, no deleting a filter a job's rules use) and their documents
 //! `{filter_id, description, items}`. Stored in the store's `resources` tree; the manager is the only
 //! writer, and read-modify-writes run under its slot lock so two updates cannot interleave.
-//! Applying rules in the model is the model's (custom rules); this only keeps the lists.
+//! Rules scoping on a filter are resolved against its items by `job::rules`; an update of a filter
+//! sends the new items to the open jobs that use it.
 
 use std::collections::BTreeSet;
 
@@ -55,6 +56,11 @@ fn items_of(doc: &Value) -> BTreeSet<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The items of a stored filter (404 when it does not exist).
+pub(crate) fn load_items(store: &Store, filter_id: &str) -> Result<Vec<String>, JobError> {
+    Ok(items_of(&load(store, filter_id)?).into_iter().collect())
 }
 
 /// True when any custom rule of the job's config scopes on `filter_id`.
@@ -137,6 +143,9 @@ impl JobManager {
             doc
         };
         self.store.flush().await?;
+        // Open jobs whose rules scope on the filter take its new items from here on.
+        self.refresh_rules(|config| crate::job::rules::uses_filter(config, filter_id))
+            .await?;
         Ok(doc)
     }
 

@@ -19,6 +19,7 @@ mod maintenance;
 mod model_snapshots;
 pub mod pipeline;
 mod retention;
+pub mod rules;
 pub mod snapshot;
 mod status;
 #[cfg(test)]
@@ -263,6 +264,8 @@ impl JobManager {
         phase: Phase,
     ) -> Result<JobConfig, JobError> {
         let config = JobConfig::from_put_body(job_id, body, clock::now_ms())?;
+        // The filters the rules scope on must exist.
+        rules::resolve(&self.store, &config)?;
         let json = serde_json::to_vec(&config).map_err(|e| JobError::Parse(e.to_string()))?;
         {
             let mut slots = self.lock();

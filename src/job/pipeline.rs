@@ -20,6 +20,7 @@ use crate::ingest::counts::SparseBucketWindow;
 use crate::ingest::{Batch, DataCounts, IngestError, RecordReader};
 use crate::job::JobConfig;
 use crate::model::model_plot::ModelPlotSpec;
+use crate::model::rules::JobRules;
 use crate::model::{AnalysisConfig, AnomalyDetector, BucketResult};
 
 /// One durable unit of job input. The input log (store tree `input`) holds these in order; replaying
@@ -48,6 +49,10 @@ pub enum InputEntry {
     /// `to_seq` and this one are superseded. They stay stored, but a replay skips them
     /// (`job::snapshot::restore`); applying the marker itself changes nothing.
     Revert { to_seq: u64 },
+    /// The custom rules in force from here on, their filters resolved (written when a job opens
+    /// with rules other than those in force, and when an open job's rules or their filters are
+    /// updated), so a replay applies exactly the rules the original run did.
+    Rules { rules: JobRules },
 }
 
 /// A scheduled event as the pipeline applies it to the buckets it overlaps: `skip_result` emits
@@ -180,6 +185,7 @@ impl Pipeline {
             }
             InputEntry::Calendar { events } => self.state.scheduled_events.clone_from(events),
             InputEntry::Revert { .. } => {}
+            InputEntry::Rules { rules } => self.state.detector.set_rules(rules.clone()),
         }
         self.state.last_seq = seq;
         Ok(applied)

@@ -71,7 +71,7 @@ pub fn restore(
         Some((id, pipeline)) => (format!("model snapshot [{id}]"), pipeline),
         None => (
             "no snapshot (model rebuilt from the start)".to_string(),
-            Pipeline::new(analysis, reader),
+            fresh_pipeline(config, reader),
         ),
     };
     let mut replayed = 0u64;
@@ -245,6 +245,16 @@ pub fn stored_status(
         None => JobStatus::default(),
     };
     Ok((progress, status))
+}
+
+/// A pipeline for a job that has seen no data yet, with the job's analysis limits applied.
+pub fn fresh_pipeline(config: &JobConfig, reader: Arc<RecordReader>) -> Pipeline {
+    let mut pipeline = Pipeline::new(&config.analysis_config, reader);
+    if let Some(categorizer) = pipeline.state.detector.categorizer_mut() {
+        categorizer
+            .set_examples_limit(config.analysis_limits.categorization_examples_limit as usize);
+    }
+    pipeline
 }
 
 #[cfg(test)]

@@ -142,13 +142,13 @@ impl JobStatus {
             "bucket_allocation_failures_count": stats.bucket_allocation_failures_count,
             "memory_status": "ok",
             "assignment_memory_basis": "current_model_bytes",
-            "categorized_doc_count": 0,
-            "total_category_count": 0,
-            "frequent_category_count": 0,
-            "rare_category_count": 0,
-            "dead_category_count": 0,
-            "failed_category_count": 0,
-            "categorization_status": "ok",
+            "categorized_doc_count": stats.categorization.categorized_doc_count,
+            "total_category_count": stats.categorization.total_category_count,
+            "frequent_category_count": stats.categorization.frequent_category_count,
+            "rare_category_count": stats.categorization.rare_category_count,
+            "dead_category_count": stats.categorization.dead_category_count,
+            "failed_category_count": stats.categorization.failed_category_count,
+            "categorization_status": if stats.categorization.warn { "warn" } else { "ok" },
         });
         let map = out.as_object_mut().expect("object literal");
         if let Some(t) = self.model_log_time {

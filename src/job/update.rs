@@ -7,7 +7,8 @@
 //! field), `analysis_limits` only while the job is closed, `model_memory_limit` not below what the
 //! model uses now, and `detectors` entries addressed by `detector_index`.
 //! An open job's actor keeps the config it was opened with until the job is reopened, except
-//! `model_plot_config`, which it takes at once (as Elasticsearch does).
+//! `model_plot_config`, which it takes at once (as Elasticsearch does), and detectors'
+//! `custom_rules`, which reach it at once through its input log (`job::rules`).
 
 use serde_json::{Map, Value};
 
@@ -179,6 +180,18 @@ fn update_detectors(analysis: &mut Map<String, Value>, updates: &Value) -> Resul
     Ok(())
 }
 
+fn rules_changed(current: &JobConfig, updated: &JobConfig) -> bool {
+    let rules = |config: &JobConfig| {
+        config
+            .analysis_config
+            .detectors
+            .iter()
+            .map(|d| d.custom_rules.clone())
+            .collect::<Vec<_>>()
+    };
+    rules(current) != rules(updated)
+}
+
 impl JobManager {
     /// `_update`: validates, stores and returns the updated job document.
     pub async fn update_job(&self, job_id: &str, body: &[u8]) -> Result<Value, JobError> {
@@ -194,6 +207,7 @@ impl JobManager {
             ));
         }
         let updated = apply_update(&current, &update)?;
+        crate::job::rules::resolve(&self.store, &updated)?;
         self.check_memory_limit_not_below_usage(job_id, &updated)?;
         self.check_groups_are_not_job_ids(&updated)?;
         let json = serde_json::to_vec(&updated).map_err(|e| parse_error(e.to_string()))?;
@@ -214,6 +228,10 @@ impl JobManager {
                     .set_model_plot(updated.model_plot_config.clone())
                     .await?;
             }
+        }
+        if rules_changed(&current, &updated) {
+            // An open job applies new rules at once (through its input log); a closed one at open.
+            self.refresh_rules(|config| config.job_id == job_id).await?;
         }
         let mut doc = serde_json::to_value(&updated).map_err(|e| parse_error(e.to_string()))?;
         self.fill_model_snapshot_id(job_id, &mut doc)?;

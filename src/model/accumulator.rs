@@ -163,7 +163,6 @@ struct Extra {
     positions: f64,
 }
 
-
 impl SeriesAccumulator {
     fn new(series: u32) -> SeriesAccumulator {
         SeriesAccumulator {

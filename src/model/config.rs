@@ -92,6 +92,11 @@ pub struct AnalysisConfig {
     pub categorization_field_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub categorization_filters: Option<Vec<String>>,
+    /// The analyzer as given (`job::config` checks which ones auspex supports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub categorization_analyzer: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_partition_categorization: Option<PerPartitionCategorization>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<TimeSpan>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -105,6 +110,19 @@ pub struct AnalysisConfig {
     pub model_prune_window: Option<TimeSpan>,
 }
 
+/// `per_partition_categorization`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PerPartitionCategorization {
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default)]
+    pub stop_on_warn: bool,
+}
+
+/// The field detectors name to split, filter or partition by a record's category.
+pub const ML_CATEGORY: &str = "mlcategory";
+
 fn default_bucket_span() -> TimeSpan {
     TimeSpan::from_millis(5 * 60_000)
 }
@@ -115,12 +133,13 @@ impl AnalysisConfig {
     }
 
     /// Every record field the analysis reads, without duplicates, in a stable order:
-    /// detector fields in detector order, then influencers, then the summary count field.
-    /// Ingest extracts exactly these (index = slot in `ingest::Record::values`).
+    /// detector fields in detector order, then influencers, then the summary count field, then
+    /// the categorization field. Ingest extracts exactly these (index = slot in
+    /// `ingest::Record::values`). `mlcategory` is not read from records: the model adds it.
     pub fn analysis_fields(&self) -> Vec<String> {
         let mut fields: Vec<String> = Vec::new();
         let mut push = |name: &Option<String>| {
-            if let Some(name) = name {
+            if let Some(name) = name.as_ref().filter(|n| *n != ML_CATEGORY) {
                 if !fields.iter().any(|f| f == name) {
                     fields.push(name.clone());
                 }
@@ -146,6 +165,7 @@ impl AnalysisConfig {
             push(&Some(i.clone()));
         }
         push(&self.summary_count_field_name);
+        push(&self.categorization_field_name);
         fields
     }
 }
@@ -169,7 +189,8 @@ pub struct Detector {
     pub use_null: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exclude_frequent: Option<String>,
-    /// Custom rules are accepted and echoed; applying them comes with the rules issue.
+    /// As Elasticsearch renders them (`job::config` normalizes); the model applies them in the
+    /// resolved form of `model::rules`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_rules: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

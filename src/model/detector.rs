@@ -16,9 +16,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::ingest::FieldValue;
 use crate::model::accumulator::DetectorBucket;
+use crate::model::categorize::{Categorizer, Category};
 use crate::model::detector_model::{DetectorModel, Observation};
 use crate::model::influence::{bucket_influencer, BucketInfluences, InfluencerScoring};
 use crate::model::model_plot::{self, ModelPlotSpec};
+use crate::model::rules::JobRules;
 use crate::model::score::{
     raw_score, Normalization, ScoreNormalizer, RECORD_PROBABILITY_THRESHOLD,
 };
@@ -48,12 +50,21 @@ pub struct AnomalyDetector {
     /// Model plot comes from the job's config, not the snapshot (it can change while open).
     #[serde(skip)]
     model_plot: Option<ModelPlotSpec>,
+    /// Custom rules in force (`model::rules`), set from the input log.
+    rules: JobRules,
+    /// With `categorization_field_name`: gives each record its `mlcategory`.
+    categorizer: Option<Categorizer>,
 }
 
 impl AnomalyDetector {
     /// `fields` are the analysis fields in slot order (`AnalysisConfig::analysis_fields()`): the
     /// `values` passed to `add_record` use the same slots.
     pub fn new(config: &AnalysisConfig, fields: &[String]) -> AnomalyDetector {
+        let (categorizer, model_fields) = match Categorizer::for_job(config, fields) {
+            Some((categorizer, model_fields)) => (Some(categorizer), model_fields),
+            None => (None, fields.to_vec()),
+        };
+        let fields = &model_fields[..];
         let slot_of = |name: &str| fields.iter().position(|f| f == name).unwrap_or(usize::MAX);
         AnomalyDetector {
             bucket_span_secs: config.bucket_span.seconds(),
@@ -78,7 +89,22 @@ impl AnomalyDetector {
             normalizer: ScoreNormalizer::new(),
             influencer_scoring: InfluencerScoring::new(config.influencers.len()),
             model_plot: None,
+            rules: JobRules::default(),
+            categorizer,
         }
+    }
+
+    pub fn categorizer_mut(&mut self) -> Option<&mut Categorizer> {
+        self.categorizer.as_mut()
+    }
+
+    pub fn rules(&self) -> &JobRules {
+        &self.rules
+    }
+
+    /// Puts new custom rules in force from the next bucket finalized on.
+    pub fn set_rules(&mut self, rules: JobRules) {
+        self.rules = rules;
     }
 
     /// Adds one processed record to the open bucket starting at `bucket_start`.
@@ -96,6 +122,14 @@ impl AnomalyDetector {
         time_ms: i64,
         values: &[Option<FieldValue>],
     ) {
+        let extended;
+        let values = match self.categorizer.as_mut() {
+            Some(categorizer) => {
+                extended = categorizer.extend(values);
+                &extended[..]
+            }
+            None => values,
+        };
         let weight = match self.summary_count_slot {
             None => 1.0,
             Some(slot) => values
@@ -153,6 +187,11 @@ impl AnomalyDetector {
         }
         self.normalizer.end_bucket();
         self.influencer_scoring.observe_records_and_age(&influences);
+        result.categories = self
+            .categorizer
+            .as_mut()
+            .map(Categorizer::take_changed)
+            .unwrap_or_default();
         result
     }
 
@@ -241,7 +280,11 @@ impl AnomalyDetector {
                 .map(DetectorBucket::approximate_bytes)
                 .sum::<u64>();
         }
-        stats.model_bytes = bytes;
+        if let Some(categorizer) = &self.categorizer {
+            stats.model_bytes += categorizer.approximate_bytes();
+            stats.categorization = categorizer.stats();
+        }
+        stats.model_bytes += bytes;
         stats
     }
 
@@ -260,7 +303,12 @@ impl AnomalyDetector {
         let mut min_probability: Option<f64> = None;
         for (d, detector) in self.detectors.iter().enumerate() {
             let bucket = open.and_then(|o| o.detectors.get(d));
-            let observations = detector.score(bucket, bucket_start);
+            let (observations, learnt) = self.rules.screen(
+                d,
+                detector,
+                detector.score(bucket, bucket_start),
+                bucket_start,
+            );
             for o in &observations {
                 let p = o.assessment.probability;
                 min_probability = Some(min_probability.map_or(p, |m: f64| m.min(p)));
@@ -277,7 +325,7 @@ impl AnomalyDetector {
                     ));
                 }
             }
-            all_observations.push(observations);
+            all_observations.push(learnt);
         }
         records.sort_by(|a, b| {
             b.record_score
@@ -311,6 +359,7 @@ impl AnomalyDetector {
             records,
             influencers: influencer_results,
             model_plot: Vec::new(),
+            categories: Vec::<Category>::new(),
         };
         (result, all_observations, influences)
     }

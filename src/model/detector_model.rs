@@ -382,6 +382,30 @@ impl DetectorModel {
         observations
     }
 
+    /// What custom rules judge this series on in this bucket (`model::rules`).
+    pub fn rule_subject(
+        &self,
+        observation: &Observation,
+        bucket_start: i64,
+    ) -> crate::model::rules::RuleSubject<'_> {
+        let entry = self.series.get(observation.series);
+        fn field<'a>(
+            name: &'a Option<String>,
+            value: Option<&'a String>,
+        ) -> Option<(&'a str, &'a str)> {
+            name.as_deref().zip(value.map(String::as_str))
+        }
+        crate::model::rules::RuleSubject {
+            fields: [
+                field(&self.partition_field_name, entry.map(|e| &e.partition)),
+                field(&self.by_field_name, entry.map(|e| &e.by)),
+            ],
+            actual: observation.values[observation.worst.min(2)],
+            typical: observation.assessment.typical,
+            time_secs: bucket_start.div_euclid(1000),
+        }
+    }
+
     /// Learns the bucket's values (after scoring it).
     pub fn learn(
         &mut self,

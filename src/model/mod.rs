@@ -15,6 +15,7 @@
 //! restart depends on this.
 
 mod accumulator;
+pub mod categorize;
 pub mod causes;
 pub mod config;
 mod detector;
@@ -23,21 +24,24 @@ mod distinct;
 mod distribution;
 pub mod forecast;
 pub mod function;
-mod influence;
-mod interval;
-pub mod model_plot;
 pub(crate) mod geo;
+mod influence;
 mod input;
+mod interval;
 mod mixture;
+pub mod model_plot;
 mod population;
 mod predictor;
 mod rare;
 pub mod result;
+pub mod rules;
 pub mod score;
 pub mod series;
 mod series_table;
 
-pub use config::{AnalysisConfig, AnalysisLimits, Detector, TimeSpan};
+pub use config::{
+    AnalysisConfig, AnalysisLimits, Detector, PerPartitionCategorization, TimeSpan, ML_CATEGORY,
+};
 pub use detector::AnomalyDetector;
 pub use function::{DetectorFunction, Tail};
 pub use result::{AnomalyRecord, BucketInfluencer, BucketResult, InfluencerResult, ModelSizeStats};

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::model::model_plot::ModelPlotRow;
 use crate::model::causes::{Cause, GeoResults};
+use crate::model::model_plot::ModelPlotRow;
 
 /// One anomalous series in one bucket (`result_type: "record"`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,6 +95,10 @@ pub struct BucketResult {
     /// Model plot rows (only with `model_plot_config` enabled, only for finalized buckets).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub model_plot: Vec<ModelPlotRow>,
+    /// Categories created or changed since the previous finalized bucket (stored as category
+    /// definitions with this bucket's results).
+    #[serde(default)]
+    pub categories: Vec<crate::model::categorize::Category>,
 }
 
 impl BucketResult {
@@ -294,6 +298,7 @@ pub struct ModelSizeStats {
     pub total_over_field_count: u64,
     pub total_partition_field_count: u64,
     pub bucket_allocation_failures_count: u64,
+    pub categorization: crate::model::categorize::CategorizationStats,
 }
 
 #[cfg(test)]
@@ -365,6 +370,7 @@ mod tests {
                 },
             ],
             model_plot: Vec::new(),
+            categories: Vec::new(),
         }
     }
 

@@ -144,7 +144,7 @@ impl StoredReplay {
                     doc.last_seq,
                 )
             }
-            None => (Pipeline::new(&target.analysis_config, reader), 0),
+            None => (crate::job::snapshot::fresh_pipeline(&target, reader), 0),
         };
         pipeline.set_model_plot(&target);
         if let Some(first) = store.scan_input(source_job_id, from_seq)?.next() {

@@ -40,10 +40,13 @@
 //!   (`i64::MIN` -> `00..00`, `-1` -> `7f ff..ff`, `0` -> `80 00..00`, `i64::MAX` -> `ff..ff`),
 //!   so byte order is time order and a range scan runs in time order.
 //! - **kind**: u8, bucket `1`, record `2`, influencer `3`, model plot `10` (all four keyed by
-//!   bucket time); forecast row `11` and forecast request stats `12`, keyed by the forecast's
-//!   create time (unique per job), so one forecast is one range. **ordinal**: u32 big-endian, the
-//!   document's position within its bucket (or forecast). Results of a job sort by kind, time,
-//!   ordinal.
+//!   bucket time); category definition `4`, keyed by time `0` and ordinal = its category id, and
+//!   overwritten when the category changes; forecast row `11` and forecast request stats `12`,
+//!   keyed by the forecast's create time (unique per job), so one forecast is one range.
+//!   **ordinal**: u32 big-endian, the document's position within its bucket (or forecast). Results
+//!   of a job sort by kind, time, ordinal. The time-range removals (interim results, retention,
+//!   revert's `delete_intervening_results`) cover the bucket-timed kinds (1-3, 10) only; deleting
+//!   and resetting the job remove every kind with the job's other keys.
 //! - **Resources**: `kind` is one ASCII byte, `f` filter, `c` calendar, `e` scheduled event, `s`
 //!   node setting (id `upgrade_mode`, value `{"enabled":bool}`); the ids follow the ES id rules
 //!   (no `0x00`). An event's key is its calendar's id, `0x00`, then the

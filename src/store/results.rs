@@ -20,13 +20,17 @@ pub enum ResultKind {
     ModelForecast = 11,
     /// `model_forecast_request_stats`, one per forecast at ordinal 0, keyed by its create time.
     ForecastRequestStats = 12,
+    /// Category definitions: time 0, ordinal = category id. Not in [`ResultKind::BUCKET_TIMED`],
+    /// so the time-range removals (interim results, retention, revert) leave them alone.
+    Category = 4,
 }
 
 impl ResultKind {
-    pub const ALL: [ResultKind; 6] = [
+    pub const ALL: [ResultKind; 7] = [
         ResultKind::Bucket,
         ResultKind::Record,
         ResultKind::Influencer,
+        ResultKind::Category,
         ResultKind::ModelPlot,
         ResultKind::ModelForecast,
         ResultKind::ForecastRequestStats,

@@ -311,19 +311,6 @@ async fn body_on_a_bodiless_endpoint_is_refused() {
 }
 
 #[tokio::test]
-async fn spec_endpoints_not_implemented_yet_are_501() {
-    let server = TestServer::start().await;
-    let reply = server
-        .post_json("/_ml/anomaly_detectors/j1/results/categories", &json!({}))
-        .await;
-    assert_eq!(reply.status, 501);
-    let (kind, reason) = reply.es_error();
-    assert_eq!(kind, "unsupported_operation_exception");
-    assert!(reason.starts_with("[ml.get_categories]"), "{reason}");
-    server.stop().await;
-}
-
-#[tokio::test]
 async fn memory_stats_report_this_node_and_the_open_jobs_models() {
     let server = TestServer::start().await;
     let job = json!({"analysis_config": {"bucket_span": "1h",

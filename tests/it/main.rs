@@ -18,6 +18,7 @@
 //! `influencers` influencer results (scores, paging and filters, interim, deletion paths);
 //! `model_plot` model bounds per bucket; `forecast` forecasts, their deletes, stats and expiry.
 
+mod categories;
 mod cli;
 mod cli_replay;
 mod clients;
@@ -36,6 +37,7 @@ mod metrics;
 mod model_plot;
 mod resources;
 mod restart;
+mod rules;
 mod scenarios;
 mod snapshots;
 mod upgrade_mode;

@@ -73,6 +73,7 @@ pub(super) fn check_analysis_config(config: &mut AnalysisConfig) -> Result<(), J
             "categorization_filters require setting categorization_field_name",
         ));
     }
+    super::categorization::check_categorization(config)?;
     if config
         .summary_count_field_name
         .as_deref()
@@ -154,18 +155,11 @@ fn check_no_nested_term_fields(config: &AnalysisConfig) -> Result<(), JobError> 
 
 /// Every record field the analysis reads, the categorization field included.
 pub(super) fn analysis_field_names(config: &AnalysisConfig) -> Vec<String> {
-    let mut fields = config.analysis_fields();
-    fields.extend(config.categorization_field_name.clone());
-    fields
+    config.analysis_fields()
 }
 
 /// Elasticsearch accepts these, but auspex would silently not analyse them: refuse them clearly.
 pub(super) fn check_supported_by_auspex(config: &AnalysisConfig) -> Result<(), JobError> {
-    if let Some(field) = &config.categorization_field_name {
-        return Err(invalid(format!(
-            "Categorization is not supported by auspex yet (categorization_field_name [{field}])"
-        )));
-    }
     if config.multivariate_by_fields == Some(true) {
         return Err(invalid(
             "multivariate_by_fields is not supported by auspex yet",
@@ -324,12 +318,6 @@ mod tests {
             let config = checked(value).unwrap();
             check_supported_by_auspex(&config).unwrap_err().to_string()
         };
-        assert_eq!(
-            refused(
-                json!({"categorization_field_name": "message", "detectors": [{"function": "count", "by_field_name": "mlcategory"}]})
-            ),
-            "Categorization is not supported by auspex yet (categorization_field_name [message])"
-        );
         assert_eq!(
             refused(json!({"multivariate_by_fields": true, "detectors": [{"function": "count"}]})),
             "multivariate_by_fields is not supported by auspex yet"

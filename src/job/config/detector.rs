@@ -102,6 +102,12 @@ pub(super) fn check_detector(detector: &mut Detector) -> Result<(), JobError> {
     for name in [field, by, over, partition] {
         check_field_name(name)?;
     }
+    super::rules::check_custom_rules(detector)?;
+    let (by, over, partition) = (
+        &detector.by_field_name,
+        &detector.over_field_name,
+        &detector.partition_field_name,
+    );
     for (a_name, a, b_name, b) in [
         ("partition_field_name", partition, "by_field_name", by),
         ("partition_field_name", partition, "over_field_name", over),
