@@ -27,7 +27,8 @@ pub fn main(args: RunArgs) -> ExitCode {
         if args.stdout {
             let job = read_job(&args)?;
             let job_id = job.job_id.clone();
-            let pipeline = Pipeline::new(&job.analysis_config, reader_for(&job)?);
+            let pipeline =
+                Pipeline::new(&job.analysis_config, reader_for(&job)?).memory_limited(&job);
             let work = || {
                 let out = BufWriter::new(std::io::stdout().lock());
                 let sink = NdjsonSink::new(out, job_id);
@@ -50,7 +51,8 @@ pub fn main(args: RunArgs) -> ExitCode {
             Some(_) => {
                 let job = Arc::new(read_job(&args)?);
                 create_in_store(&store, &job)?;
-                let pipeline = Pipeline::new(&job.analysis_config, reader_for(&job)?);
+                let pipeline =
+                    Pipeline::new(&job.analysis_config, reader_for(&job)?).memory_limited(&job);
                 let sink = StoreSink::new_job(store.clone(), job.clone(), description);
                 (job, pipeline, sink)
             }

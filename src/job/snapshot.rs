@@ -67,13 +67,14 @@ pub fn restore(
             }
         }
     }
-    let (restored_from, mut pipeline) = match pipeline {
+    let (restored_from, pipeline) = match pipeline {
         Some((id, pipeline)) => (format!("model snapshot [{id}]"), pipeline),
         None => (
             "no snapshot (model rebuilt from the start)".to_string(),
             Pipeline::new(analysis, reader),
         ),
     };
+    let mut pipeline = pipeline.memory_limited(config);
     let mut replayed = 0u64;
     let superseded = superseded_ranges(store, job_id, pipeline.state.last_seq)
         .map_err(|e| damaged(format!("input needed for replay: {e}")))?;

@@ -204,9 +204,23 @@ impl DetectorBucket {
         *self = DetectorBucket::from_entries(entries);
     }
 
+    /// Bytes held, by length (not capacity): a function of the bucket's contents alone, equal
+    /// after a snapshot round trip, as the memory limit needs.
     pub fn approximate_bytes(&self) -> u64 {
-        (self.entries.capacity() * std::mem::size_of::<SeriesAccumulator>()
-            + self.slots.capacity() * 4) as u64
+        let heap: usize = self
+            .entries
+            .iter()
+            .map(|e| {
+                e.values.len() * std::mem::size_of::<(f64, f64)>()
+                    + e.influencers
+                        .iter()
+                        .map(|(_, v)| std::mem::size_of::<(u32, String)>() + v.len())
+                        .sum::<usize>()
+            })
+            .sum();
+        (self.entries.len() * std::mem::size_of::<SeriesAccumulator>()
+            + self.slots.len() * std::mem::size_of::<u32>()
+            + heap) as u64
     }
 }
 

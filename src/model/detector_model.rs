@@ -221,6 +221,10 @@ impl DetectorModel {
         &self.series
     }
 
+    pub fn series_mut(&mut self) -> &mut SeriesTable {
+        &mut self.series
+    }
+
     pub fn has_by_field(&self) -> bool {
         self.by_field_name.is_some()
     }
@@ -274,13 +278,17 @@ impl DetectorModel {
             self.series.touch(0, bucket_start);
             0
         } else {
-            self.series.find_or_insert(
+            // `None`: a new series past the memory limit, not modelled.
+            let Some(id) = self.series.find_or_insert(
                 &partition,
                 &by,
                 bucket_start,
                 &kinds[..spec.len],
                 self.bucket_span_secs,
-            )
+            ) else {
+                return;
+            };
+            id
         };
         let accumulator = bucket.entry(id);
         accumulator.add_count(weight);

@@ -140,11 +140,15 @@ impl StoredReplay {
                 let state: PipelineState =
                     store::decode(&store.get_snapshot_state(source_job_id, id)?)?;
                 (
-                    Pipeline::resume(&target.analysis_config, reader, state),
+                    Pipeline::resume(&target.analysis_config, reader, state)
+                        .memory_limited(&target),
                     doc.last_seq,
                 )
             }
-            None => (Pipeline::new(&target.analysis_config, reader), 0),
+            None => (
+                Pipeline::new(&target.analysis_config, reader).memory_limited(&target),
+                0,
+            ),
         };
         if let Some(first) = store.scan_input(source_job_id, from_seq)?.next() {
             let (seq, _) = first?;
