@@ -348,3 +348,7 @@ mod tests;
 #[cfg(test)]
 #[path = "detector_semantics_tests.rs"]
 mod semantics_tests;
+
+#[cfg(test)]
+#[path = "memory_tests.rs"]
+mod memory_tests;
