@@ -221,6 +221,17 @@ impl Predictor {
         self.level += level_rate * (value - seasonal - self.level);
     }
 
+    /// The largest magnitude in the state (level, error, current run, profile): while it and
+    /// the values learnt stay far below `f64::MAX`'s square root, learning cannot overflow.
+    pub fn magnitude(&self) -> f64 {
+        let profile = self.profile.as_ref().map_or(0.0, |p| p.max_abs());
+        self.level
+            .abs()
+            .max(self.error.sqrt())
+            .max(self.run_residuals.abs())
+            .max(profile)
+    }
+
     /// Bytes held: the struct (it lives in the series' vector) plus its profile on the heap,
     /// measured by length so the figure depends on the state alone.
     pub fn approximate_bytes(&self) -> usize {

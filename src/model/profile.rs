@@ -76,6 +76,12 @@ impl Profile {
         self.decode(self.index(slot))
     }
 
+    /// A bound on the largest stored magnitude (the largest block scale's range).
+    pub fn max_abs(&self) -> f64 {
+        let scale = self.scales.iter().fold(0.0f32, |m, s| m.max(*s));
+        f64::from(scale) * MANTISSA_MAX
+    }
+
     /// Updates the slot has had, saturating at 255; `None` once counts are no longer kept.
     pub fn count(&self, slot: usize) -> Option<u8> {
         if self.counts.is_empty() && !self.mantissas.is_empty() {

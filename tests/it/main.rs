@@ -13,7 +13,8 @@
 //! scripts against the real binary; `snapshots` model snapshots, revert, update, reset, retention
 //! and `_cat`; `concurrency` 120 jobs in parallel, ordering and 429 floods; `hostile` fuzzed and
 //! oversized input; `resources` a full disk; `failpoints` crashes at named store commit points;
-//! `scenarios` seeded synthetic anomalies (spike, dip, shifts, broken seasonality) and clean data.
+//! `scenarios` seeded synthetic anomalies (spike, dip, shifts, broken seasonality) and clean data;
+//! `memory` the model memory limit (hard limit, allocation failures, stats across close and open).
 
 mod cli;
 mod cli_replay;
@@ -27,6 +28,7 @@ mod hostile;
 mod http;
 mod kill;
 mod lifecycle;
+mod memory;
 mod metrics;
 mod resources;
 mod restart;
