@@ -27,8 +27,7 @@ pub fn main(args: RunArgs) -> ExitCode {
         if args.stdout {
             let job = read_job(&args)?;
             let job_id = job.job_id.clone();
-            let mut pipeline = crate::job::snapshot::fresh_pipeline(&job, reader_for(&job)?);
-            pipeline.set_model_plot(&job);
+            let pipeline = crate::job::snapshot::fresh_pipeline(&job, reader_for(&job)?);
             let work = || {
                 let out = BufWriter::new(std::io::stdout().lock());
                 let sink = NdjsonSink::new(out, job_id);
@@ -51,8 +50,7 @@ pub fn main(args: RunArgs) -> ExitCode {
             Some(_) => {
                 let job = Arc::new(read_job(&args)?);
                 create_in_store(&store, &job)?;
-                let mut pipeline = crate::job::snapshot::fresh_pipeline(&job, reader_for(&job)?);
-                pipeline.set_model_plot(&job);
+                let pipeline = crate::job::snapshot::fresh_pipeline(&job, reader_for(&job)?);
                 let sink = StoreSink::new_job(store.clone(), job.clone(), description);
                 (job, pipeline, sink)
             }

@@ -133,6 +133,16 @@ impl Pipeline {
         }
     }
 
+    /// Enforces the job's `analysis_limits.model_memory_limit` from here on. Every pipeline built
+    /// for a job goes through this before it sees input, so a replay obeys the same limit.
+    pub fn memory_limited(mut self, config: &crate::job::JobConfig) -> Pipeline {
+        let limit = crate::job::snapshot::memory_limit_bytes(config);
+        self.state
+            .detector
+            .set_memory_limit(Some(limit), &config.analysis_config);
+        self
+    }
+
     pub fn reader(&self) -> &Arc<RecordReader> {
         &self.reader
     }

@@ -67,13 +67,14 @@ pub fn restore(
             }
         }
     }
-    let (restored_from, mut pipeline) = match pipeline {
+    let (restored_from, pipeline) = match pipeline {
         Some((id, pipeline)) => (format!("model snapshot [{id}]"), pipeline),
         None => (
             "no snapshot (model rebuilt from the start)".to_string(),
             fresh_pipeline(config, reader),
         ),
     };
+    let mut pipeline = pipeline.memory_limited(config);
     let mut replayed = 0u64;
     let superseded = superseded_ranges(store, job_id, pipeline.state.last_seq)
         .map_err(|e| damaged(format!("input needed for replay: {e}")))?;
@@ -247,13 +248,15 @@ pub fn stored_status(
     Ok((progress, status))
 }
 
-/// A pipeline for a job that has seen no data yet, with the job's analysis limits applied.
+/// A pipeline for a job that has seen no data yet, with the job's analysis limits and model plot
+/// applied.
 pub fn fresh_pipeline(config: &JobConfig, reader: Arc<RecordReader>) -> Pipeline {
-    let mut pipeline = Pipeline::new(&config.analysis_config, reader);
+    let mut pipeline = Pipeline::new(&config.analysis_config, reader).memory_limited(config);
     if let Some(categorizer) = pipeline.state.detector.categorizer_mut() {
         categorizer
             .set_examples_limit(config.analysis_limits.categorization_examples_limit as usize);
     }
+    pipeline.set_model_plot(config);
     pipeline
 }
 

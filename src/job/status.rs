@@ -129,19 +129,27 @@ impl JobStatus {
         memory_limit_bytes: u64,
     ) -> serde_json::Value {
         let stats = &self.model_size_stats;
+        // A job that never finalized a bucket has measured nothing yet.
+        fn or<'a>(value: &'a str, default: &'a str) -> &'a str {
+            if value.is_empty() {
+                default
+            } else {
+                value
+            }
+        }
         let mut out = serde_json::json!({
             "job_id": job_id,
             "result_type": "model_size_stats",
             "model_bytes": stats.model_bytes,
-            "peak_model_bytes": stats.model_bytes,
-            "model_bytes_exceeded": 0,
+            "peak_model_bytes": stats.peak_model_bytes.max(stats.model_bytes),
+            "model_bytes_exceeded": stats.model_bytes_exceeded,
             "model_bytes_memory_limit": memory_limit_bytes,
             "total_by_field_count": stats.total_by_field_count,
             "total_over_field_count": stats.total_over_field_count,
             "total_partition_field_count": stats.total_partition_field_count,
             "bucket_allocation_failures_count": stats.bucket_allocation_failures_count,
-            "memory_status": "ok",
-            "assignment_memory_basis": "current_model_bytes",
+            "memory_status": or(&stats.memory_status, "ok"),
+            "assignment_memory_basis": or(&stats.assignment_memory_basis, "model_memory_limit"),
             "categorized_doc_count": stats.categorization.categorized_doc_count,
             "total_category_count": stats.categorization.total_category_count,
             "frequent_category_count": stats.categorization.frequent_category_count,

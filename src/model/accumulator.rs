@@ -393,15 +393,26 @@ impl DetectorBucket {
         *self = DetectorBucket::from_entries(entries);
     }
 
+    /// Bytes held, by length (not capacity): a function of the bucket's contents alone, equal
+    /// after a snapshot round trip, as the memory limit needs.
     pub fn approximate_bytes(&self) -> u64 {
-        (self.entries.capacity() * std::mem::size_of::<SeriesAccumulator>()
-            + self.slots.capacity() * 4) as u64
-            + self
-                .entries
-                .iter()
-                .filter_map(|e| e.extra.as_ref())
-                .map(|x| (std::mem::size_of::<Extra>() + x.terms.approximate_bytes()) as u64)
-                .sum::<u64>()
+        let heap: usize = self
+            .entries
+            .iter()
+            .map(|e| {
+                e.values.len() * std::mem::size_of::<(f64, f64)>()
+                    + e.influencers
+                        .iter()
+                        .map(|i| std::mem::size_of::<InfluencerMoments>() + i.value.len())
+                        .sum::<usize>()
+                    + e.extra.as_ref().map_or(0, |x| {
+                        std::mem::size_of::<Extra>() + x.terms.approximate_bytes()
+                    })
+            })
+            .sum();
+        (self.entries.len() * std::mem::size_of::<SeriesAccumulator>()
+            + self.slots.len() * std::mem::size_of::<u32>()
+            + heap) as u64
     }
 }
 

@@ -19,6 +19,7 @@ use crate::model::accumulator::DetectorBucket;
 use crate::model::categorize::{Categorizer, Category};
 use crate::model::detector_model::{DetectorModel, Observation};
 use crate::model::influence::{bucket_influencer, BucketInfluences, InfluencerScoring};
+use crate::model::memory::MemoryMonitor;
 use crate::model::model_plot::{self, ModelPlotSpec};
 use crate::model::rules::JobRules;
 use crate::model::score::{
@@ -54,7 +55,13 @@ pub struct AnomalyDetector {
     rules: JobRules,
     /// With `categorization_field_name`: gives each record its `mlcategory`.
     categorizer: Option<Categorizer>,
+    /// `model_memory_limit` and the counters `model_size_stats` reports.
+    memory: MemoryMonitor,
 }
+
+/// Without a configured `model_prune_window`, soft-limit pruning starts from Elasticsearch's
+/// default of 30 days.
+const DEFAULT_PRUNE_WINDOW_MS: i64 = 30 * 86_400_000;
 
 impl AnomalyDetector {
     /// `fields` are the analysis fields in slot order (`AnalysisConfig::analysis_fields()`): the
@@ -91,6 +98,16 @@ impl AnomalyDetector {
             model_plot: None,
             rules: JobRules::default(),
             categorizer,
+            memory: {
+                let mut memory = MemoryMonitor::default();
+                let window = config.model_prune_window.as_ref().map(|w| w.millis);
+                memory.configure(
+                    None,
+                    window.unwrap_or(DEFAULT_PRUNE_WINDOW_MS),
+                    config.bucket_span.millis,
+                );
+                memory
+            },
         }
     }
 
@@ -105,6 +122,17 @@ impl AnomalyDetector {
     /// Puts new custom rules in force from the next bucket finalized on.
     pub fn set_rules(&mut self, rules: JobRules) {
         self.rules = rules;
+    }
+
+    /// Enforces `analysis_limits.model_memory_limit` (`None`: no limit) from now on, pruning
+    /// from `model_prune_window` at the soft limit. The job sets it each time it opens.
+    pub fn set_memory_limit(&mut self, limit_bytes: Option<u64>, config: &AnalysisConfig) {
+        let window = config.model_prune_window.as_ref().map(|w| w.millis);
+        self.memory.configure(
+            limit_bytes,
+            window.unwrap_or(DEFAULT_PRUNE_WINDOW_MS),
+            config.bucket_span.millis,
+        );
     }
 
     /// Adds one processed record to the open bucket starting at `bucket_start`.
@@ -150,7 +178,13 @@ impl AnomalyDetector {
         if !(weight > 0.0 && weight.is_finite()) {
             return;
         }
+        // New series spend the memory budget; past it they are refused (not modelled).
+        let mut budget = self.memory.new_series_budget();
+        let mut refused = false;
+        let mut spent = 0;
         for (detector, bucket) in self.detectors.iter_mut().zip(open.detectors.iter_mut()) {
+            let table = detector.series_mut();
+            table.set_budget(budget);
             detector.add_record(
                 bucket_start,
                 time_ms,
@@ -159,6 +193,15 @@ impl AnomalyDetector {
                 bucket,
                 &self.influencer_slots,
             );
+            let table = detector.series_mut();
+            refused |= table.take_refused();
+            if let (Some(before), Some(after)) = (budget, table.budget()) {
+                spent += before - after;
+                budget = Some(after);
+            }
+        }
+        if spent > 0 || refused {
+            self.memory.spent(spent, refused, bucket_start);
         }
     }
 
@@ -192,6 +235,7 @@ impl AnomalyDetector {
             .as_mut()
             .map(Categorizer::take_changed)
             .unwrap_or_default();
+        self.check_memory(bucket_start + self.bucket_span_secs * 1000);
         result
     }
 
@@ -203,6 +247,42 @@ impl AnomalyDetector {
     /// The detectors, for read-only work on the models (forecasts).
     pub(crate) fn detectors(&self) -> &[DetectorModel] {
         &self.detectors
+    }
+
+    /// After a bucket ending at `bucket_end` (ms): measures the model, and past the soft limit
+    /// prunes series not seen within the (shrinking) window.
+    fn check_memory(&mut self, bucket_end: i64) {
+        self.memory.measured(self.measure_bytes());
+        if let Some(before) = self.memory.prune_before(bucket_end) {
+            if self.prune(before) > 0 {
+                self.memory.measured(self.measure_bytes());
+            }
+        }
+    }
+
+    /// The bytes the model holds, from its state alone (lengths, not capacities), so the same
+    /// state measures the same after a restart.
+    fn measure_bytes(&self) -> u64 {
+        let fixed = std::mem::size_of::<AnomalyDetector>()
+            + self.detectors.len() * std::mem::size_of::<DetectorModel>();
+        let series: u64 = self
+            .detectors
+            .iter()
+            .map(|d| {
+                d.series().approximate_bytes() + d.population().map_or(0, |p| p.approximate_bytes())
+            })
+            .sum();
+        let open: u64 = self
+            .open_buckets
+            .values()
+            .flat_map(|b| &b.detectors)
+            .map(DetectorBucket::approximate_bytes)
+            .sum();
+        let categorizer = self
+            .categorizer
+            .as_ref()
+            .map_or(0, Categorizer::approximate_bytes);
+        fixed as u64 + series + open + categorizer
     }
 
     /// Scores the open bucket as it stands, without learning anything (`calc_interim`).
@@ -244,11 +324,9 @@ impl AnomalyDetector {
 
     pub fn model_size_stats(&self) -> ModelSizeStats {
         let mut stats = ModelSizeStats::default();
-        let mut bytes = std::mem::size_of::<AnomalyDetector>() as u64;
         for detector in &self.detectors {
             if let Some(population) = detector.population() {
                 let (by, over, partition) = population.field_counts();
-                bytes += population.approximate_bytes();
                 stats.total_by_field_count += if detector.has_by_field() { by } else { 0 };
                 stats.total_over_field_count += if population.has_over() { over } else { 0 };
                 stats.total_partition_field_count += if detector.has_partition_field() {
@@ -258,7 +336,6 @@ impl AnomalyDetector {
                 };
                 continue;
             }
-            bytes += detector.series().approximate_bytes();
             let entries = detector.series().entries();
             if detector.has_by_field() {
                 let mut values: Vec<&str> = entries.iter().map(|e| e.by.as_str()).collect();
@@ -273,18 +350,20 @@ impl AnomalyDetector {
                 stats.total_partition_field_count += values.len() as u64;
             }
         }
-        for bucket in self.open_buckets.values() {
-            bytes += bucket
-                .detectors
-                .iter()
-                .map(DetectorBucket::approximate_bytes)
-                .sum::<u64>();
+        stats.model_bytes = self.measure_bytes();
+        stats.peak_model_bytes = self.memory.peak().max(stats.model_bytes);
+        stats.model_bytes_exceeded = self.memory.exceeded();
+        stats.bucket_allocation_failures_count = self.memory.allocation_failures();
+        stats.memory_status = self.memory.status().as_str().to_string();
+        stats.assignment_memory_basis = if self.memory.established() {
+            "current_model_bytes"
+        } else {
+            "model_memory_limit"
         }
+        .to_string();
         if let Some(categorizer) = &self.categorizer {
-            stats.model_bytes += categorizer.approximate_bytes();
             stats.categorization = categorizer.stats();
         }
-        stats.model_bytes += bytes;
         stats
     }
 
@@ -376,3 +455,7 @@ mod semantics_tests;
 #[cfg(test)]
 #[path = "function_tests.rs"]
 mod function_tests;
+
+#[cfg(test)]
+#[path = "memory_tests.rs"]
+mod memory_tests;

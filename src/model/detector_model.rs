@@ -235,6 +235,10 @@ impl DetectorModel {
         &self.series
     }
 
+    pub fn series_mut(&mut self) -> &mut SeriesTable {
+        &mut self.series
+    }
+
     pub fn has_by_field(&self) -> bool {
         self.by_field_name.is_some()
     }
@@ -276,7 +280,11 @@ impl DetectorModel {
         let id = if let Some(population) = self.population.as_mut() {
             population.find_or_insert(&partition, &by, &over, bucket_start)
         } else if let Some(spec) = self.spec {
-            self.series_id(spec, &partition, &by, bucket_start)
+            // `None`: a new series past the memory limit, not modelled.
+            let Some(id) = self.series_id(spec, &partition, &by, bucket_start) else {
+                return;
+            };
+            id
         } else {
             return;
         };
@@ -303,11 +311,11 @@ impl DetectorModel {
         partition: &str,
         by: &str,
         bucket_start: i64,
-    ) -> u32 {
+    ) -> Option<u32> {
         if self.by_slot.is_none() && self.partition_slot.is_none() && self.series.count() == 1 {
             // The only series there can be: no key to hash.
             self.series.touch(0, bucket_start);
-            return 0;
+            return Some(0);
         }
         let kinds = spec.kinds();
         self.series.find_or_insert(

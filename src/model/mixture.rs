@@ -148,8 +148,9 @@ impl Mixture {
         }
     }
 
+    /// By length, not capacity: the figure must not change across a snapshot round trip.
     pub fn approximate_bytes(&self) -> usize {
-        std::mem::size_of::<Mixture>() + self.clusters.capacity() * std::mem::size_of::<Cluster>()
+        std::mem::size_of::<Mixture>() + self.clusters.len() * std::mem::size_of::<Cluster>()
     }
 
     fn sigma(&self, cluster: &Cluster) -> f64 {

@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::profile::Profile;
+
 /// Most slots a profile keeps: finer periods share slots (piecewise-constant profile), which
 /// bounds the memory of a weekly profile on short buckets.
 const MAX_SLOTS: i64 = 288;
@@ -22,29 +24,37 @@ const SHIFT_RUN: i32 = 3;
 /// After a level shift the error is at least (shift / SHIFT_SPREAD)^2, so the series is not
 /// flagged again at full strength every time it moves between levels it has already visited.
 const SHIFT_SPREAD: f64 = 3.0;
+/// After this many cycles a profile's per-slot counts are freed even if some slot (one the
+/// series never had data in) is still early in its learning.
+const COUNT_CYCLES: i64 = SLOT_MEMORY_CYCLES as i64 + 2;
 
+/// Field widths are chosen for memory (a series holds four of these): periods and spans fit
+/// `u32`, and the level memory and error weight are small whole numbers, exact in `f32`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Predictor {
     /// Seasonal period in seconds; 0 for a plain level.
-    period: i64,
+    period: u32,
     /// Seconds of data a slot covers, and the bucket span.
-    slot_secs: i64,
-    span: i64,
+    slot_secs: u32,
+    span: u32,
+    /// Slots of the profile (0 for a plain level).
+    slots: u32,
     /// The level forgets its past over about this many buckets.
-    level_memory: f64,
-    level: f64,
+    level_memory: f32,
+    /// Effective number of buckets behind `error` (a whole number up to `ERROR_MEMORY`).
+    error_weight: f32,
     updates: u32,
-    profile: Vec<f32>,
-    /// Updates each slot has had (saturating): early averages are plain means.
-    slot_updates: Vec<u8>,
+    /// Consecutive outliers (sign = side).
+    outlier_run: i32,
+    level: f64,
     /// Bucket time at which the first value was learnt (seconds).
     started: i64,
     /// Exponentially weighted mean squared one-step error since the predictor became ready.
     error: f64,
-    error_weight: f64,
-    /// Consecutive outliers (sign = side) and the sum of their residuals.
-    outlier_run: i32,
+    /// The sum of the residuals of the current outlier run.
     run_residuals: f64,
+    /// Allocated on the first value learnt, and only for a seasonal predictor.
+    profile: Option<Box<Profile>>,
 }
 
 impl Predictor {
@@ -55,6 +65,7 @@ impl Predictor {
 
     /// A level plus a profile of `period` seconds on buckets of `span` seconds.
     pub fn seasonal(period: i64, span: i64, level_memory: f64) -> Predictor {
+        let clamp = |v: i64| v.clamp(0, i64::from(u32::MAX)) as u32;
         let span = span.max(1);
         let (slots, slot_secs) = if period > 0 {
             let buckets = (period / span).max(1);
@@ -66,43 +77,50 @@ impl Predictor {
             (0, 1)
         };
         Predictor {
-            period,
-            slot_secs,
-            span,
-            level_memory,
-            level: 0.0,
+            period: clamp(period),
+            slot_secs: clamp(slot_secs),
+            span: clamp(span),
+            slots: clamp(slots),
+            level_memory: level_memory as f32,
+            error_weight: 0.0,
             updates: 0,
-            profile: vec![0.0; slots as usize],
-            slot_updates: vec![0; slots as usize],
+            outlier_run: 0,
+            level: 0.0,
             started: 0,
             error: 0.0,
-            error_weight: 0.0,
-            outlier_run: 0,
             run_residuals: 0.0,
+            profile: None,
         }
     }
 
     pub fn period(&self) -> i64 {
-        self.period
+        i64::from(self.period)
     }
 
     fn slot(&self, time: i64) -> Option<usize> {
-        if self.profile.is_empty() {
+        if self.slots == 0 {
             return None;
         }
-        let phase = time.rem_euclid(self.period);
-        Some(((phase / self.slot_secs) as usize).min(self.profile.len() - 1))
+        let phase = time.rem_euclid(self.period());
+        Some(((phase / i64::from(self.slot_secs)) as usize).min(self.slots as usize - 1))
+    }
+
+    /// The profile's value at `time` (0 without a profile).
+    fn seasonal_at(&self, time: i64) -> f64 {
+        match (&self.profile, self.slot(time)) {
+            (Some(profile), Some(slot)) => profile.get(slot),
+            _ => 0.0,
+        }
     }
 
     /// The value expected at bucket time `time` (seconds).
     pub fn predict(&self, time: i64) -> f64 {
-        let seasonal = self.slot(time).map_or(0.0, |s| self.profile[s] as f64);
-        self.level + seasonal
+        self.level + self.seasonal_at(time)
     }
 
     /// True once a whole cycle has been learnt and errors have been tracked for a while.
     pub fn ready(&self, time: i64) -> bool {
-        self.updates > 0 && time - self.started >= self.period && self.error_weight >= 8.0
+        self.updates > 0 && time - self.started >= self.period() && self.error_weight >= 8.0
     }
 
     /// The recent mean squared one-step error.
@@ -112,7 +130,7 @@ impl Predictor {
 
     /// Effective number of buckets behind `error`.
     pub fn error_weight(&self) -> f64 {
-        self.error_weight
+        f64::from(self.error_weight)
     }
 
     /// Learns one bucket value robustly: judged against this predictor's own expectation (the
@@ -155,43 +173,77 @@ impl Predictor {
     /// Learns `value`; `error_cap` bounds the squared error one bucket can add, so a spike does
     /// not ruin the error estimate.
     fn learn(&mut self, time: i64, value: f64, error_cap: f64) {
+        let period = self.period();
         if self.updates == 0 {
             self.level = value;
             self.started = time;
             self.updates = 1;
+            if let Some(slot) = self.slot(time) {
+                // The first value is the level (its slot's offset stays 0, not yet counted as
+                // learnt): storage starts from this slot.
+                self.profile = Some(Box::new(Profile::new(self.slots as usize, slot)));
+            }
             return;
         }
         let residual = value - self.predict(time);
-        if time - self.started >= self.period {
-            self.error_weight = (self.error_weight + 1.0).min(ERROR_MEMORY);
-            let rate = 1.0 / self.error_weight;
+        if time - self.started >= period {
+            self.error_weight = (self.error_weight + 1.0).min(ERROR_MEMORY as f32);
+            let rate = 1.0 / f64::from(self.error_weight);
             self.error += rate * ((residual * residual).min(error_cap) - self.error);
         }
         self.updates = self.updates.saturating_add(1);
-        let seasonal = self.slot(time).map_or(0.0, |s| self.profile[s] as f64);
-        if let Some(slot) = self.slot(time) {
-            let per_cycle = (self.slot_secs as f64 / self.span as f64).max(1.0);
-            let n = self.slot_updates[slot].saturating_add(1);
-            self.slot_updates[slot] = n;
-            let rate = (1.0 / n as f64).max(1.0 / (SLOT_MEMORY_CYCLES * per_cycle));
+        let seasonal = self.seasonal_at(time);
+        let slot = self.slot(time);
+        if let (Some(profile), Some(slot)) = (self.profile.as_deref_mut(), slot) {
+            let per_cycle = (f64::from(self.slot_secs) / f64::from(self.span)).max(1.0);
+            let floor = 1.0 / (SLOT_MEMORY_CYCLES * per_cycle);
+            // Counts are freed once they no longer change the rate: the rate is then the floor
+            // (or 1/255 where a slot spans more buckets than a u8 counts).
+            let rate = match profile.count(slot) {
+                Some(count) => (1.0 / f64::from(count.saturating_add(1))).max(floor),
+                None => (1.0 / 255.0f64).max(floor),
+            };
             let target = value - self.level;
-            self.profile[slot] += (rate * (target - seasonal)) as f32;
+            profile.set(slot, seasonal + rate * (target - seasonal));
+            let saturated = (SLOT_MEMORY_CYCLES * per_cycle).ceil().min(255.0) as u8 - 1;
+            profile.release_counts(
+                slot,
+                saturated,
+                time - self.started >= COUNT_CYCLES * period,
+            );
         }
-        if time - self.started < self.period {
+        if time - self.started < period {
             // First cycle: the level stays at the first value, so the profile records the
             // pattern's shape exactly instead of its difference from a drifting running mean.
             return;
         }
-        let level_rate = (1.0 / self.updates as f64).max(1.0 / self.level_memory);
+        let level_rate = (1.0 / f64::from(self.updates)).max(1.0 / f64::from(self.level_memory));
         self.level += level_rate * (value - seasonal - self.level);
     }
 
     /// The weight the level gives the newest bucket (forecast intervals grow with it).
     pub fn level_rate(&self) -> f64 {
-        (1.0 / f64::from(self.updates.max(1))).max(1.0 / self.level_memory)
+        (1.0 / f64::from(self.updates.max(1))).max(1.0 / f64::from(self.level_memory))
     }
 
+    /// The largest magnitude in the state (level, error, current run, profile): while it and
+    /// the values learnt stay far below `f64::MAX`'s square root, learning cannot overflow.
+    pub fn magnitude(&self) -> f64 {
+        let profile = self.profile.as_ref().map_or(0.0, |p| p.max_abs());
+        self.level
+            .abs()
+            .max(self.error.sqrt())
+            .max(self.run_residuals.abs())
+            .max(profile)
+    }
+
+    /// Bytes held: the struct (it lives in the series' vector) plus its profile on the heap,
+    /// measured by length so the figure depends on the state alone.
     pub fn approximate_bytes(&self) -> usize {
-        std::mem::size_of::<Predictor>() + self.profile.capacity() * 5
+        std::mem::size_of::<Predictor>()
+            + self
+                .profile
+                .as_ref()
+                .map_or(0, |p| std::mem::size_of::<Profile>() + p.heap_bytes())
     }
 }

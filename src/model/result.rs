@@ -290,7 +290,7 @@ impl AnomalyRecord {
     }
 }
 
-/// `model_size_stats`.
+/// `model_size_stats` as the model measures it (the job adds ids and times).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ModelSizeStats {
     pub model_bytes: u64,
@@ -299,6 +299,13 @@ pub struct ModelSizeStats {
     pub total_partition_field_count: u64,
     pub bucket_allocation_failures_count: u64,
     pub categorization: crate::model::categorize::CategorizationStats,
+    pub peak_model_bytes: u64,
+    /// Bytes over `model_memory_limit` when it was last crossed (0: never).
+    pub model_bytes_exceeded: u64,
+    /// `ok`, `soft_limit` or `hard_limit`.
+    pub memory_status: String,
+    /// `model_memory_limit` until the model is established, then `current_model_bytes`.
+    pub assignment_memory_basis: String,
 }
 
 #[cfg(test)]

@@ -279,6 +279,13 @@ impl SeriesModel for AdaptiveModel {
         if !value.is_finite() || weight.is_nan() || weight <= 0.0 {
             return;
         }
+        // Values and states below this size cannot overflow a square: no copy to roll back to
+        // is needed (copying every model on every bucket was a large part of finalizing one).
+        const SAFE: f64 = 1e100;
+        if value.abs() < SAFE && self.predictors.iter().all(|p| p.magnitude() < SAFE) {
+            self.learn(time, value);
+            return;
+        }
         let before = self.clone();
         self.learn(time, value);
         // Values near f64::MAX can overflow the squares; such a value is not learnt at all

@@ -88,7 +88,16 @@ pub struct SeriesTable {
     /// Ids whose hash was already taken by another series when they were created (in practice
     /// never; a linear scan keeps the map one `u32` per key).
     collided: Vec<u32>,
+    /// Bytes new series may still take (`model_memory_limit`); `None`: no limit. Set by the
+    /// detector before each record, so it is not part of the state.
+    budget: Option<u64>,
+    /// Whether a new series was refused since the last `take_refused`.
+    refused: bool,
 }
+
+/// Bytes one entry of the index costs: key, value, and the hash table's control byte and spare
+/// room at its 7/8 load factor.
+const INDEX_BYTES_PER_ENTRY: usize = (8 + 4 + 1) * 8 / 7;
 
 impl PartialEq for SeriesTable {
     fn eq(&self, other: &Self) -> bool {
@@ -102,6 +111,8 @@ impl SeriesTable {
             entries: Vec::with_capacity(entries.len()),
             index: PrehashedMap::default(),
             collided: Vec::new(),
+            budget: None,
+            refused: false,
         };
         for entry in entries {
             let id = table.entries.len() as u32;
@@ -151,7 +162,8 @@ impl SeriesTable {
     }
 
     /// The series' id, creating it (with fresh models of the given kinds) on first sight, and
-    /// marks it seen in the bucket starting at `bucket_start`.
+    /// marks it seen in the bucket starting at `bucket_start`. `None` when the series is new and
+    /// the memory budget is spent: its records are not modelled.
     pub fn find_or_insert(
         &mut self,
         partition: &str,
@@ -159,14 +171,18 @@ impl SeriesTable {
         bucket_start: i64,
         kinds: &[FeatureKind],
         bucket_span_secs: i64,
-    ) -> u32 {
+    ) -> Option<u32> {
         if let Some(id) = self.find(partition, by) {
             self.touch(id, bucket_start);
-            return id;
+            return Some(id);
+        }
+        if self.budget == Some(0) {
+            self.refused = true;
+            return None;
         }
         let id = self.entries.len() as u32;
         self.link(partition, by, id);
-        self.entries.push(SeriesEntry {
+        let entry = SeriesEntry {
             partition: partition.to_string(),
             by: by.to_string(),
             first_seen: bucket_start,
@@ -175,8 +191,29 @@ impl SeriesTable {
                 .iter()
                 .map(|k| ActiveModel::new(*k, bucket_span_secs))
                 .collect(),
-        });
-        id
+        };
+        // The series that crosses the limit is still created, as Elasticsearch does: the limit
+        // is checked before an allocation, not by predicting its size.
+        self.budget = self
+            .budget
+            .map(|b| b.saturating_sub(entry_bytes(&entry) as u64));
+        self.entries.push(entry);
+        Some(id)
+    }
+
+    /// Sets the bytes new series may take from now on (`None`: no limit).
+    pub fn set_budget(&mut self, budget: Option<u64>) {
+        self.budget = budget;
+    }
+
+    /// What is left of the budget.
+    pub fn budget(&self) -> Option<u64> {
+        self.budget
+    }
+
+    /// Whether a new series was refused since the last call.
+    pub fn take_refused(&mut self) -> bool {
+        std::mem::take(&mut self.refused)
     }
 
     /// Marks a known series seen in the bucket starting at `bucket_start`.
@@ -204,22 +241,29 @@ impl SeriesTable {
         remap
     }
 
-    /// Rough heap footprint, for `model_size_stats`.
+    /// Bytes the table holds: every entry with its strings, models and index slot, counted by
+    /// length rather than capacity so the figure is a function of the series alone (equal after a
+    /// snapshot round trip, which the memory limit's decisions rely on).
     pub fn approximate_bytes(&self) -> u64 {
-        let per_entry = std::mem::size_of::<SeriesEntry>() + 16;
         self.entries
             .iter()
-            .map(|e| {
-                (per_entry
-                    + e.partition.capacity()
-                    + e.by.capacity()
-                    + e.models
-                        .iter()
-                        .map(ActiveModel::approximate_bytes)
-                        .sum::<usize>()) as u64
-            })
-            .sum()
+            .map(|e| entry_bytes(e) as u64)
+            .sum::<u64>()
+            + (self.collided.len() * std::mem::size_of::<u32>()) as u64
     }
+}
+
+/// Bytes one series costs in the table.
+fn entry_bytes(entry: &SeriesEntry) -> usize {
+    std::mem::size_of::<SeriesEntry>()
+        + INDEX_BYTES_PER_ENTRY
+        + entry.partition.len()
+        + entry.by.len()
+        + entry
+            .models
+            .iter()
+            .map(ActiveModel::approximate_bytes)
+            .sum::<usize>()
 }
 
 impl Serialize for SeriesTable {
@@ -244,8 +288,8 @@ mod tests {
         let kinds = [FeatureKind::Continuous];
         let a = table.find_or_insert("", "AAL", 0, &kinds, 300);
         let b = table.find_or_insert("", "JZA", 10, &kinds, 300);
-        assert_eq!((a, b), (0, 1));
-        assert_eq!(table.find_or_insert("", "AAL", 20, &kinds, 300), 0);
+        assert_eq!((a, b), (Some(0), Some(1)));
+        assert_eq!(table.find_or_insert("", "AAL", 20, &kinds, 300), Some(0));
         assert_eq!(table.get(0).unwrap().last_seen, 20);
         // The separator keeps ("a", "bc") and ("ab", "c") apart.
         let c = table.find_or_insert("a", "bc", 0, &kinds, 300);
@@ -295,5 +339,26 @@ mod tests {
             bincode::serde::decode_from_slice(&bytes, bincode::config::standard()).unwrap();
         assert_eq!(back, table);
         assert_eq!(back.find("p", "x"), Some(0));
+        assert_eq!(back.approximate_bytes(), table.approximate_bytes());
+    }
+
+    #[test]
+    fn a_spent_budget_refuses_new_series_but_not_known_ones() {
+        let mut table = SeriesTable::default();
+        let kinds = [FeatureKind::Continuous];
+        table.set_budget(Some(1));
+        assert_eq!(table.find_or_insert("", "a", 0, &kinds, 300), Some(0));
+        assert_eq!(
+            table.budget(),
+            Some(0),
+            "the series that crossed the budget spent it"
+        );
+        assert!(!table.take_refused());
+        assert_eq!(table.find_or_insert("", "b", 0, &kinds, 300), None);
+        assert_eq!(table.find_or_insert("", "a", 300, &kinds, 300), Some(0));
+        assert!(table.take_refused());
+        assert!(!table.take_refused());
+        assert_eq!(table.count(), 1);
+        assert!(table.approximate_bytes() > 0);
     }
 }

@@ -140,7 +140,8 @@ impl StoredReplay {
                 let state: PipelineState =
                     store::decode(&store.get_snapshot_state(source_job_id, id)?)?;
                 (
-                    Pipeline::resume(&target.analysis_config, reader, state),
+                    Pipeline::resume(&target.analysis_config, reader, state)
+                        .memory_limited(&target),
                     doc.last_seq,
                 )
             }

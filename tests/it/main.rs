@@ -16,7 +16,8 @@
 //! `scenarios` seeded synthetic anomalies (spike, dip, shifts, broken seasonality) and clean data;
 //! `upgrade_mode` parking open jobs with `set_upgrade_mode`;
 //! `influencers` influencer results (scores, paging and filters, interim, deletion paths);
-//! `model_plot` model bounds per bucket; `forecast` forecasts, their deletes, stats and expiry.
+//! `model_plot` model bounds per bucket; `forecast` forecasts, their deletes, stats and expiry;
+//! `memory` the model memory limit (hard limit, allocation failures, stats across close and open).
 
 mod categories;
 mod cli;
@@ -33,6 +34,7 @@ mod http;
 mod influencers;
 mod kill;
 mod lifecycle;
+mod memory;
 mod metrics;
 mod model_plot;
 mod resources;
