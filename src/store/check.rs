@@ -365,6 +365,13 @@ mod tests {
             .put_resource(crate::store::ResourceKind::Filter, "f", None, b"{}")
             .unwrap();
         store
+            .write_security(&[crate::store::SecurityWrite::Put {
+                kind: crate::store::SecurityKind::User,
+                name: "u".into(),
+                json: b"{}".to_vec(),
+            }])
+            .unwrap();
+        store
     }
 
     fn reasons(store: &Store) -> Vec<String> {
