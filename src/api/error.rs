@@ -61,6 +61,10 @@ es_types! {
     NotImplemented => ("unsupported_operation_exception", 501),
     // Anything that is auspex's fault; the reason sent is generic, the cause goes to the log.
     Internal => ("exception", 500),
+    // No or bad credentials (with `WWW-Authenticate` challenges; see `api::auth`).
+    Unauthenticated => ("security_exception", 401),
+    // Authenticated, but no role grants the action.
+    Forbidden => ("security_exception", 403),
 }
 
 /// An error answer: always rendered as the Elasticsearch envelope.
@@ -326,6 +330,8 @@ mod tests {
             EsType::ContentTooLong,
             EsType::NotImplemented,
             EsType::Internal,
+            EsType::Unauthenticated,
+            EsType::Forbidden,
         ] {
             assert!((400..600).contains(&kind.status()), "{kind:?}");
             assert!(kind.type_name().ends_with("exception"), "{kind:?}");

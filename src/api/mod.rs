@@ -10,9 +10,12 @@
 //! auspex extensions (`/_explorer`, `/_prometheus/metrics`, `/_auspex/...`) are routed the same way:
 //! `explorer` serves the embedded anomaly explorer, `metrics` the Prometheus page, `replay` the
 //! background replay tasks.
+//! Every routed request passes `auth` first (who is it, may it perform the endpoint's action);
+//! `security` serves the `_security` endpoints.
 //! Talks to: `job::JobManager` (writes and lifecycle), `store::Store` (results reads), `replay`.
 
 mod admin;
+pub mod auth;
 mod calendars;
 mod cat;
 mod data;
@@ -32,6 +35,7 @@ mod results;
 mod results_query;
 mod root;
 pub mod route;
+mod security;
 mod snapshots;
 
 use std::sync::Arc;
@@ -58,6 +62,8 @@ use route::RouteError;
 pub struct AppState {
     pub config: Config,
     pub jobs: Arc<JobManager>,
+    /// Users, roles and API keys (disabled: every request is let through).
+    pub security: Arc<crate::security::Security>,
 }
 
 /// Answers one request. Never fails: every error becomes an Elasticsearch-shaped response.
@@ -148,6 +154,11 @@ where
     };
 
     *endpoint_name = endpoint.name();
+    let auth = match auth::check(state, &parts.headers, &parts.method, &uri, &endpoint).await {
+        Ok(auth) => auth,
+        Err(Ok(reply)) => return render.reply(reply),
+        Err(Err(error)) => return render.error(&error),
+    };
     // The explorer's files and the metrics page are not JSON: they answer before the JSON path.
     match &endpoint {
         Endpoint::Explorer { asset } => return explorer::serve(asset.as_deref(), render),
@@ -189,6 +200,7 @@ where
         path: parts.uri.path().to_string(),
         query,
         body,
+        auth,
     };
     match dispatch(state, endpoint, &request).await {
         Ok(reply) => render.reply(reply),
@@ -280,6 +292,19 @@ async fn dispatch(
         } => snapshots::upgrade(state, &job_id, &snapshot_id, request),
         Endpoint::ModelSnapshotUpgradeStats { job_id } => {
             snapshots::upgrade_stats(state, &job_id, request)
+        }
+        Endpoint::Authenticate => security::authenticate(request),
+        Endpoint::CreateApiKey => security::create_api_key(state, request).await,
+        Endpoint::GetApiKeys => security::get_api_keys(state, request).await,
+        Endpoint::InvalidateApiKeys => security::invalidate_api_keys(state, request).await,
+        Endpoint::PutRole { name } => security::put_role(state, &name, request).await,
+        Endpoint::GetRoles { name } => security::get_roles(state, name, request).await,
+        Endpoint::DeleteRole { name } => security::delete_role(state, &name, request).await,
+        Endpoint::PutUser { username } => security::put_user(state, &username, request).await,
+        Endpoint::GetUsers { username } => security::get_users(state, username, request).await,
+        Endpoint::DeleteUser { username } => security::delete_user(state, &username, request).await,
+        Endpoint::ChangePassword { username } => {
+            security::change_password(state, username, request).await
         }
         Endpoint::NotImplemented { api } => Err(ApiError::new(
             EsType::NotImplemented,

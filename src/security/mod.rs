@@ -197,6 +197,11 @@ impl Security {
         self.enabled
     }
 
+    /// Makes the changes so far durable (every acknowledged change awaits this).
+    pub async fn flush(&self) -> Result<(), SecurityError> {
+        Ok(self.store.flush().await?)
+    }
+
     /// On a store without users, creates `elastic` (a superuser) with `password`, or a generated
     /// one, which is returned so the caller can show it once. `None` when users exist already.
     pub fn bootstrap(&self, password: Option<&str>) -> Result<Option<String>, SecurityError> {
