@@ -575,6 +575,15 @@ pub fn route(method: &Method, segments: &[String]) -> Result<Endpoint, RouteErro
     }
 }
 
+/// Every (method, pattern) of the route table, in table order: the tests walk it to try every
+/// endpoint (the security matrix).
+pub fn routes() -> Vec<(Method, &'static str)> {
+    ROUTES
+        .iter()
+        .flat_map(|(verbs, pattern, _)| verbs.iter().map(move |verb| (verb.method(), *pattern)))
+        .collect()
+}
+
 /// Every method some pattern fitting the path takes (for 405 and `OPTIONS`).
 pub fn allowed_methods(segments: &[String]) -> Vec<Method> {
     let fitting: Vec<&'static str> = candidates(segments).iter().map(|c| c.pattern).collect();

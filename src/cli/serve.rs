@@ -98,7 +98,8 @@ async fn start_security(config: &Config, store: &Store) -> anyhow::Result<Arc<Se
         Security::new(store.clone(), config.security.enabled).context("cannot start security")?;
     if !config.security.enabled {
         tracing::warn!(
-            "security is disabled (--no-security): anyone who can reach this server can read and              change everything"
+            "security is disabled (--no-security): anyone who can reach this server can read \
+             and change everything"
         );
         return Ok(Arc::new(security));
     }

@@ -13,7 +13,9 @@
 //! scripts against the real binary; `snapshots` model snapshots, revert, update, reset, retention
 //! and `_cat`; `concurrency` 120 jobs in parallel, ordering and 429 floods; `hostile` fuzzed and
 //! oversized input; `resources` a full disk; `failpoints` crashes at named store commit points;
-//! `scenarios` seeded synthetic anomalies (spike, dip, shifts, broken seasonality) and clean data.
+//! `scenarios` seeded synthetic anomalies (spike, dip, shifts, broken seasonality) and clean data;
+//! `security` every endpoint against every kind of caller, API keys, users and roles, the first
+//! start's password, the audit log and HTTPS. Servers run with security off unless a test asks.
 
 mod cli;
 mod cli_replay;
@@ -31,6 +33,7 @@ mod metrics;
 mod resources;
 mod restart;
 mod scenarios;
+mod security;
 mod snapshots;
 mod util;
 mod workload;
