@@ -56,6 +56,10 @@ pub enum Command {
     /// Check a whole store offline (every value's CRC and the cross-tree invariants); exits 1 if
     /// anything is wrong, 2 if the store cannot be opened. Run it while no server uses the data path.
     Verify(crate::cli::VerifyArgs),
+    /// Manage users offline (add, passwd, delete, list), on a data path no server is using.
+    Users(crate::cli::UsersArgs),
+    /// Manage custom roles offline (add, delete, list), on a data path no server is using.
+    Roles(crate::cli::RolesArgs),
 }
 
 impl Cli {

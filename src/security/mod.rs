@@ -33,7 +33,7 @@ use crate::store::{SecurityKind, SecurityWrite, Store, StoreError};
 pub use api_key::{ApiKey, CreateRequest, KeyFilter};
 pub use role::{RoleDescriptor, BUILTIN as BUILTIN_ROLES};
 pub use secret::generate_password;
-pub use user::{User, UserChange, ELASTIC};
+pub use user::{check_password, User, UserChange, ELASTIC};
 
 /// Why a security request failed (the API maps each to an Elasticsearch error).
 #[derive(Debug, thiserror::Error)]

@@ -191,3 +191,113 @@ async fn https_round_trip_with_a_generated_certificate() {
     assert!(plain.is_err(), "plain HTTP was answered: {plain:?}");
     server.stop().await;
 }
+
+/// `auspex users ...` / `auspex roles ...` on a data path, offline; returns (success, stdout, stderr).
+fn offline(data: &Path, args: &[&str], stdin: &str) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_auspex"))
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .env_remove("AUSPEX_DATA")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    if let Some(mut input) = child.stdin.take() {
+        input.write_all(stdin.as_bytes()).expect("stdin written");
+    }
+    let output = child.wait_with_output().expect("the binary ends");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn users_and_roles_are_managed_offline() {
+    let logs = tempfile::tempdir().expect("log dir");
+    let log = logs.path().join("server.log");
+    let server = start(
+        tempfile::tempdir().expect("data"),
+        Some("first-secret"),
+        &log,
+    );
+    let (_, data) = server.terminate();
+    let path = data.path();
+
+    let (ok, _, stderr) = offline(
+        path,
+        &[
+            "roles",
+            "add",
+            "keys",
+            "--cluster",
+            "monitor_ml,manage_own_api_key",
+        ],
+        "",
+    );
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) = offline(path, &["roles", "add", "bad", "--cluster", "fly"], "");
+    assert!(
+        !ok && stderr.contains("unknown cluster privilege [fly]"),
+        "{stderr}"
+    );
+    let (ok, stdout, stderr) = offline(
+        path,
+        &["users", "add", "ops", "-r", "keys", "--password-stdin"],
+        "ops-secret\n",
+    );
+    assert!(ok && stdout.is_empty(), "{stderr}");
+    let (ok, _, _) = offline(
+        path,
+        &["users", "add", "weak", "-r", "keys", "-p", "abc"],
+        "",
+    );
+    assert!(!ok, "a 3-character password is refused");
+    // No password given: a generated one, printed once on stdout.
+    let (ok, stdout, stderr) = offline(path, &["users", "passwd", "elastic"], "");
+    assert!(ok, "{stderr}");
+    let new_password = stdout.trim().to_string();
+    assert_eq!(new_password.len(), 20);
+    let (ok, stdout, _) = offline(path, &["users", "list"], "");
+    assert!(
+        ok && stdout.contains("elastic: superuser") && stdout.contains("ops: keys"),
+        "{stdout}"
+    );
+    let (ok, stdout, _) = offline(path, &["roles", "list"], "");
+    assert!(
+        ok && stdout.contains("keys: monitor_ml,manage_own_api_key"),
+        "{stdout}"
+    );
+
+    let server = start(data, None, &log);
+    assert_eq!(
+        server
+            .as_user("elastic", "first-secret")
+            .get("/_ml/info")
+            .await
+            .status,
+        401
+    );
+    let elastic = server.as_user("elastic", &new_password);
+    assert_eq!(elastic.get("/_ml/info").await.status, 200);
+    let ops = server.as_user("ops", "ops-secret");
+    assert_eq!(ops.get("/_ml/info").await.status, 200);
+    assert_eq!(
+        ops.post_json("/_security/api_key", &json!({"name": "k"}))
+            .await
+            .status,
+        200
+    );
+    // The server holds the store: the offline commands refuse it.
+    let (ok, _, stderr) = offline(&server.data_path(), &["users", "list"], "");
+    assert!(!ok && stderr.contains("is a server running"), "{stderr}");
+    let (_, data) = server.terminate();
+    let (ok, _, _) = offline(data.path(), &["users", "delete", "ops"], "");
+    assert!(ok);
+    let (_, stdout, _) = offline(data.path(), &["users", "list"], "");
+    assert!(!stdout.contains("ops"), "{stdout}");
+}
