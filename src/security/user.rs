@@ -168,6 +168,8 @@ impl UserChange {
                         )))
                     }
                 },
+                // The path names the user; the specification's clients repeat it in the body.
+                "username" => {}
                 other => {
                     return Err(SecurityError::Parse(format!(
                         "failed to parse add user request. unexpected field [{other}]"
@@ -207,6 +209,7 @@ mod tests {
         assert!(short.to_string().contains("at least [6]"));
         assert!(UserChange::parse(&json!({"roles": "a"})).is_err());
         assert!(UserChange::parse(&json!({"nick": "a"})).is_err());
+        assert!(UserChange::parse(&json!({"username": "a"})).is_ok());
         assert!(UserChange::parse(&json!({"enabled": "yes"})).is_err());
     }
 }
