@@ -6,6 +6,8 @@
 //! the most literal one first (`/_ml/anomaly_detectors/_stats` beats `/{job_id}`); the first candidate
 //! with a handler for the method wins; when candidates exist but none takes the method the answer is
 //! 405 with the union of their methods; when nothing fits, 400 `no handler found`.
+//! Also owns each endpoint's Elasticsearch action name (`Endpoint::action`), which `api::auth`
+//! checks against the caller's cluster privileges.
 //! Does not own: decoding (`api::request`) or the error bodies (`api::reply`).
 //! Talks to: nothing.
 

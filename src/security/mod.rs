@@ -236,7 +236,11 @@ impl Security {
                 let refused = || AuthnError::User {
                     username: username.clone(),
                 };
-                let user = self.user(username).map_err(internal)?.ok_or_else(refused)?;
+                let Some(user) = self.user(username).map_err(internal)? else {
+                    // As slow as a wrong password, so timing does not tell which users exist.
+                    secret::verify_password(password, secret::decoy_hash());
+                    return Err(refused());
+                };
                 if !user.enabled || !self.password_matches(&user, password) {
                     return Err(refused());
                 }

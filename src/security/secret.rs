@@ -46,6 +46,15 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     }
 }
 
+/// A hash no password matches (a random one), checked against when the user does not exist.
+pub fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| {
+        let password = random_token::<16>().unwrap_or_default();
+        hash_password(&password).unwrap_or_default()
+    })
+}
+
 /// BLAKE2b-256 of the parts, in order.
 pub fn digest(parts: &[&[u8]]) -> [u8; 32] {
     let mut hasher = Blake2b::<U32>::new();
@@ -104,6 +113,7 @@ mod tests {
         assert!(verify_password("s3cret-pw", &one));
         assert!(!verify_password("s3cret-pX", &one));
         assert!(!verify_password("s3cret-pw", "not a hash"));
+        assert!(decoy_hash().starts_with("$argon2id$"));
     }
 
     #[test]
