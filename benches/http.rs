@@ -9,6 +9,7 @@ use std::sync::Arc;
 use auspex::api::AppState;
 use auspex::config::Config;
 use auspex::job::JobManager;
+use auspex::security::Security;
 use auspex::store::Store;
 use clap::Parser;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -41,13 +42,18 @@ fn over_http(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     let base = runtime.block_on(async {
         let store = Store::open(&dir.path().join("store")).expect("store");
+        let security = Arc::new(Security::new(store.clone(), false).expect("security"));
         let jobs = JobManager::start(store).await.expect("manager");
-        let config = Config::parse_from(["auspex", "--listen", "127.0.0.1:0"]);
+        let config = Config::parse_from(["auspex", "--listen", "127.0.0.1:0", "--no-security"]);
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .expect("bind");
         let address = listener.local_addr().expect("address");
-        let state = Arc::new(AppState { config, jobs });
+        let state = Arc::new(AppState {
+            config,
+            jobs,
+            security,
+        });
         tokio::spawn(auspex::server::run(
             listener,
             state,

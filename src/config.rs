@@ -56,6 +56,10 @@ pub enum Command {
     /// Check a whole store offline (every value's CRC and the cross-tree invariants); exits 1 if
     /// anything is wrong, 2 if the store cannot be opened. Run it while no server uses the data path.
     Verify(crate::cli::VerifyArgs),
+    /// Manage users offline (add, passwd, delete, list), on a data path no server is using.
+    Users(crate::cli::UsersArgs),
+    /// Manage custom roles offline (add, delete, list), on a data path no server is using.
+    Roles(crate::cli::RolesArgs),
 }
 
 impl Cli {
@@ -135,18 +139,27 @@ pub struct ServeArgs {
     /// Default results_retention_days of new jobs [default: none, results are kept]
     #[arg(long, env = "AUSPEX_RESULTS_RETENTION_DAYS", value_name = "DAYS")]
     pub results_retention_days: Option<u64>,
-    /// Require authentication (reserved: not implemented yet, so `true` is refused) [default: false]
-    #[arg(long, env = "AUSPEX_SECURITY_ENABLED", value_name = "BOOL", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
-    pub security_enabled: Option<bool>,
-    /// Serve HTTPS (reserved: not implemented yet, so `true` is refused) [default: false]
+    /// Turn authentication and authorization off: anyone who can connect may do anything (like
+    /// Elasticsearch's xpack.security.enabled: false). For local experiments only
+    #[arg(long)]
+    pub no_security: bool,
+    /// Require authentication (users, roles, API keys); `false` is the same as --no-security
+    /// [default: true]
+    #[arg(long, env = "AUSPEX_SECURITY", value_name = "BOOL", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
+    pub security: Option<bool>,
+    /// Serve HTTPS with --tls-certificate and --tls-key [default: true when both are given]
     #[arg(long, env = "AUSPEX_TLS_ENABLED", value_name = "BOOL", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
     pub tls_enabled: Option<bool>,
-    /// TLS certificate chain, PEM (reserved for TLS)
+    /// TLS certificate chain, PEM
     #[arg(long, env = "AUSPEX_TLS_CERTIFICATE", value_name = "FILE")]
     pub tls_certificate: Option<PathBuf>,
-    /// TLS private key, PEM (reserved for TLS)
+    /// TLS private key, PEM (PKCS#8, PKCS#1 or SEC1)
     #[arg(long, env = "AUSPEX_TLS_KEY", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
+    /// Allow plain HTTP on an address that is not loopback (without it, such an address needs
+    /// TLS) [default: false]
+    #[arg(long, env = "AUSPEX_INSECURE_HTTP", value_name = "BOOL", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
+    pub insecure_http: Option<bool>,
 }
 
 /// Defaults applied to new jobs that do not set these retention fields themselves.
@@ -157,18 +170,26 @@ pub struct RetentionDefaults {
     pub results_retention_days: Option<u64>,
 }
 
-/// Security settings (a later issue implements them; today only the disabled state is accepted).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Security settings: on unless switched off explicitly.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecurityConfig {
     pub enabled: bool,
 }
 
-/// TLS settings (reserved, like [`SecurityConfig`]).
+impl Default for SecurityConfig {
+    fn default() -> SecurityConfig {
+        SecurityConfig { enabled: true }
+    }
+}
+
+/// TLS settings: on when a certificate and key are configured (unless `enabled = false`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TlsConfig {
     pub enabled: bool,
     pub certificate: Option<PathBuf>,
     pub key: Option<PathBuf>,
+    /// Plain HTTP on a non-loopback address was asked for explicitly.
+    pub insecure_http: bool,
 }
 
 /// The validated configuration.
@@ -329,29 +350,48 @@ impl ServeArgs {
                     .or(file.retention.results_retention_days),
             },
             security: SecurityConfig {
-                enabled: self
-                    .security_enabled
-                    .or(file.security.enabled)
-                    .unwrap_or(false),
+                enabled: !self.no_security
+                    && self
+                        .security
+                        .or(file.security.enabled)
+                        .unwrap_or(defaults.security.enabled),
             },
-            tls: TlsConfig {
-                enabled: self.tls_enabled.or(file.tls.enabled).unwrap_or(false),
-                certificate: self.tls_certificate.clone().or(file.tls.certificate),
-                key: self.tls_key.clone().or(file.tls.key),
-            },
+            tls: self.tls(file.tls)?,
         };
         config.validate()?;
         Ok(config)
     }
 }
 
-impl Config {
-    fn validate(&self) -> anyhow::Result<()> {
-        if self.security.enabled {
-            anyhow::bail!("security.enabled = true is not supported by this version of auspex");
+impl ServeArgs {
+    fn tls(&self, file: file::Tls) -> anyhow::Result<TlsConfig> {
+        let certificate = self.tls_certificate.clone().or(file.certificate);
+        let key = self.tls_key.clone().or(file.key);
+        let both = certificate.is_some() && key.is_some();
+        let enabled = self.tls_enabled.or(file.enabled).unwrap_or(both);
+        if enabled && !both {
+            anyhow::bail!(
+                "TLS needs both tls.certificate and tls.key (--tls-certificate, --tls-key)"
+            );
         }
-        if self.tls.enabled {
-            anyhow::bail!("tls.enabled = true is not supported by this version of auspex");
+        Ok(TlsConfig {
+            enabled,
+            certificate,
+            key,
+            insecure_http: self.insecure_http.or(file.insecure_http).unwrap_or(false),
+        })
+    }
+}
+
+impl Config {
+    /// Plain HTTP stays on loopback unless asked for: credentials would cross the network in
+    /// clear text.
+    fn validate(&self) -> anyhow::Result<()> {
+        if !self.tls.enabled && !self.tls.insecure_http && !self.listen.ip().is_loopback() {
+            anyhow::bail!(
+                "refusing to serve plain HTTP on {}, which is not a loopback address: configure                  TLS (--tls-certificate and --tls-key) or allow it with --insecure-http",
+                self.listen
+            );
         }
         // A body the budget could never hold would be refused with 429 forever: say so at startup.
         if self.max_in_flight_bytes < self.max_content_length {
@@ -365,6 +405,15 @@ impl Config {
             anyhow::bail!("limits.max_connections must be at least 1");
         }
         Ok(())
+    }
+
+    /// `https` or `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.enabled {
+            "https"
+        } else {
+            "http"
+        }
     }
 }
 
@@ -474,14 +523,50 @@ mod tests {
     }
 
     #[test]
-    fn reserved_security_settings_are_refused_when_enabled() {
+    fn security_is_on_unless_switched_off() {
+        let config = ServeArgs::default().layer(FileConfig::default()).unwrap();
+        assert!(config.security.enabled);
+        let Cli { serve: flags, .. } = Cli::parse_from(["auspex", "--no-security"]);
+        assert!(!flags.layer(FileConfig::default()).unwrap().security.enabled);
+        let Cli { serve: flags, .. } = Cli::parse_from(["auspex", "--security", "false"]);
+        assert!(!flags.layer(FileConfig::default()).unwrap().security.enabled);
+        let file: FileConfig = toml::from_str("[security]\nenabled = false\n").unwrap();
+        assert!(
+            !ServeArgs::default()
+                .layer(file.clone())
+                .unwrap()
+                .security
+                .enabled
+        );
+        let Cli { serve: flags, .. } = Cli::parse_from(["auspex", "--security"]);
+        assert!(
+            flags.layer(file).unwrap().security.enabled,
+            "the flag beats the file"
+        );
+    }
+
+    #[test]
+    fn tls_needs_both_files_and_plain_http_stays_on_loopback() {
         let Cli { serve: flags, .. } = Cli::parse_from(["auspex", "--tls-enabled"]);
         let error = flags.layer(FileConfig::default()).unwrap_err();
-        assert!(error.to_string().contains("tls.enabled"), "{error}");
-        let file: FileConfig = toml::from_str("[security]\nenabled = true\n").unwrap();
-        assert!(ServeArgs::default().layer(file).is_err());
+        assert!(error.to_string().contains("tls.key"), "{error}");
+        let Cli { serve: flags, .. } =
+            Cli::parse_from(["auspex", "--tls-certificate", "c.pem", "--tls-key", "k.pem"]);
+        assert!(flags.layer(FileConfig::default()).unwrap().tls.enabled);
         let Cli { serve: flags, .. } = Cli::parse_from(["auspex", "--tls-enabled", "false"]);
         assert!(!flags.layer(FileConfig::default()).unwrap().tls.enabled);
+
+        let Cli { serve: flags, .. } = Cli::parse_from(["auspex", "--listen", "0.0.0.0:9200"]);
+        let error = flags.layer(FileConfig::default()).unwrap_err();
+        assert!(error.to_string().contains("--insecure-http"), "{error}");
+        let Cli { serve: flags, .. } =
+            Cli::parse_from(["auspex", "--listen", "0.0.0.0:9200", "--insecure-http"]);
+        assert!(flags.layer(FileConfig::default()).is_ok());
+        let file: FileConfig =
+            toml::from_str("listen = \"[::]:9200\"\n[tls]\ncertificate = \"c\"\nkey = \"k\"\n")
+                .unwrap();
+        let config = ServeArgs::default().layer(file).unwrap();
+        assert_eq!(config.scheme(), "https");
     }
 
     #[test]
@@ -516,7 +601,9 @@ mod tests {
             "--model-snapshot-retention-days",
             "--daily-model-snapshot-retention-after-days",
             "--results-retention-days",
-            "--security-enabled",
+            "--no-security",
+            "--security",
+            "--insecure-http",
             "--tls-enabled",
             "--tls-certificate",
             "--tls-key",

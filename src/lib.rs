@@ -14,6 +14,7 @@
 //! | [`model`]  | detector functions, per-series models, probabilities and scores |
 //! | [`store`]  | the sled layout, value framing (CRC32), snapshots, crash invariants |
 //! | [`replay`] | a job's pipeline run outside an actor: over files or a job's stored input (offline and HTTP tasks) |
+//! | [`security`] | users, roles, API keys, password hashing, Elasticsearch cluster privileges (`api::auth` asks it who a request is and what it may do) |
 //! | [`metrics`] | the process's Prometheus metrics registry (counters, gauges, histograms) |
 //!
 //! # Ownership rules
@@ -30,5 +31,6 @@ pub mod job;
 pub mod metrics;
 pub mod model;
 pub mod replay;
+pub mod security;
 pub mod server;
 pub mod store;

@@ -13,7 +13,11 @@
 //! Handlers as tasks: a panicking handler becomes a 500 error envelope (the `JoinError` is mapped)
 //! and the connection and server carry on. It also means a handler whose client went away still
 //! runs to completion, so an acknowledged-or-not `_data` never stops halfway.
+//! With TLS configured (`tls`), each accepted socket first completes a TLS handshake (bounded by
+//! [`TLS_HANDSHAKE_TIMEOUT`], in the connection's own task) and then speaks HTTP/1.1 over it.
 //! Does not own: what a request means (`api`). Talks to: `api::handle`, `job::JobManager::shutdown`.
+
+pub mod tls;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -30,6 +34,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
 use crate::api::{self, AppState, BodyBudget};
@@ -38,11 +43,23 @@ use crate::api::{self, AppState, BodyBudget};
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// A client must send a request's headers within this time of starting it (or of the last one).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// A client must finish the TLS handshake within this time of connecting.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause after a failed `accept` (e.g. out of file descriptors) so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// Serves until `shutdown` resolves, then drains connections and persists open jobs.
+/// Serves plain HTTP until `shutdown` resolves, then drains connections and persists open jobs.
 pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Future<Output = ()>) {
+    run_tls(listener, state, None, shutdown).await;
+}
+
+/// As [`run`], over TLS when `tls` is given.
+pub async fn run_tls(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    tls: Option<TlsAcceptor>,
+    shutdown: impl Future<Output = ()>,
+) {
     let handler_state = Arc::clone(&state);
     let limits = Limits {
         max_connections: state.config.max_connections,
@@ -52,6 +69,7 @@ pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Fut
         listener,
         move |request| api::handle(Arc::clone(&handler_state), request),
         limits,
+        tls,
         shutdown,
     )
     .await;
@@ -70,6 +88,7 @@ async fn serve<H, F>(
     listener: TcpListener,
     handler: H,
     limits: Limits,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) where
     H: Fn(Request<Incoming>) -> F + Clone + Send + 'static,
@@ -78,6 +97,10 @@ async fn serve<H, F>(
     let graceful = GracefulShutdown::new();
     let handlers = TaskTracker::new();
     let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let mut http = http1::Builder::new();
+    http.keep_alive(true)
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
     tokio::pin!(shutdown);
     loop {
         // A connection slot first: at the limit, new connections wait in the listen backlog.
@@ -111,14 +134,27 @@ async fn serve<H, F>(
                             }
                         })
                     };
-                    let connection = http1::Builder::new()
-                        .keep_alive(true)
-                        .timer(TokioTimer::new())
-                        .header_read_timeout(HEADER_READ_TIMEOUT)
-                        .serve_connection(TokioIo::new(stream), service);
-                    let connection = graceful.watch(connection);
+                    let watcher = graceful.watcher();
+                    let (http, tls) = (http.clone(), tls.clone());
                     tokio::spawn(async move {
-                        if let Err(error) = connection.await {
+                        let ended = match tls {
+                            None => watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await,
+                            Some(acceptor) => {
+                                let handshake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
+                                match handshake {
+                                    Ok(Ok(stream)) => watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await,
+                                    Ok(Err(error)) => {
+                                        tracing::debug!(%peer, "TLS handshake failed: {error}");
+                                        return;
+                                    }
+                                    Err(_) => {
+                                        tracing::debug!(%peer, "TLS handshake timed out");
+                                        return;
+                                    }
+                                }
+                            }
+                        };
+                        if let Err(error) = ended {
                             tracing::debug!(%peer, "connection ended with an error: {error}");
                         }
                         drop(slot);
@@ -183,7 +219,7 @@ mod tests {
             max_connections: 2,
             body_budget: BodyBudget::new(1 << 20),
         };
-        let server = tokio::spawn(serve(listener, test_handler, limits, async {
+        let server = tokio::spawn(serve(listener, test_handler, limits, None, async {
             let _ = stopped.await;
         }));
         (address, stop, server)

@@ -60,6 +60,10 @@ es_types! {
     ContentTooLong => ("content_too_long_exception", 413),
     // Anything that is auspex's fault; the reason sent is generic, the cause goes to the log.
     Internal => ("exception", 500),
+    // No or bad credentials (with `WWW-Authenticate` challenges; see `api::auth`).
+    Unauthenticated => ("security_exception", 401),
+    // Authenticated, but no role grants the action.
+    Forbidden => ("security_exception", 403),
 }
 
 /// An error answer: always rendered as the Elasticsearch envelope.
@@ -325,6 +329,8 @@ mod tests {
             EsType::RejectedExecution,
             EsType::ContentTooLong,
             EsType::Internal,
+            EsType::Unauthenticated,
+            EsType::Forbidden,
         ] {
             assert!((400..600).contains(&kind.status()), "{kind:?}");
             assert!(kind.type_name().ends_with("exception"), "{kind:?}");

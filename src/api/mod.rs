@@ -10,9 +10,12 @@
 //! auspex extensions (`/_explorer`, `/_prometheus/metrics`, `/_auspex/...`) are routed the same way:
 //! `explorer` serves the embedded anomaly explorer, `metrics` the Prometheus page, `replay` the
 //! background replay tasks.
+//! Every routed request passes `auth` first (who is it, may it perform the endpoint's action);
+//! `security` serves the `_security` endpoints.
 //! Talks to: `job::JobManager` (writes and lifecycle), `store::Store` (results reads), `replay`.
 
 mod admin;
+pub mod auth;
 mod calendars;
 mod cat;
 mod categories;
@@ -36,6 +39,7 @@ mod results;
 mod results_query;
 mod root;
 pub mod route;
+mod security;
 mod snapshots;
 
 use std::sync::Arc;
@@ -62,6 +66,8 @@ use route::RouteError;
 pub struct AppState {
     pub config: Config,
     pub jobs: Arc<JobManager>,
+    /// Users, roles and API keys (disabled: every request is let through).
+    pub security: Arc<crate::security::Security>,
 }
 
 /// Answers one request. Never fails: every error becomes an Elasticsearch-shaped response.
@@ -152,6 +158,11 @@ where
     };
 
     *endpoint_name = endpoint.name();
+    let auth = match auth::check(state, &parts.headers, &parts.method, &uri, &endpoint).await {
+        Ok(auth) => auth,
+        Err(Ok(reply)) => return render.reply(reply),
+        Err(Err(error)) => return render.error(&error),
+    };
     // The explorer's files and the metrics page are not JSON: they answer before the JSON path.
     match &endpoint {
         Endpoint::Explorer { asset } => return explorer::serve(asset.as_deref(), render),
@@ -202,6 +213,7 @@ where
         path: parts.uri.path().to_string(),
         query,
         body,
+        auth,
     };
     if let Some(action) = endpoint.upgrade_mode_blocked_action() {
         if state.jobs.upgrade_mode() {
@@ -324,6 +336,19 @@ async fn dispatch(
             job_id,
             category_id,
         } => categories::get(state, job_id, category_id, request).await,
+        Endpoint::Authenticate => security::authenticate(request),
+        Endpoint::CreateApiKey => security::create_api_key(state, request).await,
+        Endpoint::GetApiKeys => security::get_api_keys(state, request).await,
+        Endpoint::InvalidateApiKeys => security::invalidate_api_keys(state, request).await,
+        Endpoint::PutRole { name } => security::put_role(state, &name, request).await,
+        Endpoint::GetRoles { name } => security::get_roles(state, name, request).await,
+        Endpoint::DeleteRole { name } => security::delete_role(state, &name, request).await,
+        Endpoint::PutUser { username } => security::put_user(state, &username, request).await,
+        Endpoint::GetUsers { username } => security::get_users(state, username, request).await,
+        Endpoint::DeleteUser { username } => security::delete_user(state, &username, request).await,
+        Endpoint::ChangePassword { username } => {
+            security::change_password(state, username, request).await
+        }
     }
 }
 

@@ -28,6 +28,8 @@ pub struct ApiRequest {
     pub path: String,
     pub query: Vec<(String, String)>,
     pub body: Bytes,
+    /// Who sent it (`None` when security is off).
+    pub auth: Option<crate::security::Authentication>,
 }
 
 impl ApiRequest {

@@ -6,6 +6,8 @@
 //! the most literal one first (`/_ml/anomaly_detectors/_stats` beats `/{job_id}`); the first candidate
 //! with a handler for the method wins; when candidates exist but none takes the method the answer is
 //! 405 with the union of their methods; when nothing fits, 400 `no handler found`.
+//! Also owns each endpoint's Elasticsearch action name (`Endpoint::action`), which `api::auth`
+//! checks against the caller's cluster privileges.
 //! Does not own: decoding (`api::request`) or the error bodies (`api::reply`).
 //! Talks to: nothing.
 
@@ -173,50 +175,74 @@ pub enum Endpoint {
         job_id: String,
         category_id: Option<String>,
     },
+    /// `GET /_security/_authenticate`.
+    Authenticate,
+    /// `POST`/`PUT /_security/api_key`.
+    CreateApiKey,
+    /// `GET /_security/api_key`.
+    GetApiKeys,
+    /// `DELETE /_security/api_key`.
+    InvalidateApiKeys,
+    PutRole {
+        name: String,
+    },
+    GetRoles {
+        name: Option<String>,
+    },
+    DeleteRole {
+        name: String,
+    },
+    PutUser {
+        username: String,
+    },
+    GetUsers {
+        username: Option<String>,
+    },
+    DeleteUser {
+        username: String,
+    },
+    /// `/_security/user[/<username>]/_password` (`None`: the caller's own).
+    ChangePassword {
+        username: Option<String>,
+    },
 }
+
+/// The actions Elasticsearch's upgrade-mode filter refuses (those that write ML data), plus
+/// `_reset` and auspex's replay, which write results too.
+const UPGRADE_MODE_BLOCKED: &[&str] = &[
+    "cluster:admin/xpack/ml/job/put",
+    "cluster:admin/xpack/ml/job/update",
+    "cluster:admin/xpack/ml/job/delete",
+    "cluster:admin/xpack/ml/job/open",
+    "cluster:admin/xpack/ml/job/close",
+    "cluster:admin/xpack/ml/job/flush",
+    "cluster:admin/xpack/ml/job/data/post",
+    "cluster:admin/xpack/ml/job/reset",
+    "cluster:admin/xpack/ml/job/model_snapshots/revert",
+    "cluster:admin/xpack/ml/job/model_snapshots/update",
+    "cluster:admin/xpack/ml/job/model_snapshots/delete",
+    "cluster:admin/xpack/ml/job/model_snapshots/upgrade",
+    "cluster:admin/xpack/ml/filters/put",
+    "cluster:admin/xpack/ml/filters/update",
+    "cluster:admin/xpack/ml/filters/delete",
+    "cluster:admin/xpack/ml/calendars/put",
+    "cluster:admin/xpack/ml/calendars/jobs/update",
+    "cluster:admin/xpack/ml/calendars/events/post",
+    "cluster:admin/xpack/ml/calendars/delete",
+    "cluster:admin/xpack/ml/calendars/event/delete",
+    "cluster:admin/xpack/ml/delete_expired_data",
+    "cluster:admin/xpack/ml/job/forecast",
+    "cluster:admin/xpack/ml/job/forecast/delete",
+    "cluster:admin/xpack/ml/auspex/replay",
+];
 
 impl Endpoint {
     /// The Elasticsearch action of an endpoint that writes ML data, which upgrade mode refuses
     /// (Elasticsearch's upgrade-mode filter list; `_reset` and auspex's replay write results too).
     /// `None`: a read, or a write upgrade mode allows.
     pub fn upgrade_mode_blocked_action(&self) -> Option<&'static str> {
-        Some(match self {
-            Endpoint::PutJob { .. } => "cluster:admin/xpack/ml/job/put",
-            Endpoint::UpdateJob { .. } => "cluster:admin/xpack/ml/job/update",
-            Endpoint::DeleteJob { .. } => "cluster:admin/xpack/ml/job/delete",
-            Endpoint::OpenJob { .. } => "cluster:admin/xpack/ml/job/open",
-            Endpoint::CloseJob { .. } => "cluster:admin/xpack/ml/job/close",
-            Endpoint::Flush { .. } => "cluster:admin/xpack/ml/job/flush",
-            Endpoint::PostData { .. } => "cluster:admin/xpack/ml/job/data/post",
-            Endpoint::ResetJob { .. } => "cluster:admin/xpack/ml/job/reset",
-            Endpoint::RevertModelSnapshot { .. } => {
-                "cluster:admin/xpack/ml/job/model_snapshots/revert"
-            }
-            Endpoint::UpdateModelSnapshot { .. } => {
-                "cluster:admin/xpack/ml/job/model_snapshots/update"
-            }
-            Endpoint::DeleteModelSnapshot { .. } => {
-                "cluster:admin/xpack/ml/job/model_snapshots/delete"
-            }
-            Endpoint::UpgradeModelSnapshot { .. } => {
-                "cluster:admin/xpack/ml/job/model_snapshots/upgrade"
-            }
-            Endpoint::PutFilter { .. } => "cluster:admin/xpack/ml/filters/put",
-            Endpoint::UpdateFilter { .. } => "cluster:admin/xpack/ml/filters/update",
-            Endpoint::DeleteFilter { .. } => "cluster:admin/xpack/ml/filters/delete",
-            Endpoint::PutCalendar { .. } => "cluster:admin/xpack/ml/calendars/put",
-            Endpoint::CalendarJobs { .. } => "cluster:admin/xpack/ml/calendars/jobs/update",
-            Endpoint::PostCalendarEvents { .. } => "cluster:admin/xpack/ml/calendars/events/post",
-            Endpoint::DeleteCalendar { .. } => "cluster:admin/xpack/ml/calendars/delete",
-            Endpoint::DeleteCalendarEvent { .. } => {
-                "cluster:admin/xpack/ml/calendars/events/delete"
-            }
-            Endpoint::DeleteExpiredData { .. } => "cluster:admin/xpack/ml/delete_expired_data",
-            Endpoint::Replay { .. } => "cluster:admin/auspex/ml/job/replay",
-            Endpoint::Forecast { .. } => "cluster:admin/xpack/ml/job/forecast",
-            Endpoint::DeleteForecast { .. } => "cluster:admin/xpack/ml/job/forecast/delete",
-            _ => return None,
-        })
+        let action = self.action();
+        UPGRADE_MODE_BLOCKED.contains(&action).then_some(action)
     }
 
     /// A stable name for metrics and logs: the Elasticsearch spec name, or `auspex.*`.
@@ -272,6 +298,101 @@ impl Endpoint {
             Endpoint::ModelPlot { .. } => "auspex.model_plot",
             Endpoint::Forecasts { .. } => "auspex.forecasts",
             Endpoint::Categories { .. } => "ml.get_categories",
+            Endpoint::Authenticate => "security.authenticate",
+            Endpoint::CreateApiKey => "security.create_api_key",
+            Endpoint::GetApiKeys => "security.get_api_key",
+            Endpoint::InvalidateApiKeys => "security.invalidate_api_key",
+            Endpoint::PutRole { .. } => "security.put_role",
+            Endpoint::GetRoles { .. } => "security.get_role",
+            Endpoint::DeleteRole { .. } => "security.delete_role",
+            Endpoint::PutUser { .. } => "security.put_user",
+            Endpoint::GetUsers { .. } => "security.get_user",
+            Endpoint::DeleteUser { .. } => "security.delete_user",
+            Endpoint::ChangePassword { .. } => "security.change_password",
+        }
+    }
+
+    /// The Elasticsearch action name a request to this endpoint performs; the caller's cluster
+    /// privileges must grant it (`security::privilege`): `cluster:monitor/xpack/ml/*` is granted by
+    /// `monitor_ml` (and `manage_ml`, `monitor`, `manage`, `all`), `cluster:admin/xpack/ml/*` by
+    /// `manage_ml` (and `manage`, `all`). Exhaustive, so a new endpoint has to pick one.
+    pub fn action(&self) -> &'static str {
+        use crate::security::privilege::action as security;
+        match self {
+            Endpoint::Root => "cluster:monitor/main",
+            Endpoint::PutJob { .. } => "cluster:admin/xpack/ml/job/put",
+            Endpoint::GetJobs { .. } => "cluster:monitor/xpack/ml/job/get",
+            Endpoint::DeleteJob { .. } => "cluster:admin/xpack/ml/job/delete",
+            Endpoint::JobStats { .. } | Endpoint::CatJobs { .. } => {
+                "cluster:monitor/xpack/ml/job/stats/get"
+            }
+            Endpoint::OpenJob { .. } => "cluster:admin/xpack/ml/job/open",
+            Endpoint::CloseJob { .. } => "cluster:admin/xpack/ml/job/close",
+            Endpoint::PostData { .. } => "cluster:admin/xpack/ml/job/data/post",
+            Endpoint::Flush { .. } => "cluster:admin/xpack/ml/job/flush",
+            Endpoint::Buckets { .. } => "cluster:monitor/xpack/ml/job/results/buckets/get",
+            Endpoint::Records { .. } => "cluster:monitor/xpack/ml/job/results/records/get",
+            Endpoint::OverallBuckets { .. } => {
+                "cluster:monitor/xpack/ml/job/results/overall_buckets/get"
+            }
+            Endpoint::ModelSnapshots { .. } => "cluster:monitor/xpack/ml/job/model_snapshots/get",
+            Endpoint::UpdateModelSnapshot { .. } => {
+                "cluster:admin/xpack/ml/job/model_snapshots/update"
+            }
+            Endpoint::DeleteModelSnapshot { .. } => {
+                "cluster:admin/xpack/ml/job/model_snapshots/delete"
+            }
+            Endpoint::RevertModelSnapshot { .. } => {
+                "cluster:admin/xpack/ml/job/model_snapshots/revert"
+            }
+            Endpoint::UpgradeModelSnapshot { .. } => {
+                "cluster:admin/xpack/ml/job/model_snapshots/upgrade"
+            }
+            Endpoint::ModelSnapshotUpgradeStats { .. } => {
+                "cluster:monitor/xpack/ml/job/model_snapshots/upgrade/stats"
+            }
+            Endpoint::UpdateJob { .. } => "cluster:admin/xpack/ml/job/update",
+            Endpoint::ResetJob { .. } => "cluster:admin/xpack/ml/job/reset",
+            Endpoint::ValidateJob => "cluster:admin/xpack/ml/job/validate",
+            Endpoint::ValidateDetector => "cluster:admin/xpack/ml/job/validate/detector",
+            Endpoint::EstimateModelMemory => "cluster:admin/xpack/ml/job/estimate_model_memory",
+            Endpoint::MlInfo => "cluster:monitor/xpack/ml/info/get",
+            Endpoint::DeleteExpiredData { .. } => "cluster:admin/xpack/ml/delete_expired_data",
+            Endpoint::PutFilter { .. } => "cluster:admin/xpack/ml/filters/put",
+            Endpoint::GetFilters { .. } => "cluster:admin/xpack/ml/filters/get",
+            Endpoint::UpdateFilter { .. } => "cluster:admin/xpack/ml/filters/update",
+            Endpoint::DeleteFilter { .. } => "cluster:admin/xpack/ml/filters/delete",
+            Endpoint::PutCalendar { .. } => "cluster:admin/xpack/ml/calendars/put",
+            Endpoint::GetCalendars { .. } => "cluster:monitor/xpack/ml/calendars/get",
+            Endpoint::DeleteCalendar { .. } => "cluster:admin/xpack/ml/calendars/delete",
+            Endpoint::CalendarJobs { .. } => "cluster:admin/xpack/ml/calendars/jobs/update",
+            Endpoint::PostCalendarEvents { .. } => "cluster:admin/xpack/ml/calendars/events/post",
+            Endpoint::GetCalendarEvents { .. } => "cluster:monitor/xpack/ml/calendars/events/get",
+            Endpoint::DeleteCalendarEvent { .. } => "cluster:admin/xpack/ml/calendars/event/delete",
+            Endpoint::Forecast { .. } => "cluster:admin/xpack/ml/job/forecast",
+            Endpoint::DeleteForecast { .. } => "cluster:admin/xpack/ml/job/forecast/delete",
+            Endpoint::Categories { .. } => "cluster:monitor/xpack/ml/job/results/categories/get",
+            Endpoint::Influencers { .. } => "cluster:monitor/xpack/ml/job/results/influencers/get",
+            Endpoint::MemoryStats { .. } => "cluster:monitor/xpack/ml/memory/stats/get",
+            Endpoint::SetUpgradeMode => "cluster:admin/xpack/ml/upgrade_mode",
+            // auspex extensions: reads of ML data are ML monitoring, a replay writes a job.
+            Endpoint::Explorer { .. } => "cluster:monitor/xpack/ml/auspex/explorer",
+            Endpoint::Metrics => "cluster:monitor/xpack/ml/auspex/metrics",
+            Endpoint::Replay { .. } => "cluster:admin/xpack/ml/auspex/replay",
+            Endpoint::Tasks { .. } => "cluster:monitor/xpack/ml/auspex/tasks/get",
+            Endpoint::ModelPlot { .. } => "cluster:monitor/xpack/ml/auspex/model_plot/get",
+            Endpoint::Forecasts { .. } => "cluster:monitor/xpack/ml/auspex/forecasts/get",
+            Endpoint::Authenticate => security::AUTHENTICATE,
+            Endpoint::CreateApiKey => security::CREATE_API_KEY,
+            Endpoint::GetApiKeys => security::GET_API_KEY,
+            Endpoint::InvalidateApiKeys => security::INVALIDATE_API_KEY,
+            Endpoint::PutRole { .. } => security::PUT_ROLE,
+            Endpoint::GetRoles { .. } => security::GET_ROLES,
+            Endpoint::DeleteRole { .. } => security::DELETE_ROLE,
+            Endpoint::PutUser { .. } => security::PUT_USER,
+            Endpoint::GetUsers { .. } => security::GET_USERS,
+            Endpoint::DeleteUser { .. } => security::DELETE_USER,
+            Endpoint::ChangePassword { .. } => security::CHANGE_PASSWORD,
         }
     }
 }
@@ -336,6 +457,17 @@ enum Api {
     ModelPlot,
     Forecasts,
     Categories,
+    Authenticate,
+    CreateApiKey,
+    GetApiKeys,
+    InvalidateApiKeys,
+    PutRole,
+    GetRoles,
+    DeleteRole,
+    PutUser,
+    GetUsers,
+    DeleteUser,
+    ChangePassword,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -444,6 +576,21 @@ const ROUTES: &[(&[Verb], &str, Api)] = &[
     (&[Post], "/_ml/anomaly_detectors/{job_id}/model_snapshots/{snapshot_id}/_upgrade", Api::UpgradeModelSnapshot),
     (&[Post], "/_ml/anomaly_detectors/_validate", Api::ValidateJob),
     (&[Post], "/_ml/anomaly_detectors/_validate/detector", Api::ValidateDetector),
+    // Security (enforced unless --no-security).
+    (&[Get], "/_security/_authenticate", Api::Authenticate),
+    (&[Post, Put], "/_security/api_key", Api::CreateApiKey),
+    (&[Get], "/_security/api_key", Api::GetApiKeys),
+    (&[Delete], "/_security/api_key", Api::InvalidateApiKeys),
+    (&[Put, Post], "/_security/role/{name}", Api::PutRole),
+    (&[Get], "/_security/role", Api::GetRoles),
+    (&[Get], "/_security/role/{name}", Api::GetRoles),
+    (&[Delete], "/_security/role/{name}", Api::DeleteRole),
+    (&[Put, Post], "/_security/user/{username}", Api::PutUser),
+    (&[Get], "/_security/user", Api::GetUsers),
+    (&[Get], "/_security/user/{username}", Api::GetUsers),
+    (&[Delete], "/_security/user/{username}", Api::DeleteUser),
+    (&[Put, Post], "/_security/user/{username}/_password", Api::ChangePassword),
+    (&[Put, Post], "/_security/user/_password", Api::ChangePassword),
 ];
 
 /// One pattern that fits the path: its literal-ness per segment (for ordering) and captures.
@@ -508,6 +655,15 @@ pub fn route(method: &Method, segments: &[String]) -> Result<Endpoint, RouteErro
             allowed: allowed_methods(segments),
         })
     }
+}
+
+/// Every (method, pattern) of the route table, in table order: the tests walk it to try every
+/// endpoint (the security matrix).
+pub fn routes() -> Vec<(Method, &'static str)> {
+    ROUTES
+        .iter()
+        .flat_map(|(verbs, pattern, _)| verbs.iter().map(move |verb| (verb.method(), *pattern)))
+        .collect()
 }
 
 /// Every method some pattern fitting the path takes (for 405 and `OPTIONS`).
@@ -646,6 +802,23 @@ fn endpoint(api: Api, captures: Vec<String>) -> Endpoint {
                 category_id,
             }
         }
+        Api::Authenticate => Endpoint::Authenticate,
+        Api::CreateApiKey => Endpoint::CreateApiKey,
+        Api::GetApiKeys => Endpoint::GetApiKeys,
+        Api::InvalidateApiKeys => Endpoint::InvalidateApiKeys,
+        Api::PutRole => Endpoint::PutRole { name: next() },
+        Api::GetRoles => Endpoint::GetRoles {
+            name: Some(next()).filter(|n| !n.is_empty()),
+        },
+        Api::DeleteRole => Endpoint::DeleteRole { name: next() },
+        Api::PutUser => Endpoint::PutUser { username: next() },
+        Api::GetUsers => Endpoint::GetUsers {
+            username: Some(next()).filter(|n| !n.is_empty()),
+        },
+        Api::DeleteUser => Endpoint::DeleteUser { username: next() },
+        Api::ChangePassword => Endpoint::ChangePassword {
+            username: Some(next()).filter(|n| !n.is_empty()),
+        },
     }
 }
 
@@ -793,6 +966,28 @@ mod tests {
                 forecast_id: None
             })
         );
+    }
+
+    #[test]
+    fn security_endpoints_and_their_actions() {
+        assert_eq!(
+            routed(Method::PUT, "/_security/user/_password"),
+            Ok(Endpoint::ChangePassword { username: None })
+        );
+        assert_eq!(
+            routed(Method::POST, "/_security/user/ann/_password"),
+            Ok(Endpoint::ChangePassword {
+                username: Some("ann".into())
+            })
+        );
+        assert_eq!(
+            routed(Method::DELETE, "/_security/api_key"),
+            Ok(Endpoint::InvalidateApiKeys)
+        );
+        let flush = routed(Method::POST, "/_ml/anomaly_detectors/j/_flush").unwrap();
+        assert_eq!(flush.action(), "cluster:admin/xpack/ml/job/flush");
+        let read = routed(Method::GET, "/_ml/anomaly_detectors/j/results/buckets").unwrap();
+        assert!(read.action().starts_with("cluster:monitor/xpack/ml/"));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The command line's commands: `serve` (the HTTP server) and the offline commands that work on a
-//! data path with no server running (`run`, `replay`, `inspect`, `verify`). `main.rs` parses the command line
+//! data path with no server running (`run`, `replay`, `inspect`, `verify`, `users`, `roles`). `main.rs` parses the command line
 //! (`config::Cli`) and calls one `main` here; each prints its errors as one line on stderr and
 //! returns the exit code.
 //!
@@ -14,6 +14,7 @@ mod progress;
 mod replay;
 mod run;
 mod serve;
+mod users;
 mod verify;
 
 use std::path::PathBuf;
@@ -29,6 +30,7 @@ pub use logging::init as init_logging;
 pub use replay::main as replay;
 pub use run::main as run;
 pub use serve::main as serve;
+pub use users::{roles, users, RolesArgs, UsersArgs};
 pub use verify::main as verify;
 
 /// `auspex run`.

@@ -1,9 +1,13 @@
 //! `auspex serve` (the default command): resolve the config, start logging, open the store, serve
 //! until SIGINT/SIGTERM.
 //!
-//! stdout carries exactly one line, `listening on http://ADDR` (the bound address, so `--listen
-//! 127.0.0.1:0` is usable: tests read it); logs go to stderr. A startup failure is one message on
-//! stderr and exit code 1.
+//! stdout carries exactly one line, `listening on http://ADDR` (`https` with TLS; the bound address,
+//! so `--listen 127.0.0.1:0` is usable: tests read it); logs go to stderr. A startup failure is one
+//! message on stderr and exit code 1.
+//!
+//! Security: on a data path without users, the first secured start creates the superuser
+//! `elastic` with the password in `AUSPEX_PASSWORD`, or a generated one that is printed once on
+//! stderr (only its argon2 hash is stored).
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -16,6 +20,7 @@ use super::{fail, init_logging};
 use crate::api::AppState;
 use crate::config::{Config, ServeArgs};
 use crate::job::JobManager;
+use crate::security::Security;
 use crate::store::Store;
 
 pub fn main(args: ServeArgs) -> ExitCode {
@@ -56,23 +61,72 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let store_path = config.store_path();
     let store = Store::open(&store_path)
         .with_context(|| format!("cannot open the store at {}", store_path.display()))?;
+    let tls = crate::server::tls::acceptor(&config.tls)?;
+    let security = start_security(&config, &store).await?;
     let jobs = JobManager::start(store)
         .await
         .context("cannot start the job manager")?;
 
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "listening on http://{address}").context("cannot write to stdout")?;
+    writeln!(stdout, "listening on {}://{address}", config.scheme())
+        .context("cannot write to stdout")?;
     stdout.flush().context("cannot write to stdout")?;
     drop(stdout);
-    tracing::info!(%address, data = %config.data.display(), "auspex started");
+    tracing::info!(%address, data = %config.data.display(), security = config.security.enabled, tls = config.tls.enabled, "auspex started");
 
-    let state = Arc::new(AppState { config, jobs });
+    let state = Arc::new(AppState {
+        config,
+        jobs,
+        security,
+    });
     let shutdown = async move {
         tokio::select! {
             _ = interrupt.recv() => tracing::info!("SIGINT received"),
             _ = terminate.recv() => tracing::info!("SIGTERM received"),
         }
     };
-    crate::server::run(listener, state, shutdown).await;
+    crate::server::run_tls(listener, state, tls, shutdown).await;
     Ok(())
+}
+
+/// The environment variable that sets the bootstrap `elastic` password.
+pub const PASSWORD_ENV: &str = "AUSPEX_PASSWORD";
+
+/// The security service; creates `elastic` on a store without users (and says so once).
+async fn start_security(config: &Config, store: &Store) -> anyhow::Result<Arc<Security>> {
+    let security =
+        Security::new(store.clone(), config.security.enabled).context("cannot start security")?;
+    if !config.security.enabled {
+        tracing::warn!(
+            "security is disabled (--no-security): anyone who can reach this server can read \
+             and change everything"
+        );
+        return Ok(Arc::new(security));
+    }
+    let given = std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty());
+    let created = security.bootstrap(given.as_deref()).with_context(|| {
+        format!("cannot create the [elastic] user (is {PASSWORD_ENV} at least 6 characters?)")
+    })?;
+    if created.is_some() {
+        security
+            .flush()
+            .await
+            .context("cannot store the [elastic] user")?;
+    }
+    match (created, given) {
+        (Some(_), Some(_)) => {
+            tracing::info!("created the superuser [elastic] with the password from {PASSWORD_ENV}")
+        }
+        (Some(password), None) => eprintln!(
+            "\nauspex: security is on. Created the superuser [elastic] with the password\n\n    \
+             {password}\n\nIt is shown only this once (only a hash is stored). Use it as `curl -u \
+             elastic:{password} ...`; change it with `POST /_security/user/elastic/_password` or, \
+             with the server stopped, `auspex users passwd elastic`.\n"
+        ),
+        (None, Some(_)) => {
+            tracing::info!("{PASSWORD_ENV} is ignored: this data path has users already")
+        }
+        (None, None) => {}
+    }
+    Ok(Arc::new(security))
 }

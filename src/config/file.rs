@@ -57,6 +57,8 @@ pub struct Tls {
     pub enabled: Option<bool>,
     pub certificate: Option<PathBuf>,
     pub key: Option<PathBuf>,
+    /// Plain HTTP on a non-loopback address.
+    pub insecure_http: Option<bool>,
 }
 
 impl FileConfig {

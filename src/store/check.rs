@@ -84,6 +84,8 @@ struct ChunkTally {
 }
 
 type SnapshotRef = (Vec<u8>, Vec<u8>);
+/// Names what is wrong with a key of a tree of JSON documents, if anything.
+type KeyProblem = fn(&[u8]) -> Option<&'static str>;
 
 impl Store {
     /// Walks the whole store. `Err` only for I/O errors; corruption is in the report.
@@ -201,14 +203,24 @@ impl Store {
             }
         }
 
-        for entry in self.resources.iter() {
-            let (key, value) = entry?;
-            *counts.entry(tree::RESOURCES).or_default() += 1;
-            if let Some(problem) = super::resources::key_problem(&key) {
-                report.add(tree::RESOURCES, &key, problem);
-            }
-            if let Some(payload) = report.absorb(frame::unframe(tree::RESOURCES, &key, &value))? {
-                report.absorb(frame::check_json(tree::RESOURCES, &key, payload))?;
+        let json_trees: [(&'static str, &sled::Tree, KeyProblem); 2] = [
+            (
+                tree::RESOURCES,
+                &self.resources,
+                super::resources::key_problem,
+            ),
+            (tree::SECURITY, &self.security, super::security::key_problem),
+        ];
+        for (name, json_tree, key_problem) in json_trees {
+            for entry in json_tree.iter() {
+                let (key, value) = entry?;
+                *counts.entry(name).or_default() += 1;
+                if let Some(problem) = key_problem(&key) {
+                    report.add(name, &key, problem);
+                }
+                if let Some(payload) = report.absorb(frame::unframe(name, &key, &value))? {
+                    report.absorb(frame::check_json(name, &key, payload))?;
+                }
             }
         }
 
@@ -351,6 +363,13 @@ mod tests {
         }
         store
             .put_resource(crate::store::ResourceKind::Filter, "f", None, b"{}")
+            .unwrap();
+        store
+            .write_security(&[crate::store::SecurityWrite::Put {
+                kind: crate::store::SecurityKind::User,
+                name: "u".into(),
+                json: b"{}".to_vec(),
+            }])
             .unwrap();
         store
     }

@@ -23,9 +23,10 @@
 //! | `snapshots` | `job_id 0x00 0x01 snapshot_id` | frame(bincode snapshot metadata) | job actor: `put_snapshot`, `delete_snapshot`, `put_snapshot_json`; manager (job closed): `delete_snapshot`, `put_snapshot_json` | open/revert, snapshots API |
 //! | | `job_id 0x00 0x02 snapshot_id 0x00 chunk` | frame(one chunk of model state) | same | `get_snapshot_state` |
 //! | `resources` | `kind 0x00 id [0x00 event_id]` | frame(filter, calendar, event or setting JSON) | job manager: `put_resource`, `delete_resource` | filters and calendars API, job manager (settings) |
+//! | `security` | `kind 0x00 name` | frame(user, role or API key JSON) | `security::Security` (server) or the `users`/`roles` commands (offline): `write_security` | `security` (authentication, `_security` API) |
 //!
-//! `delete_job` and the orphan purge remove keys of every tree but `meta` and `resources` (which
-//! belong to no job); `reset_job` removes the
+//! `delete_job` and the orphan purge remove keys of every tree but `meta`, `resources` and
+//! `security` (which belong to no job); `reset_job` removes the
 //! job's `input`, `results` and `snapshots` keys and rewrites its progress.
 //!
 //! # 2. Keys
@@ -51,6 +52,11 @@
 //!   node setting (id `upgrade_mode`, value `{"enabled":bool}`); the ids follow the ES id rules
 //!   (no `0x00`). An event's key is its calendar's id, `0x00`, then the
 //!   event id, so a calendar's events are one prefix scan.
+//! - **Security**: `kind` is one ASCII byte, `u` user (by username), `r` custom role (by name),
+//!   `k` API key (by id); names are non-empty and hold no `0x00`. A user's document holds an
+//!   argon2 PHC hash of its password, an API key's a BLAKE2b-256 digest of its secret; no secret
+//!   is ever stored. Related documents (a user and the API keys it owns when it is deleted) are
+//!   written in one `apply_batch`, so a crash leaves all of them or none.
 //! - **Snapshots**: tag `0x01` holds metadata, `0x02` holds chunks, so all of a job's metadata sorts
 //!   before its chunks and listing snapshots never reads a chunk. Snapshot ids are non-empty and
 //!   contain no `0x00` (ES ids are numeric strings); the `0x00` after the id in a chunk key keeps
@@ -158,7 +164,7 @@
 //!
 //! | version | change |
 //! |---------|--------|
-//! | 1 | initial layout (auspex 0.1.0); `resources` added later in version 1 (older stores have it empty: nothing to migrate) |
+//! | 1 | initial layout (auspex 0.1.0); `resources` and `security` added later in version 1 (older stores have them empty: nothing to migrate; a store without users gets the bootstrap `elastic` user at the first secured start) |
 
 mod check;
 mod commit;
@@ -176,6 +182,7 @@ mod progress;
 mod recovery;
 mod resources;
 mod results;
+mod security;
 mod snapshots;
 pub mod tree;
 
@@ -188,6 +195,7 @@ pub use input::InputEntries;
 pub use progress::{PersistedState, Progress};
 pub use resources::ResourceKind;
 pub use results::{ResultDoc, ResultKind};
+pub use security::{SecurityKind, SecurityWrite};
 pub use snapshots::{SnapshotDoc, SNAPSHOT_CHUNK_LEN};
 
 /// Failpoint names, for the crash tests.
@@ -211,6 +219,7 @@ pub struct Store {
     results: Tree,
     snapshots: Tree,
     resources: Tree,
+    security: Tree,
 }
 
 impl Store {
@@ -234,6 +243,7 @@ impl Store {
             results: db.open_tree(tree::RESULTS)?,
             snapshots: db.open_tree(tree::SNAPSHOTS)?,
             resources: db.open_tree(tree::RESOURCES)?,
+            security: db.open_tree(tree::SECURITY)?,
             db,
         };
         store.check_format()?;
@@ -262,7 +272,7 @@ impl Store {
     }
 
     /// Every tree with its name, in `tree::ALL` order.
-    fn trees(&self) -> [(&'static str, &Tree); 7] {
+    fn trees(&self) -> [(&'static str, &Tree); 8] {
         [
             (tree::META, &self.meta),
             (tree::JOBS, &self.jobs),
@@ -271,6 +281,7 @@ impl Store {
             (tree::RESULTS, &self.results),
             (tree::SNAPSHOTS, &self.snapshots),
             (tree::RESOURCES, &self.resources),
+            (tree::SECURITY, &self.security),
         ]
     }
 }

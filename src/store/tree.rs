@@ -17,5 +17,10 @@ pub const SNAPSHOTS: &str = "snapshots";
 /// Filters, calendars and scheduled events: not per job; written only by the job manager.
 pub const RESOURCES: &str = "resources";
 
+/// Users, custom roles and API keys (`security`); written only through `security::Security`.
+pub const SECURITY: &str = "security";
+
 /// Every tree auspex opens, in the order the doc lists them.
-pub const ALL: [&str; 7] = [META, JOBS, PROGRESS, INPUT, RESULTS, SNAPSHOTS, RESOURCES];
+pub const ALL: [&str; 8] = [
+    META, JOBS, PROGRESS, INPUT, RESULTS, SNAPSHOTS, RESOURCES, SECURITY,
+];

@@ -1,6 +1,7 @@
 //! The official Elasticsearch clients against the real binary: each runs the whole workflow script
 //! of `tests/clients/` (put job, open, post data, flush with each parameter, results, stats,
-//! snapshots list/update/revert/delete, update, reset, close, delete) and asserts what it gets.
+//! snapshots list/update/revert/delete, update, reset, close, delete) and asserts what it gets; then
+//! each runs its security script against a secured binary (basic auth, API keys, 401 and 403).
 //!
 //! The clients are installed by `.ci/run` under `target/clients/` (a venv per Python client major
 //! version, an npm folder for Node.js). When one is not installed its test prints a note and passes,
@@ -28,12 +29,26 @@ fn script(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// The `elastic` password of the secured server the security scripts run against.
+const PASSWORD: &str = "client-test-pw";
+
 /// Runs `command` (with the server's URL as its last argument) against a fresh binary; panics with
 /// the client's output unless it exits 0 and reports every step passed.
-fn run_client(label: &str, mut command: Command) {
-    let server = BinaryServer::start(&[]);
+fn run_client(label: &str, command: Command) {
+    run_against(label, command, BinaryServer::start(&[]), &[]);
+}
+
+/// As [`run_client`], against a secured binary (`elastic` has [`PASSWORD`], the script's second
+/// argument).
+fn run_secured_client(label: &str, command: Command) {
+    let server = BinaryServer::start_secured(Some(PASSWORD), Stdio::inherit());
+    run_against(label, command, server, &[PASSWORD]);
+}
+
+fn run_against(label: &str, mut command: Command, server: BinaryServer, extra: &[&str]) {
     command
         .arg(&server.client.base_url)
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -89,9 +104,12 @@ fn python_client(major: u32) {
     let Some(python) = installed(&label, venv.join("bin/python")) else {
         return;
     };
-    let mut command = Command::new(python);
+    let mut command = Command::new(&python);
     command.arg(script("python_workflow.py"));
     run_client(&label, command);
+    let mut command = Command::new(python);
+    command.arg(script("python_security.py"));
+    run_secured_client(&format!("{label}, secured"), command);
 }
 
 #[test]
@@ -121,4 +139,9 @@ fn node_client_8() {
         .env("NODE_PATH", &modules)
         .arg(script("node_workflow.js"));
     run_client(label, command);
+    let mut command = Command::new("node");
+    command
+        .env("NODE_PATH", &modules)
+        .arg(script("node_security.js"));
+    run_secured_client(&format!("{label}, secured"), command);
 }

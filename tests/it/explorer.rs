@@ -283,3 +283,36 @@ async fn the_chart_draws_model_bounds_and_a_forecast() {
     eprintln!("explorer screenshot: {}", shot.display());
     server.stop().await;
 }
+
+/// With security on, the page asks the browser for credentials (401 with a Basic challenge); once
+/// given (here in the address, as a user typing them into the prompt would), the page and its API
+/// calls carry them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_works_with_security_on() {
+    let Some(browser) = chromium() else {
+        eprintln!("NOTE: chromium is not installed; skipping the secured explorer test");
+        return;
+    };
+    let server = TestServer::start_secured().await;
+    load_over_http(&server, "web", sample_lines(None)).await;
+    let records = results(&server, "web", "records").await.len();
+    let page = server.anonymous().get("/_explorer").await;
+    assert_eq!(page.status, 401);
+    assert!(page
+        .header("www-authenticate")
+        .is_some_and(|c| c.starts_with("Basic realm=\"security\"")));
+    let address = server.address;
+    let url = format!(
+        "http://elastic:{}@{address}/_explorer#job=web",
+        crate::util::ELASTIC_PASSWORD
+    );
+    let dom = tokio::task::spawn_blocking(move || run_chromium(&browser, &url, "--dump-dom"))
+        .await
+        .expect("chromium task");
+    assert!(
+        dom.contains("data-state=\"ready\""),
+        "page never got ready:\n{dom}"
+    );
+    assert_eq!(count(&dom, "<circle class=\"anomaly sev-"), records);
+    server.stop().await;
+}

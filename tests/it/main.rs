@@ -18,6 +18,8 @@
 //! `influencers` influencer results (scores, paging and filters, interim, deletion paths);
 //! `model_plot` model bounds per bucket; `forecast` forecasts, their deletes, stats and expiry;
 //! `memory` the model memory limit (hard limit, allocation failures, stats across close and open).
+//! `security` every endpoint against every kind of caller, API keys, users and roles, the first
+//! start's password, the audit log and HTTPS. Servers run with security off unless a test asks.
 
 mod categories;
 mod cli;
@@ -41,6 +43,7 @@ mod resources;
 mod restart;
 mod rules;
 mod scenarios;
+mod security;
 mod snapshots;
 mod upgrade_mode;
 mod util;

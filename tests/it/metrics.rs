@@ -101,7 +101,14 @@ async fn job_and_http_metrics_in_the_prometheus_text_format() {
 async fn json_logs_have_one_debug_line_per_request() {
     let data = tempfile::tempdir().expect("temp dir");
     let mut child = Command::new(env!("CARGO_BIN_EXE_auspex"))
-        .args(["--listen", "127.0.0.1:0", "--log-format", "json", "--data"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--no-security",
+            "--log-format",
+            "json",
+            "--data",
+        ])
         .arg(data.path())
         .env("AUSPEX_LOG", "auspex=debug")
         .stdin(Stdio::null())

@@ -5,6 +5,11 @@
 //! - [`BinaryServer`]: the real `auspex` binary with a temporary data path and `--listen
 //!   127.0.0.1:0`; reads the `listening on http://ADDR` line; killed on drop.
 //! - [`Reply`]: status, headers and body of one answer, with `json()`.
+//!
+//! Both servers run with security off (`--no-security`) unless a test asks for a secured one
+//! ([`TestServer::start_secured`], [`BinaryServer::start_secured`]): their client then sends the
+//! `elastic` user's Basic credentials; [`Client::as_user`], [`Client::with_api_key`] and
+//! [`Client::anonymous`] make clients that send other credentials or none.
 
 #![allow(dead_code)] // Not every test module uses every helper.
 
@@ -17,6 +22,7 @@ use std::time::Duration;
 use auspex::api::AppState;
 use auspex::config::Config;
 use auspex::job::JobManager;
+use auspex::security::Security;
 use auspex::store::Store;
 use bytes::Bytes;
 use clap::Parser;
@@ -68,25 +74,60 @@ impl Reply {
     }
 }
 
-/// A client bound to one server's base URL.
+/// A client bound to one server's base URL, sending one `Authorization` header (or none).
 #[derive(Clone)]
 pub struct Client {
     pub base_url: String,
     http: reqwest::Client,
+    authorization: Option<String>,
 }
+
+/// The password secured test servers give `elastic`.
+pub const ELASTIC_PASSWORD: &str = "elastic-test-pw";
 
 impl Client {
     pub fn new(base_url: String) -> Client {
         Client {
             base_url,
             http: reqwest::Client::new(),
+            authorization: None,
+        }
+    }
+
+    /// The same server, as `username` with Basic credentials.
+    pub fn as_user(&self, username: &str, password: &str) -> Client {
+        use base64::Engine;
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+        self.with_authorization(Some(format!("Basic {encoded}")))
+    }
+
+    /// The same server, with an API key (`encoded` as `POST /_security/api_key` returns it).
+    pub fn with_api_key(&self, encoded: &str) -> Client {
+        self.with_authorization(Some(format!("ApiKey {encoded}")))
+    }
+
+    /// The same server, without credentials.
+    pub fn anonymous(&self) -> Client {
+        self.with_authorization(None)
+    }
+
+    fn with_authorization(&self, authorization: Option<String>) -> Client {
+        Client {
+            authorization,
+            ..self.clone()
         }
     }
 
     /// A request builder for anything the helpers below do not cover.
     pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}{path}", self.base_url))
+        let builder = self
+            .http
+            .request(method, format!("{}{path}", self.base_url));
+        match &self.authorization {
+            Some(value) => builder.header(reqwest::header::AUTHORIZATION, value),
+            None => builder,
+        }
     }
 
     pub async fn send(&self, builder: reqwest::RequestBuilder) -> Reply {
@@ -143,29 +184,77 @@ pub struct TestServer {
 }
 
 impl TestServer {
+    /// Security off.
     pub async fn start() -> TestServer {
         TestServer::start_with(|_| {}).await
     }
 
-    /// Starts with a config adjusted by `configure` (the defaults, a temporary data path).
+    /// Starts with a config adjusted by `configure` (the defaults with security off, a temporary
+    /// data path).
     pub async fn start_with(configure: impl FnOnce(&mut Config)) -> TestServer {
+        TestServer::start_full(
+            |config| {
+                config.security.enabled = false;
+                configure(config);
+            },
+            None,
+        )
+        .await
+    }
+
+    /// Security on: `elastic` has [`ELASTIC_PASSWORD`], and the client sends it.
+    pub async fn start_secured() -> TestServer {
+        TestServer::start_full(|_| {}, None).await
+    }
+
+    /// Security on and HTTPS with `tls` (the client is left to the test).
+    pub async fn start_tls(tls: tokio_rustls::TlsAcceptor) -> TestServer {
+        TestServer::start_full(|_| {}, Some(tls)).await
+    }
+
+    async fn start_full(
+        configure: impl FnOnce(&mut Config),
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> TestServer {
         let data = tempfile::tempdir().expect("temporary data path");
         let data_arg = data.path().to_str().expect("utf-8 temp path").to_string();
         let mut config =
             Config::parse_from(["auspex", "--listen", "127.0.0.1:0", "--data", &data_arg]);
         configure(&mut config);
         let store = Store::temporary().expect("temporary store");
+        let security = Security::new(store.clone(), config.security.enabled).expect("security");
+        if config.security.enabled {
+            security
+                .bootstrap(Some(ELASTIC_PASSWORD))
+                .expect("the elastic user");
+        }
         let jobs = JobManager::start(store).await.expect("job manager starts");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("bound address");
-        let state = Arc::new(AppState { config, jobs });
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let client = Client::new(format!("{scheme}://{address}"));
+        let client = if config.security.enabled {
+            client.as_user("elastic", ELASTIC_PASSWORD)
+        } else {
+            client
+        };
+        let state = Arc::new(AppState {
+            config,
+            jobs,
+            security: Arc::new(security),
+        });
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(auspex::server::run(listener, Arc::clone(&state), async {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(auspex::server::run_tls(
+            listener,
+            Arc::clone(&state),
+            tls,
+            async {
+                let _ = stopped.await;
+            },
+        ));
         TestServer {
             address,
-            client: Client::new(format!("http://{address}")),
+            client,
             state,
             stop: Some(stop),
             task: Some(task),
@@ -263,8 +352,40 @@ impl BinaryServer {
         BinaryServer::spawn(command, data)
     }
 
-    /// Starts `command` (the binary, or a wrapper that execs it) with `--listen` and `--data` added.
-    pub fn spawn(mut command: Command, data: TempDir) -> BinaryServer {
+    /// Starts the binary with security on (`AUSPEX_PASSWORD` = `password`, or a generated one
+    /// when `None`) on a temporary data path; stderr goes to `stderr`. The client sends no
+    /// credentials.
+    pub fn start_secured(password: Option<&str>, stderr: Stdio) -> BinaryServer {
+        let data = tempfile::tempdir().expect("temporary data path");
+        let command = Command::new(env!("CARGO_BIN_EXE_auspex"));
+        BinaryServer::spawn_with(command, data, Some(password), stderr)
+    }
+
+    /// Starts `command` (the binary, or a wrapper that execs it) with `--listen` and `--data` added,
+    /// security off.
+    pub fn spawn(command: Command, data: TempDir) -> BinaryServer {
+        BinaryServer::spawn_with(command, data, None, Stdio::inherit())
+    }
+
+    /// As [`BinaryServer::spawn`]; `secured` = `Some(password)` turns security on.
+    pub fn spawn_with(
+        mut command: Command,
+        data: TempDir,
+        secured: Option<Option<&str>>,
+        stderr: Stdio,
+    ) -> BinaryServer {
+        command.env_remove("AUSPEX_PASSWORD");
+        match secured {
+            None => {
+                command.env("AUSPEX_SECURITY", "false");
+            }
+            Some(password) => {
+                command.env("AUSPEX_SECURITY", "true");
+                if let Some(password) = password {
+                    command.env("AUSPEX_PASSWORD", password);
+                }
+            }
+        }
         let mut child = command
             .arg("--listen")
             .arg("127.0.0.1:0")
@@ -274,7 +395,7 @@ impl BinaryServer {
             .env_remove("AUSPEX_DATA")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("the binary starts");
         let stdout = child.stdout.take().expect("piped stdout");

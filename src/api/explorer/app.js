@@ -41,7 +41,10 @@ function el(tag, attrs, text) {
 }
 
 async function getJSON(path) {
-  const response = await fetch(path, { credentials: "same-origin", headers: { Accept: "application/json" } });
+  // Against the origin, never the page's own address: an address with user:password@ (a secured
+  // server opened that way) cannot be fetched from, while the browser's credentials still apply.
+  const url = new URL(path, location.origin);
+  const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
   if (!response.ok) {
     let reason = String(response.status);
     try {
