@@ -15,7 +15,11 @@ pub enum StoreError {
         reason: String,
     },
     /// The data dir holds another store format version (0: data without any version).
-    #[error("unknown store format version {found}")]
+    #[error(
+        "the data path holds store format version {found}, but this auspex reads version {}; \
+         it cannot open it (there is no migration from that version)",
+        super::FORMAT_VERSION
+    )]
     UnknownFormat { found: u32 },
     /// A value could not be encoded or a public `decode` failed, or the caller passed something the
     /// layout cannot hold: an empty id or one with a 0x00 byte, input sequence numbers that do not
