@@ -13,6 +13,7 @@
 //! Talks to: `job::JobManager` (writes and lifecycle), `store::Store` (results reads), `replay`.
 
 mod admin;
+mod budget;
 mod calendars;
 mod cat;
 mod data;
