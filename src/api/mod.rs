@@ -16,6 +16,7 @@
 
 mod admin;
 pub mod auth;
+mod budget;
 mod calendars;
 mod cat;
 mod categories;

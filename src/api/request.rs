@@ -3,12 +3,11 @@
 //! Owns: percent-decoding (`+` is a space in the query string, as Elasticsearch's `RestUtils` decodes
 //! it), the accepted request content types (JSON, NDJSON, `application/vnd.elasticsearch+json;
 //! compatible-with=N`, `text/plain`, or none), the response media type (the compatible-with type is
-//! echoed when the client asked for it), the `http.max_content_length` body limit (413), and the
-//! process-wide budget of body bytes being read or held ([`BodyBudget`], 429 when it is spent).
+//! echoed when the client asked for it), and the `http.max_content_length` body limit (413); the
+//! body is reserved from the process-wide [`BodyBudget`] (`budget`, 429 when it is spent) as it is read.
 //! Does not own: which parameters an endpoint takes (`api::params`) or routing (`api::route`).
 //! Talks to: hyper's body types only.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -17,6 +16,8 @@ use hyper::body::Body;
 use hyper::header::{HeaderMap, ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::Method;
 
+pub use super::budget::BodyBudget;
+use super::budget::BodyReservation;
 use super::error::{ApiError, EsType};
 use super::params::{ParamSpec, Params};
 
@@ -135,80 +136,6 @@ pub fn check_content_type(headers: &HeaderMap) -> Result<(), String> {
             "Content-Type header [{}] is not supported",
             values.join(",")
         ))
-    }
-}
-
-/// The bytes of request bodies being read or held by their requests, across all connections, and
-/// their limit. A flood of parallel large posts is refused with 429 once the limit is spent, so
-/// bodies cannot exhaust memory (the role of Elasticsearch's in-flight requests circuit breaker).
-#[derive(Debug)]
-pub struct BodyBudget {
-    limit: u64,
-    used: AtomicU64,
-}
-
-/// Bytes taken from a [`BodyBudget`]; given back when dropped (when the request's answer is built).
-#[derive(Debug)]
-pub struct BodyReservation {
-    budget: Option<Arc<BodyBudget>>,
-    bytes: u64,
-}
-
-impl BodyBudget {
-    pub fn new(limit: u64) -> Arc<BodyBudget> {
-        Arc::new(BodyBudget {
-            limit,
-            used: AtomicU64::new(0),
-        })
-    }
-
-    /// Bytes currently taken.
-    pub fn used(&self) -> u64 {
-        self.used.load(Ordering::Acquire)
-    }
-
-    fn take(&self, bytes: u64) -> Result<(), ApiError> {
-        self.used
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                used.checked_add(bytes).filter(|total| *total <= self.limit)
-            })
-            .map(|_| ())
-            .map_err(|used| {
-                ApiError::new(
-                    EsType::RejectedExecution,
-                    format!(
-                        "rejected execution: [{bytes}b] of request body would exceed the in-flight \
-                         body limit [{}b] ([{used}b] in use); retry later",
-                        self.limit
-                    ),
-                )
-            })
-    }
-}
-
-impl BodyReservation {
-    fn on(budget: Option<&Arc<BodyBudget>>) -> BodyReservation {
-        BodyReservation {
-            budget: budget.cloned(),
-            bytes: 0,
-        }
-    }
-
-    /// Takes `bytes` more, or refuses with 429 (keeping what it holds).
-    fn grow(&mut self, bytes: u64) -> Result<(), ApiError> {
-        if let Some(budget) = &self.budget {
-            budget.take(bytes)?;
-            self.bytes += bytes;
-        }
-        Ok(())
-    }
-}
-
-impl Drop for BodyReservation {
-    fn drop(&mut self) {
-        if let Some(budget) = &self.budget {
-            budget.used.fetch_sub(self.bytes, Ordering::AcqRel);
-        }
     }
 }
 
@@ -477,35 +404,6 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(error.status(), 413);
-    }
-
-    #[tokio::test]
-    async fn the_budget_is_held_while_the_body_is_and_refuses_beyond_it() {
-        let budget = BodyBudget::new(15);
-        let body = || Full::new(Bytes::from_static(b"0123456789"));
-        let declared = headers(&[("content-length", "10")]);
-        let (first, held) = read_body(&declared, body(), 100, Some(&budget))
-            .await
-            .unwrap();
-        assert_eq!((first.len(), budget.used()), (10, 10));
-        // Declared or not, a second body does not fit while the first is held.
-        for headers in [declared.clone(), HeaderMap::new()] {
-            let error = read_body(&headers, body(), 100, Some(&budget))
-                .await
-                .unwrap_err();
-            assert_eq!(
-                (error.status(), error.kind),
-                (429, EsType::RejectedExecution)
-            );
-            assert_eq!(budget.used(), 10, "a refused body gives back what it took");
-        }
-        drop(held);
-        assert_eq!(budget.used(), 0);
-        let (_, held) = read_body(&HeaderMap::new(), body(), 100, Some(&budget))
-            .await
-            .unwrap();
-        assert_eq!(budget.used(), 10);
-        drop(held);
     }
 
     #[test]

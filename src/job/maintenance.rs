@@ -50,7 +50,12 @@ impl JobManager {
             }
         };
         let was_failed = match busy_from {
-            Err(handle) => return handle.exclusive(work).await,
+            Err(handle) => {
+                // Acknowledged means durable, on the actor's thread as on the blocking pool.
+                let value = handle.exclusive(work).await?;
+                self.store.flush().await?;
+                return Ok(value);
+            }
             Ok(was_failed) => was_failed,
         };
         self.set_phase(job_id, Phase::Busy { was_failed });

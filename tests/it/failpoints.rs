@@ -165,18 +165,29 @@ async fn a_crash_during_a_periodic_persist_loses_nothing() {
 
     for point in [failpoints::SNAPSHOT_BEFORE, failpoints::SNAPSHOT_AFTER] {
         let server = armed(point, &[(PERSIST_INTERVAL_VAR, "50ms")]);
-        create_open_feed(&server, "pp").await;
+        assert_eq!(server.put_json(&path, &config()).await.status, 200);
+        assert_eq!(server.post(&format!("{path}/_open")).await.status, 200);
+        // The persist may abort the process before the post's answer (a slow flush): then the post
+        // is there whole or not at all, and is sent again.
+        let answered = server
+            .request(Method::POST, &format!("{path}/_data"))
+            .body(batch(0))
+            .send()
+            .await
+            .is_ok_and(|response| response.status() == 202);
         wait_for_abort(&server, point).await;
         let data = server.kill();
         let (code, report) = verify_store(data.path());
         assert_eq!(code, Some(0), "{point}: {report}");
 
         let server = BinaryServer::start_on(data, &[]);
-        assert_eq!(
-            job(&server, "pp").await,
-            Some(("opened".to_string(), RECORDS)),
-            "{point}"
-        );
+        let (state, count) = job(&server, "pp").await.expect("the job exists");
+        assert_eq!(state, "opened", "{point}");
+        match count {
+            RECORDS => {}
+            0 if !answered => assert_eq!(post_data(&server, "pp", 0).await.status, 202),
+            other => panic!("{point}: {other} records after restart (answered: {answered})"),
+        }
         assert_eq!(post_data(&server, "pp", RECORDS).await.status, 202);
         assert_eq!(server.post(&format!("{path}/_close")).await.status, 200);
         assert_eq!(
