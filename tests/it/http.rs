@@ -318,7 +318,7 @@ async fn memory_stats_report_this_node_and_the_open_jobs_models() {
         "data_description": {"time_field": "t"}});
     assert_eq!(
         server
-            .put_json("/_ml/anomaly_detectors/m1", &job)
+            .put_json("/_ml/anomaly_detectors/memory-stats", &job)
             .await
             .status,
         200
@@ -336,7 +336,10 @@ async fn memory_stats_report_this_node_and_the_open_jobs_models() {
     );
 
     assert_eq!(
-        server.post("/_ml/anomaly_detectors/m1/_open").await.status,
+        server
+            .post("/_ml/anomaly_detectors/memory-stats/_open")
+            .await
+            .status,
         200
     );
     let records: String = (0..50)
@@ -351,14 +354,17 @@ async fn memory_stats_report_this_node_and_the_open_jobs_models() {
         .collect();
     let posted = server
         .post_raw(
-            "/_ml/anomaly_detectors/m1/_data",
+            "/_ml/anomaly_detectors/memory-stats/_data",
             "application/x-ndjson",
             records,
         )
         .await;
     assert_eq!(posted.status, 202, "{}", posted.text());
     assert_eq!(
-        server.post("/_ml/anomaly_detectors/m1/_flush").await.status,
+        server
+            .post("/_ml/anomaly_detectors/memory-stats/_flush")
+            .await
+            .status,
         200
     );
     let open = server
@@ -366,14 +372,19 @@ async fn memory_stats_report_this_node_and_the_open_jobs_models() {
         .await
         .json();
     let ml = &open["nodes"][node_id]["mem"]["ml"];
-    let job_bytes = server.get("/_ml/anomaly_detectors/m1/_stats").await.json()["jobs"][0]
-        ["model_size_stats"]["model_bytes"]
+    let job_bytes = server
+        .get("/_ml/anomaly_detectors/memory-stats/_stats")
+        .await
+        .json()["jobs"][0]["model_size_stats"]["model_bytes"]
         .as_u64()
         .unwrap();
     assert!(
         job_bytes > 0,
         "{}",
-        server.get("/_ml/anomaly_detectors/m1/_stats").await.text()
+        server
+            .get("/_ml/anomaly_detectors/memory-stats/_stats")
+            .await
+            .text()
     );
     assert_eq!(ml["anomaly_detectors_in_bytes"].as_u64(), Some(job_bytes));
     assert!(ml["anomaly_detectors"].is_string(), "{ml}");
