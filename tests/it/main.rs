@@ -13,7 +13,8 @@
 //! scripts against the real binary; `snapshots` model snapshots, revert, update, reset, retention
 //! and `_cat`; `concurrency` 120 jobs in parallel, ordering and 429 floods; `hostile` fuzzed and
 //! oversized input; `resources` a full disk; `failpoints` crashes at named store commit points;
-//! `scenarios` seeded synthetic anomalies (spike, dip, shifts, broken seasonality) and clean data.
+//! `scenarios` seeded synthetic anomalies (spike, dip, shifts, broken seasonality) and clean data;
+//! `functions` the other detector functions and population analysis on seeded anomalies of their kind.
 
 mod cli;
 mod cli_replay;
