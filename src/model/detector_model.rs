@@ -16,7 +16,8 @@ use crate::model::config::Detector;
 use crate::model::function::{DetectorFunction, Tail};
 use crate::model::influence::{self, FeatureBucket, Influence};
 use crate::model::input::FieldUse;
-use crate::model::population::Population;
+use crate::model::population::{ExcludeFrequent, Population};
+use crate::model::rare::Sightings;
 use crate::model::result::AnomalyRecord;
 use crate::model::series::{Assessment, FeatureKind, SeriesModel};
 use crate::model::series_table::SeriesTable;
@@ -167,6 +168,8 @@ pub struct DetectorModel {
     /// Population analysis, and the functions modelled per attribute rather than per series
     /// (`rare`, `freq_rare`, `time_of_*`, `lat_long`); `series` is then unused.
     population: Option<Box<Population>>,
+    /// `exclude_frequent` on a plain by-field detector: buckets each series was seen in.
+    frequent_by: Option<Sightings>,
 }
 
 /// The value in `slot` as a series term. `Some("")` when the field is not configured;
@@ -210,6 +213,11 @@ impl DetectorModel {
             DetectorFunction::parse(&detector.function).unwrap_or(DetectorFunction::Rare);
         let spec = FunctionSpec::of(function);
         let slot_of = |name: &str| fields.iter().position(|f| f == name).unwrap_or(usize::MAX);
+        let population = population_record::population_of(function, spec, detector);
+        let frequent_by = (population.is_none()
+            && detector.by_field_name.is_some()
+            && ExcludeFrequent::parse(detector.exclude_frequent.as_deref()).by)
+            .then(Sightings::default);
         DetectorModel {
             detector_index: detector.detector_index.unwrap_or(index),
             bucket_span_secs,
@@ -227,7 +235,8 @@ impl DetectorModel {
             influencer_sources,
             spec,
             series: SeriesTable::default(),
-            population: population_record::population_of(function, spec, detector).map(Box::new),
+            population: population.map(Box::new),
+            frequent_by,
         }
     }
 
@@ -349,7 +358,9 @@ impl DetectorModel {
         let mut observations = Vec::new();
         for (id, entry) in self.series.entries().iter().enumerate() {
             let id = id as u32;
-            if entry.first_seen > bucket_start {
+            if entry.first_seen > bucket_start
+                || self.frequent_by.as_ref().is_some_and(|f| f.is_frequent(id))
+            {
                 continue;
             }
             let accumulator = bucket.and_then(|b| b.get(id));
@@ -424,6 +435,14 @@ impl DetectorModel {
         if let Some(population) = self.population.as_mut() {
             population.learn(bucket, bucket_start);
             return;
+        }
+        if let Some(frequent) = self.frequent_by.as_mut() {
+            for id in 0..self.series.count() as u32 {
+                if bucket.is_some_and(|b| b.contains(id)) {
+                    frequent.add(id, 1.0);
+                }
+            }
+            frequent.end_bucket();
         }
         let time = bucket_start.div_euclid(1000);
         for observation in observations {
@@ -564,7 +583,11 @@ impl DetectorModel {
         if let Some(population) = self.population.as_mut() {
             return population.retain(keep);
         }
-        self.series.retain(|id, e| keep(id, e.last_seen))
+        let remap = self.series.retain(|id, e| keep(id, e.last_seen));
+        if let Some(frequent) = self.frequent_by.as_mut() {
+            frequent.remap(&remap);
+        }
+        remap
     }
 }
 

@@ -420,6 +420,41 @@ fn exclude_frequent_over_hides_members_seen_in_most_buckets() {
 }
 
 #[test]
+fn exclude_frequent_by_hides_by_values_seen_in_most_buckets() {
+    // "busy" has records in every bucket, "quiet" in one bucket of twenty: both spike at the end.
+    let run_with = |exclude: &str| {
+        let cfg = detector(
+            json!({"function": "count", "by_field_name": "host", "exclude_frequent": exclude}),
+            "5m",
+        );
+        let mut rng = TestRng::new(12);
+        let (_, results) = run(&cfg, 300_000, 400, |b, start| {
+            let mut records: Records = Vec::new();
+            let busy = if b == 399 {
+                200
+            } else {
+                10 + (rng.uniform() * 4.0) as usize
+            };
+            records.extend((0..busy).map(|_| (start, vec![("host", text("busy"))])));
+            if b % 20 == 0 || b == 399 {
+                let quiet = if b == 399 { 200 } else { 10 };
+                records.extend((0..quiet).map(|_| (start, vec![("host", text("quiet"))])));
+            }
+            records
+        });
+        let mut hosts: Vec<String> = results[399]
+            .records
+            .iter()
+            .filter_map(|r| r.by_field_value.clone())
+            .collect();
+        hosts.sort();
+        hosts
+    };
+    assert_eq!(run_with("none"), vec!["busy", "quiet"]);
+    assert_eq!(run_with("by"), vec!["quiet"]);
+}
+
+#[test]
 fn population_mean_over_a_field_flags_the_odd_member() {
     let cfg = detector(
         json!({"function": "mean", "field_name": "latency", "over_field_name": "host"}),

@@ -52,6 +52,18 @@ impl Sightings {
         self.counts[index] += amount;
     }
 
+    /// Renumbers categories after a prune (`remap[old] = new`, `u32::MAX` = gone).
+    pub fn remap(&mut self, remap: &[u32]) {
+        let mut counts = vec![0.0; remap.iter().filter(|r| **r != u32::MAX).count()];
+        for (old, new) in remap.iter().enumerate() {
+            if let (Some(slot), Some(count)) = (counts.get_mut(*new as usize), self.counts.get(old))
+            {
+                *slot = *count;
+            }
+        }
+        self.counts = counts;
+    }
+
     /// Seen in more than a tenth of the buckets, once there is enough history to say so.
     pub fn is_frequent(&self, category: u32) -> bool {
         self.buckets >= FREQUENT_WARMUP_BUCKETS
@@ -173,6 +185,14 @@ mod tests {
         }
         let p = s.rarity(200, 1.0, &s.ranking(0..201), s.buckets());
         assert!(p > 1e-4, "{p}");
+    }
+
+    #[test]
+    fn remap_keeps_counts_with_their_values() {
+        let mut s = history(3, &[0, 2]);
+        s.remap(&[u32::MAX, 0, 1]);
+        assert_eq!(s.count(0), 0.0);
+        assert!(s.count(1) > 2.9);
     }
 
     #[test]

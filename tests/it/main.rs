@@ -17,9 +17,10 @@
 //! `upgrade_mode` parking open jobs with `set_upgrade_mode`;
 //! `influencers` influencer results (scores, paging and filters, interim, deletion paths);
 //! `model_plot` model bounds per bucket; `forecast` forecasts, their deletes, stats and expiry;
-//! `memory` the model memory limit (hard limit, allocation failures, stats across close and open).
+//! `memory` the model memory limit (hard limit, allocation failures, stats across close and open);
 //! `security` every endpoint against every kind of caller, API keys, users and roles, the first
-//! start's password, the audit log and HTTPS. Servers run with security off unless a test asks.
+//! start's password, the audit log and HTTPS (servers run with security off unless a test asks);
+//! `functions` the other detector functions and population analysis on seeded anomalies of their kind.
 
 mod categories;
 mod cli;
