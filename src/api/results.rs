@@ -16,8 +16,8 @@ use super::params::{parse_date, ParamSpec, Params};
 use super::reply::Reply;
 use super::request::ApiRequest;
 use super::results_query::{
-    attach_records, query_buckets, query_influencers, query_records, timestamp_span, BucketsQuery,
-    InfluencersQuery, Page, RecordsQuery, ResultsPage, MAX_FROM_SIZE_SUM,
+    attach_records, query_buckets, query_scored, timestamp_span, BucketsQuery, Page, ResultsPage,
+    ScoredQuery, MAX_FROM_SIZE_SUM,
 };
 use super::AppState;
 use crate::store::{ResultKind, Store};
@@ -160,26 +160,15 @@ pub async fn records(
     request: &ApiRequest,
 ) -> Result<Reply, ApiError> {
     let params = request.params(&GET_RECORDS)?;
-    let query = RecordsQuery {
-        exclude_interim: params.bool_or("exclude_interim", false)?,
-        record_score: params.double("record_score")?,
-        sort: params
-            .string("sort")?
-            .unwrap_or_else(|| "record_score".into()),
-        desc: params.bool_or("desc", true)?,
-        page: page(&params)?.unwrap_or_default(),
-    };
-    let range = time_range(&params)?;
-    state.jobs.require_job(&job_id)?;
-    let store = state.jobs.store().clone();
-    let page = blocking(move || {
-        let docs = scan(&store, &job_id, ResultKind::Record, range)?;
-        Ok(query_records(docs, &query))
-    })
-    .await?;
-    Ok(Reply::ok(
-        json!({ "count": page.count, "records": page.results }),
-    ))
+    scored(
+        state,
+        job_id,
+        &params,
+        ResultKind::Record,
+        "record_score",
+        "records",
+    )
+    .await
 }
 
 pub async fn influencers(
@@ -188,26 +177,45 @@ pub async fn influencers(
     request: &ApiRequest,
 ) -> Result<Reply, ApiError> {
     let params = request.params(&GET_INFLUENCERS)?;
-    let query = InfluencersQuery {
+    scored(
+        state,
+        job_id,
+        &params,
+        ResultKind::Influencer,
+        "influencer_score",
+        "influencers",
+    )
+    .await
+}
+
+/// Records and influencers: documents of `kind` filtered by their own `score_field`, answered
+/// under `key`.
+async fn scored(
+    state: &AppState,
+    job_id: String,
+    params: &Params,
+    kind: ResultKind,
+    score_field: &'static str,
+    key: &str,
+) -> Result<Reply, ApiError> {
+    let defaults = ScoredQuery::new(score_field);
+    let query = ScoredQuery {
         exclude_interim: params.bool_or("exclude_interim", false)?,
-        influencer_score: params.double("influencer_score")?,
-        sort: params
-            .string("sort")?
-            .unwrap_or_else(|| "influencer_score".into()),
-        desc: params.bool_or("desc", true)?,
-        page: page(&params)?.unwrap_or_default(),
+        threshold: params.double(score_field)?,
+        sort: params.string("sort")?.unwrap_or(defaults.sort),
+        desc: params.bool_or("desc", defaults.desc)?,
+        page: page(params)?.unwrap_or_default(),
+        ..defaults
     };
-    let range = time_range(&params)?;
+    let range = time_range(params)?;
     state.jobs.require_job(&job_id)?;
     let store = state.jobs.store().clone();
     let page = blocking(move || {
-        let docs = scan(&store, &job_id, ResultKind::Influencer, range)?;
-        Ok(query_influencers(docs, &query))
+        let docs = scan(&store, &job_id, kind, range)?;
+        Ok(query_scored(docs, &query))
     })
     .await?;
-    Ok(Reply::ok(
-        json!({ "count": page.count, "influencers": page.results }),
-    ))
+    Ok(Reply::ok(json!({ "count": page.count, key: page.results })))
 }
 
 /// `start` (inclusive) and `end` (exclusive) as epoch ms.

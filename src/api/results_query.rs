@@ -1,7 +1,7 @@
 //! Results queries as pure functions over stored result documents (`serde_json::Value`s).
 //!
 //! Owns: the `buckets`, `records` and `influencers` query parameters ([`BucketsQuery`],
-//! [`RecordsQuery`], [`InfluencersQuery`]) and what
+//! [`ScoredQuery`]) and what
 //! they do to a list of documents already limited to `[start, end)` by the store scan:
 //! `exclude_interim`, the score threshold (`anomaly_score` / `record_score` / `influencer_score`, `>=`; like
 //! Elasticsearch, only a threshold above 0 filters), `sort` on any field (numbers, strings;
@@ -56,43 +56,26 @@ impl Default for BucketsQuery {
     }
 }
 
+/// A query over documents that carry a score of their own: records (`record_score`) and
+/// influencers (`influencer_score`). Elasticsearch's defaults: highest score first.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RecordsQuery {
+pub struct ScoredQuery {
     pub exclude_interim: bool,
-    pub record_score: Option<f64>,
+    /// The score field the threshold applies to (and the default sort).
+    pub score_field: &'static str,
+    pub threshold: Option<f64>,
     pub sort: String,
     pub desc: bool,
     pub page: Page,
 }
 
-impl Default for RecordsQuery {
-    fn default() -> RecordsQuery {
-        RecordsQuery {
+impl ScoredQuery {
+    pub fn new(score_field: &'static str) -> ScoredQuery {
+        ScoredQuery {
             exclude_interim: false,
-            record_score: None,
-            sort: "record_score".to_string(),
-            desc: true,
-            page: Page::default(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct InfluencersQuery {
-    pub exclude_interim: bool,
-    pub influencer_score: Option<f64>,
-    pub sort: String,
-    pub desc: bool,
-    pub page: Page,
-}
-
-impl Default for InfluencersQuery {
-    /// Elasticsearch's defaults: most influential first.
-    fn default() -> InfluencersQuery {
-        InfluencersQuery {
-            exclude_interim: false,
-            influencer_score: None,
-            sort: "influencer_score".to_string(),
+            score_field,
+            threshold: None,
+            sort: score_field.to_string(),
             desc: true,
             page: Page::default(),
         }
@@ -118,24 +101,12 @@ pub fn query_buckets(buckets: Vec<Value>, query: &BucketsQuery) -> ResultsPage {
     )
 }
 
-pub fn query_records(records: Vec<Value>, query: &RecordsQuery) -> ResultsPage {
+pub fn query_scored(docs: Vec<Value>, query: &ScoredQuery) -> ResultsPage {
     select(
-        records,
+        docs,
         query.exclude_interim,
-        "record_score",
-        query.record_score,
-        &query.sort,
-        query.desc,
-        &query.page,
-    )
-}
-
-pub fn query_influencers(influencers: Vec<Value>, query: &InfluencersQuery) -> ResultsPage {
-    select(
-        influencers,
-        query.exclude_interim,
-        "influencer_score",
-        query.influencer_score,
+        query.score_field,
+        query.threshold,
         &query.sort,
         query.desc,
         &query.page,
@@ -367,25 +338,25 @@ mod tests {
             record(2000, 5.0, 0.2, false),
             record(3000, 40.0, 0.01, true),
         ];
-        let page = query_records(records.clone(), &RecordsQuery::default());
+        let page = query_scored(records.clone(), &ScoredQuery::new("record_score"));
         assert_eq!(scores(&page, "record_score"), vec![90.0, 40.0, 5.0, 5.0]);
         // Equal scores keep time order.
         assert_eq!(stamps(&page), vec![1000, 3000, 1000, 2000]);
-        let query = RecordsQuery {
-            record_score: Some(40.0),
+        let query = ScoredQuery {
+            threshold: Some(40.0),
             exclude_interim: true,
-            ..RecordsQuery::default()
+            ..ScoredQuery::new("record_score")
         };
-        let page = query_records(records.clone(), &query);
+        let page = query_scored(records.clone(), &query);
         assert_eq!(page.count, 1);
         assert_eq!(scores(&page, "record_score"), vec![90.0]);
-        let query = RecordsQuery {
+        let query = ScoredQuery {
             sort: "timestamp".into(),
             desc: false,
-            ..RecordsQuery::default()
+            ..ScoredQuery::new("record_score")
         };
         assert_eq!(
-            stamps(&query_records(records, &query)),
+            stamps(&query_scored(records, &query)),
             vec![1000, 1000, 2000, 3000]
         );
     }
@@ -401,23 +372,23 @@ mod tests {
             influencer(1000, "b", 90.0, false),
             influencer(2000, "a", 50.0, true),
         ];
-        let page = query_influencers(docs.clone(), &InfluencersQuery::default());
+        let page = query_scored(docs.clone(), &ScoredQuery::new("influencer_score"));
         assert_eq!(scores(&page, "influencer_score"), vec![90.0, 50.0, 10.0]);
-        let query = InfluencersQuery {
-            influencer_score: Some(20.0),
+        let query = ScoredQuery {
+            threshold: Some(20.0),
             exclude_interim: true,
-            ..InfluencersQuery::default()
+            ..ScoredQuery::new("influencer_score")
         };
-        let page = query_influencers(docs.clone(), &query);
+        let page = query_scored(docs.clone(), &query);
         assert_eq!(page.count, 1);
         assert_eq!(page.results[0]["influencer_field_value"], "b");
-        let query = InfluencersQuery {
+        let query = ScoredQuery {
             sort: "influencer_field_value".into(),
             desc: false,
             page: Page { from: 1, size: 1 },
-            ..InfluencersQuery::default()
+            ..ScoredQuery::new("influencer_score")
         };
-        let page = query_influencers(docs, &query);
+        let page = query_scored(docs, &query);
         assert_eq!(page.count, 3);
         assert_eq!(stamps(&page), vec![2000]);
     }
@@ -428,12 +399,12 @@ mod tests {
             json!({"timestamp": 1, "function": "mean"}),
             json!({"timestamp": 2, "function": "count"}),
         ];
-        let query = RecordsQuery {
+        let query = ScoredQuery {
             sort: "function".into(),
             desc: false,
-            ..RecordsQuery::default()
+            ..ScoredQuery::new("record_score")
         };
-        assert_eq!(stamps(&query_records(docs, &query)), vec![2, 1]);
+        assert_eq!(stamps(&query_scored(docs, &query)), vec![2, 1]);
     }
 
     #[test]
