@@ -183,8 +183,7 @@ impl AnomalyDetector {
         let mut refused = false;
         let mut spent = 0;
         for (detector, bucket) in self.detectors.iter_mut().zip(open.detectors.iter_mut()) {
-            let table = detector.series_mut();
-            table.set_budget(budget);
+            detector.set_budget(budget);
             detector.add_record(
                 bucket_start,
                 time_ms,
@@ -193,9 +192,8 @@ impl AnomalyDetector {
                 bucket,
                 &self.influencer_slots,
             );
-            let table = detector.series_mut();
-            refused |= table.take_refused();
-            if let (Some(before), Some(after)) = (budget, table.budget()) {
+            refused |= detector.take_refused();
+            if let (Some(before), Some(after)) = (budget, detector.budget()) {
                 spent += before - after;
                 budget = Some(after);
             }
