@@ -637,6 +637,10 @@ impl DetectorModel {
         self.partition_field_name.as_deref()
     }
 
+    pub fn over_field_name(&self) -> Option<&str> {
+        self.over_field_name.as_deref()
+    }
+
     /// Population analysis (an over field): such a detector is not forecast.
     pub fn has_over_field(&self) -> bool {
         self.over_slot.is_some()

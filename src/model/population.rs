@@ -493,3 +493,6 @@ mod learn;
 
 #[path = "population_memory.rs"]
 mod memory;
+
+#[path = "population_plot.rs"]
+mod plot;
