@@ -314,3 +314,104 @@ fn pruning_forgets_quiet_members_and_replays_identically_after_a_round_trip() {
     assert_eq!(encode(&detector), encode(&copy));
     assert_eq!(detector.model_size_stats().total_over_field_count, 30);
 }
+
+#[test]
+fn model_plot_terms_pick_population_attributes_by_their_by_value() {
+    let cfg = config(json!({
+        "bucket_span": "5m",
+        "detectors": [{"function": "sum", "field_name": "bytes", "by_field_name": "uri",
+                       "over_field_name": "clientip"}]
+    }));
+    let mut detector = new_detector(&cfg);
+    detector.set_model_plot(Some(ModelPlotSpec {
+        terms: vec!["/u3".to_string()],
+    }));
+    let mut rng = TestRng::new(27);
+    let result = (0..20)
+        .map(|b| traffic(&mut detector, &cfg, b, 0..10, None, &mut rng))
+        .last()
+        .expect("ran");
+    // Every client's six requests go round the five uris, so each fetched /u3.
+    assert_eq!(result.model_plot.len(), 10);
+    for row in &result.model_plot {
+        assert_eq!(row.series.by_field_value.as_deref(), Some("/u3"));
+        assert_eq!(row.series.by_field_name.as_deref(), Some("uri"));
+        assert!(row.actual.is_some() && row.bounds.is_some(), "{row:?}");
+    }
+    let doc = result.model_plot[0].to_json("j", 19 * SPAN, 300);
+    assert_eq!(doc["by_field_value"], "/u3");
+    assert_eq!(doc["over_field_name"], "clientip");
+    // A bucket in which nobody fetched /u3: its bounds alone, as Elasticsearch writes them.
+    let rec = record(
+        &cfg,
+        &[
+            ("clientip", text("c0")),
+            ("uri", text("/u0")),
+            ("bytes", num(1000.0)),
+        ],
+    );
+    detector.add_record(20 * SPAN, &rec);
+    let rows = detector.finalize_bucket(20 * SPAN).model_plot;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(rows[0].bounds.is_some() && rows[0].actual.is_none());
+    let doc = rows[0].to_json("j", 20 * SPAN, 300);
+    assert!(doc.get("over_field_name").is_none() && doc.get("actual").is_none());
+    assert_eq!(doc["by_field_value"], "/u3");
+}
+
+#[test]
+fn rare_over_a_population_names_the_member_and_the_rare_value() {
+    let cfg = config(json!({
+        "bucket_span": "5m",
+        "detectors": [{"function": "rare", "by_field_name": "process", "over_field_name": "host"}],
+        "influencers": ["host", "process", "user"]
+    }));
+    let mut detector = new_detector(&cfg);
+    let mut last = None;
+    for b in 0..200 {
+        for host in 0..40 {
+            for process in ["sshd", "cron"] {
+                let rec = record(
+                    &cfg,
+                    &[
+                        ("process", text(process)),
+                        ("host", text(&format!("h{host}"))),
+                        ("user", text("root")),
+                    ],
+                );
+                detector.add_record(b * SPAN, &rec);
+            }
+        }
+        if b == 199 {
+            let rec = record(
+                &cfg,
+                &[
+                    ("process", text("xmrig")),
+                    ("host", text("h13")),
+                    ("user", text("mallory")),
+                ],
+            );
+            detector.add_record(b * SPAN, &rec);
+        }
+        last = Some(detector.finalize_bucket(b * SPAN));
+    }
+    let result = last.expect("ran");
+    let record = result.records.first().expect("h13 is flagged");
+    assert_eq!(record.over_field_value.as_deref(), Some("h13"));
+    let named = |values: &[&str]| values.iter().map(|v| v.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        record.influencers,
+        vec![
+            ("host".to_string(), named(&["h13"])),
+            ("process".to_string(), named(&["xmrig"])),
+            ("user".to_string(), named(&["mallory"])),
+        ]
+    );
+    let mut values: Vec<&str> = result
+        .influencers
+        .iter()
+        .map(|i| i.influencer_field_value.as_str())
+        .collect();
+    values.sort();
+    assert_eq!(values, ["h13", "mallory", "xmrig"]);
+}
