@@ -280,6 +280,17 @@ fn ever_new_members_stay_within_the_limit_and_known_ones_are_still_scored() {
         "{:?}",
         result.records
     );
+    // The scan stops: soft-limit pruning forgets the one-off clients, memory falls and a new
+    // client is modelled again.
+    let mut b = 131;
+    while detector.model_size_stats().memory_status == "hard_limit" {
+        traffic(&mut detector, &cfg, b, 0..20, None, &mut rng);
+        b += 1;
+        assert!(b < 1000, "memory never recovered");
+    }
+    assert_eq!(detector.model_size_stats().total_over_field_count, 20);
+    traffic(&mut detector, &cfg, b, 0..21, None, &mut rng);
+    assert_eq!(detector.model_size_stats().total_over_field_count, 21);
 }
 
 #[test]
