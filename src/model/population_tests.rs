@@ -344,6 +344,11 @@ fn model_plot_terms_pick_population_attributes_by_their_by_value() {
         .expect("ran");
     // Every client's six requests go round the five uris, so each fetched /u3.
     assert_eq!(result.model_plot.len(), 10);
+    let stats = detector.model_size_stats();
+    assert_eq!(
+        (stats.total_by_field_count, stats.total_over_field_count),
+        (5, 10)
+    );
     for row in &result.model_plot {
         assert_eq!(row.series.by_field_value.as_deref(), Some("/u3"));
         assert_eq!(row.series.by_field_name.as_deref(), Some("uri"));
