@@ -64,6 +64,9 @@ const BIN_WIDTH: f64 = 0.25;
 const FINE_LIMIT: f64 = 40.0;
 const COARSE_WIDTH: f64 = 4.0;
 const BINS: usize = 160 + 68;
+/// The history's excess is taken out in full up to this multiple of the best-supported raw score,
+/// then fades (see `Normalization::adjusted_raw`).
+const EXCESS_REACH: f64 = 2.0;
 /// History is forgotten with this factor per finalized bucket.
 const HISTORY_DECAY: f64 = 1.0 - 1.0 / 10_000.0;
 /// A tail of the histogram is trusted once it holds this many observations...
@@ -184,11 +187,26 @@ impl Normalization {
     }
 
     /// The raw score with the history's excess taken out; monotone and never negative.
+    ///
+    /// The excess is measured where the history has support (up to `pivot`): taken out
+    /// proportionally below the pivot and in full up to `EXCESS_REACH` times it. Far beyond, the
+    /// history says nothing about how often such scores happen, so the correction fades
+    /// (`excess * (reach / raw)^2`): a noisy job's usual deviations stay discounted while one far
+    /// beyond anything it has shown keeps most of its score. Monotone: the correction only
+    /// shrinks as the raw score grows.
     pub fn adjusted_raw(&self, raw: f64) -> f64 {
         if self.excess <= 0.0 || self.pivot <= 0.0 {
             return raw;
         }
-        raw - self.excess * (raw / self.pivot).min(1.0)
+        let reach = EXCESS_REACH * self.pivot;
+        let fraction = if raw <= self.pivot {
+            raw / self.pivot
+        } else if raw <= reach {
+            1.0
+        } else {
+            (reach / raw).powi(2)
+        };
+        raw - self.excess * fraction
     }
 
     /// How many earlier series-buckets were comparably anomalous (non-increasing in `raw`).
