@@ -23,6 +23,7 @@ use crate::ingest::{DataCounts, RecordReader};
 use crate::job::clock::now_ms;
 use crate::job::forecast::{self, ForecastRequest};
 use crate::job::pipeline::{InputEntry, Pipeline};
+use crate::job::renormalize;
 use crate::job::snapshot;
 use crate::job::status::JobStatus;
 use crate::job::{FlushParams, JobConfig, JobError};
@@ -555,7 +556,7 @@ impl JobActor {
     fn commit(
         &mut self,
         input: Vec<(u64, Vec<u8>)>,
-        finalized: Vec<BucketResult>,
+        mut finalized: Vec<BucketResult>,
         interim: Vec<BucketResult>,
         started: Instant,
     ) -> Result<(), JobError> {
@@ -582,6 +583,17 @@ impl JobActor {
         for bucket in finalized.iter().chain(interim.iter()) {
             result_docs(&job_id, bucket, per_bucket_ms, &mut results)?;
         }
+        // I2: past results rescored by these buckets are written with them.
+        renormalize::rescore(
+            &self.store,
+            &job_id,
+            renormalize::window_ms(
+                self.config.renormalization_window_days,
+                self.pipeline.bucket_span(),
+            ),
+            &renormalize::take_renormalizations(&mut finalized),
+            &mut results,
+        )?;
         let last_seq = input.last().map_or(self.progress.last_seq, |(seq, _)| *seq);
         let progress = Progress {
             state: PersistedState::Opened,

@@ -35,6 +35,7 @@ mod population;
 mod predictor;
 mod profile;
 mod rare;
+pub mod renormalize;
 pub mod result;
 pub mod rules;
 pub mod score;

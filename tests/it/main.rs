@@ -40,6 +40,7 @@ mod lifecycle;
 mod memory;
 mod metrics;
 mod model_plot;
+mod renormalize;
 mod resources;
 mod restart;
 mod rules;

@@ -17,7 +17,7 @@ const HOUR: i64 = 3600;
 const DAY: i64 = 24 * HOUR;
 const WEEK: i64 = 7 * DAY;
 /// 2024-01-01T00:00:00Z, a Monday.
-const START: i64 = 1_704_067_200;
+pub(crate) const START: i64 = 1_704_067_200;
 /// Buckets of warm-up after which clean data must stay below the warning band.
 const WARM_UP: i64 = WEEK;
 /// The anomaly goes in after three clean weeks.
@@ -25,7 +25,7 @@ const ANOMALY_AT: i64 = START + 3 * WEEK + 14 * HOUR;
 const NOISE_SD: f64 = 3.0;
 
 /// xorshift64* with a sum-of-uniforms normal: small, seeded, good enough for test data.
-struct Noise(u64);
+pub(crate) struct Noise(pub(crate) u64);
 
 impl Noise {
     fn uniform(&mut self) -> f64 {
@@ -35,13 +35,13 @@ impl Noise {
         (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    fn normal(&mut self) -> f64 {
+    pub(crate) fn normal(&mut self) -> f64 {
         (0..12).map(|_| self.uniform()).sum::<f64>() - 6.0
     }
 }
 
 /// The clean signal: a daily cycle that is weaker at weekends.
-fn seasonal(t: i64) -> f64 {
+pub(crate) fn seasonal(t: i64) -> f64 {
     let day_phase = (t - START).rem_euclid(DAY) as f64 / DAY as f64;
     let weekday = (t - START).rem_euclid(WEEK) / DAY;
     let amplitude = if weekday >= 5 { 10.0 } else { 40.0 };
