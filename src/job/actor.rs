@@ -584,16 +584,23 @@ impl JobActor {
             result_docs(&job_id, bucket, per_bucket_ms, &mut results)?;
         }
         // I2: past results rescored by these buckets are written with them.
-        renormalize::rescore(
-            &self.store,
-            &job_id,
-            renormalize::window_ms(
+        let renormalizations = renormalize::take_renormalizations(&mut finalized);
+        if !renormalizations.is_empty() {
+            let started = Instant::now();
+            let window = renormalize::window_ms(
                 self.config.renormalization_window_days,
                 self.pipeline.bucket_span(),
-            ),
-            &renormalize::take_renormalizations(&mut finalized),
-            &mut results,
-        )?;
+            );
+            renormalize::rescore(
+                &self.store,
+                &job_id,
+                window,
+                &renormalizations,
+                &mut results,
+            )?;
+            let seconds = started.elapsed().as_secs_f64();
+            crate::metrics::observe_job(crate::metrics::JOB_RENORMALIZE_SECONDS, &job_id, seconds);
+        }
         let last_seq = input.last().map_or(self.progress.last_seq, |(seq, _)| *seq);
         let progress = Progress {
             state: PersistedState::Opened,
