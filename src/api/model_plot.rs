@@ -3,7 +3,8 @@
 //!
 //! Owns the row queries shared with forecast rows ([`RowsQuery`]): the paging, time and sort
 //! parameters of the other results endpoints (default `sort` = `timestamp` ascending) plus the
-//! series filters `detector_index`, `by_field_value` and `partition_field_value`. The reply is
+//! series filters `detector_index`, `by_field_value`, `partition_field_value` and
+//! `over_field_value` (a population member's rows). The reply is
 //! `{"count": N, "model_plot": [...]}`. Talks to: `job` (does the job exist), `store` (scan).
 
 use serde_json::{json, Value};
@@ -22,7 +23,7 @@ macro_rules! row_params {
     ($($extra:literal),*) => {
         &[
             "start", "end", "from", "size", "sort", "desc", "detector_index",
-            "by_field_value", "partition_field_value" $(, $extra)*
+            "by_field_value", "partition_field_value", "over_field_value" $(, $extra)*
         ]
     };
 }
@@ -44,6 +45,7 @@ pub(super) struct RowsQuery {
     pub detector_index: Option<i64>,
     pub by_field_value: Option<String>,
     pub partition_field_value: Option<String>,
+    pub over_field_value: Option<String>,
 }
 
 impl RowsQuery {
@@ -57,6 +59,7 @@ impl RowsQuery {
             detector_index: params.int("detector_index")?,
             by_field_value: params.string("by_field_value")?,
             partition_field_value: params.string("partition_field_value")?,
+            over_field_value: params.string("over_field_value")?,
         })
     }
 
@@ -76,6 +79,7 @@ impl RowsQuery {
                 .is_none_or(|d| doc.get("detector_index").and_then(Value::as_i64) == Some(d))
             && text("by_field_value", &self.by_field_value)
             && text("partition_field_value", &self.partition_field_value)
+            && text("over_field_value", &self.over_field_value)
     }
 
     /// Filters, sorts and pages `docs` (the time range is checked here too, so callers may pass

@@ -188,8 +188,7 @@ impl AnomalyDetector {
         let mut refused = false;
         let mut spent = 0;
         for (detector, bucket) in self.detectors.iter_mut().zip(open.detectors.iter_mut()) {
-            let table = detector.series_mut();
-            table.set_budget(budget);
+            detector.set_budget(budget);
             detector.add_record(
                 bucket_start,
                 time_ms,
@@ -198,9 +197,8 @@ impl AnomalyDetector {
                 bucket,
                 &self.influencer_slots,
             );
-            let table = detector.series_mut();
-            refused |= table.take_refused();
-            if let (Some(before), Some(after)) = (budget, table.budget()) {
+            refused |= detector.take_refused();
+            if let (Some(before), Some(after)) = (budget, detector.budget()) {
                 spent += before - after;
                 budget = Some(after);
             }
@@ -219,8 +217,9 @@ impl AnomalyDetector {
             self.assess(bucket_start, open.as_ref(), &normalization, false);
         if let Some(spec) = &self.model_plot {
             // Before learning: the bounds the bucket was judged against.
+            let buckets = open.as_ref().map_or(&[][..], |o| &o.detectors[..]);
             result.model_plot =
-                model_plot::rows(&self.detectors, &observations, bucket_start, spec);
+                model_plot::rows(&self.detectors, &observations, buckets, bucket_start, spec);
         }
         for (d, (detector, observed)) in self.detectors.iter_mut().zip(&observations).enumerate() {
             let bucket = open.as_ref().and_then(|o| o.detectors.get(d));
@@ -476,3 +475,7 @@ mod function_tests;
 #[cfg(test)]
 #[path = "memory_tests.rs"]
 mod memory_tests;
+
+#[cfg(test)]
+#[path = "population_tests.rs"]
+mod population_tests;

@@ -260,6 +260,30 @@ impl DetectorModel {
         self.population.as_deref()
     }
 
+    /// Sets the bytes new series (or population members) may take while the next record is added.
+    pub fn set_budget(&mut self, budget: Option<u64>) {
+        match self.population.as_mut() {
+            Some(population) => population.set_budget(budget),
+            None => self.series.set_budget(budget),
+        }
+    }
+
+    /// What is left of the budget.
+    pub fn budget(&self) -> Option<u64> {
+        match self.population.as_deref() {
+            Some(population) => population.budget(),
+            None => self.series.budget(),
+        }
+    }
+
+    /// Whether something new was refused since the last call.
+    pub fn take_refused(&mut self) -> bool {
+        match self.population.as_mut() {
+            Some(population) => population.take_refused(),
+            None => self.series.take_refused(),
+        }
+    }
+
     /// Adds one record (of summary-count `weight`) to this detector's accumulators of a bucket.
     /// `influencer_slots[i]` is the record slot of the job's i-th influencer.
     pub fn add_record(
@@ -286,15 +310,15 @@ impl DetectorModel {
             return;
         };
         let keep_values = self.spec.is_some_and(|s| s.keeps_values());
+        // `None`: a new series (or population member) past the memory limit, not modelled.
         let id = if let Some(population) = self.population.as_mut() {
             population.find_or_insert(&partition, &by, &over, bucket_start)
         } else if let Some(spec) = self.spec {
-            // `None`: a new series past the memory limit, not modelled.
-            let Some(id) = self.series_id(spec, &partition, &by, bucket_start) else {
-                return;
-            };
-            id
+            self.series_id(spec, &partition, &by, bucket_start)
         } else {
+            return;
+        };
+        let Some(id) = id else {
             return;
         };
         let accumulator = bucket.entry(id);
@@ -472,6 +496,7 @@ impl DetectorModel {
                 population,
                 observation,
                 bucket,
+                influences,
                 influencer_names,
                 score,
             );
@@ -519,6 +544,9 @@ impl DetectorModel {
         bucket: Option<&DetectorBucket>,
         bucket_start: i64,
     ) -> Vec<Influence> {
+        if let Some(population) = &self.population {
+            return self.population_influences(population, observation, bucket);
+        }
         let (Some(spec), Some(entry)) = (self.spec, self.series.get(observation.series)) else {
             return Vec::new();
         };
@@ -609,6 +637,10 @@ impl DetectorModel {
         self.partition_field_name.as_deref()
     }
 
+    pub fn over_field_name(&self) -> Option<&str> {
+        self.over_field_name.as_deref()
+    }
+
     /// Population analysis (an over field): such a detector is not forecast.
     pub fn has_over_field(&self) -> bool {
         self.over_slot.is_some()
@@ -621,3 +653,6 @@ impl DetectorModel {
 }
 #[path = "population_record.rs"]
 mod population_record;
+
+#[path = "population_influence.rs"]
+mod population_influence;

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::distribution::{clamp_probability, student_t_upper_tail};
 use crate::model::function::Tail;
+use crate::model::interval::Interval;
 
 /// Clusters kept per mixture.
 const MAX_CLUSTERS: usize = 8;
@@ -213,6 +214,63 @@ impl Mixture {
         }
     }
 
+    /// The central `confidence` interval of a point on the line, from the mixture's own tails (so
+    /// the bounds and the scores agree up to how the two tails of a mixture are combined); floored
+    /// at 0 for counts. `None` off the line or before the mixture scores anything (model plot).
+    pub fn interval(&self, confidence: f64) -> Option<Interval> {
+        let Space::Line { count } = self.space else {
+            return None;
+        };
+        let total: f64 = self.clusters.iter().map(|c| c.weight).sum();
+        if self.learnt < MIXTURE_WARMUP || total <= 0.0 {
+            return None;
+        }
+        let above = |x: f64| {
+            self.clusters
+                .iter()
+                .map(|c| c.weight / total * self.cluster_tail(c, [x, 0.0], Tail::High))
+                .sum::<f64>()
+        };
+        // Far enough out that a cluster's tail beyond is negligible (under 1e-4 even at 2 degrees
+        // of freedom).
+        let edge = |c: &Cluster| 100.0 * self.sigma(c);
+        let low = self
+            .clusters
+            .iter()
+            .map(|c| c.centre[0] - edge(c))
+            .fold(f64::INFINITY, f64::min);
+        let high = self
+            .clusters
+            .iter()
+            .map(|c| c.centre[0] + edge(c))
+            .fold(f64::NEG_INFINITY, f64::max);
+        // The point with `mass` of the mixture above it: the upper tail falls as x grows.
+        let quantile = |mass: f64| {
+            let (mut lo, mut hi) = (low, high);
+            // 64 halvings of 200 spreads: far below anything a plot shows.
+            for _ in 0..64 {
+                let mid = 0.5 * (lo + hi);
+                if above(mid) > mass {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            0.5 * (lo + hi)
+        };
+        let outside = (1.0 - confidence) / 2.0;
+        let interval = Interval {
+            lower: quantile(1.0 - outside),
+            median: quantile(0.5),
+            upper: quantile(outside),
+        };
+        Some(if count {
+            interval.floored(0.0)
+        } else {
+            interval
+        })
+    }
+
     /// Learns one point of weight `weight`.
     pub fn update(&mut self, x: [f64; 2], weight: f64) {
         if weight.is_nan() || weight <= 0.0 || !x[0].is_finite() || !x[1].is_finite() {
@@ -287,6 +345,23 @@ impl Mixture {
 mod tests {
     use super::*;
     use crate::model::series::tests::TestRng;
+
+    #[test]
+    fn line_interval_holds_the_central_mass() {
+        let mut m = Mixture::new(Space::Line { count: false });
+        assert_eq!(m.interval(0.95), None, "nothing learnt");
+        let mut rng = TestRng::new(4);
+        let points: Vec<f64> = (0..2000).map(|_| rng.gaussian(100.0, 10.0)).collect();
+        for x in &points {
+            m.update([*x, 0.0], 1.0);
+        }
+        let i = m.interval(0.95).unwrap();
+        assert!((i.median - 100.0).abs() < 2.0, "{i:?}");
+        let inside = points.iter().filter(|x| i.contains(**x)).count() as f64;
+        let share = inside / points.len() as f64;
+        assert!((0.93..=0.99).contains(&share), "{share} inside {i:?}");
+        assert_eq!(Mixture::new(Space::Sphere).interval(0.95), None);
+    }
 
     #[test]
     fn line_outlier_is_unlikely_and_inliers_are_not() {

@@ -8,7 +8,8 @@
 //! everything about values: per-bucket accumulators, per-series models, scoring and normalization.
 //!
 //! Model plot (`model_plot`: bounds per finalized bucket, when the job sets a spec) and forecasts
-//! (`forecast`) read the series models' intervals (`interval`) and never change the models.
+//! (`forecast`) read the series models' intervals (`interval`; for population detectors, model
+//! plot reads the population mixtures') and never change the models.
 //!
 //! Determinism: the same calls in the same order give bit-identical results and state (no wall
 //! clock, no unseeded randomness, no iteration over hash maps when producing output). Replay after a

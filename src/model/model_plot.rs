@@ -5,13 +5,15 @@
 //! ([`ModelPlotRow`]) and their Elasticsearch JSON (`result_type: "model_plot"`), and the names
 //! Elasticsearch gives features (`model_feature`). The bounds are those the bucket was scored
 //! against: `detector` asks for the rows after scoring and before learning, so a value outside
-//! them is exactly one whose two-sided probability was below 5%. Pure: no I/O, no state of its
-//! own (the spec is not part of the snapshot; the job sets it from its config).
+//! them is exactly one whose two-sided probability was below 5%. Population detectors plot as
+//! Elasticsearch's do (`population_plot`): each attribute's bounds, one row per member with its
+//! `over_field_value` and `actual`. Pure: no I/O, no state of its own (the spec is not part of the
+//! snapshot; the job sets it from its config).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::model::accumulator::Feature;
+use crate::model::accumulator::{DetectorBucket, Feature};
 use crate::model::detector_model::{DetectorModel, Observation};
 use crate::model::function::DetectorFunction;
 use crate::model::interval::{Interval, CONFIDENCE};
@@ -43,34 +45,49 @@ impl ModelPlotSpec {
         Some(ModelPlotSpec { terms })
     }
 
-    fn plots(&self, entry: &SeriesEntry) -> bool {
-        self.terms.is_empty()
-            || self
-                .terms
-                .iter()
-                .any(|t| *t == entry.by || *t == entry.partition)
+    /// Whether a series (or population attribute) with these by and partition values is plotted.
+    fn plots(&self, by: &str, partition: &str) -> bool {
+        self.terms.is_empty() || self.terms.iter().any(|t| t == by || t == partition)
     }
 }
 
-/// The by/partition identity of a series as its result documents carry it.
+/// The by/partition (and, for a population member, over) identity of a series as its result
+/// documents carry it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SeriesFields {
     pub by_field_name: Option<String>,
     pub by_field_value: Option<String>,
     pub partition_field_name: Option<String>,
     pub partition_field_value: Option<String>,
+    #[serde(default)]
+    pub over_field_name: Option<String>,
+    #[serde(default)]
+    pub over_field_value: Option<String>,
 }
 
 impl SeriesFields {
     pub fn of(detector: &DetectorModel, entry: &SeriesEntry) -> SeriesFields {
+        SeriesFields::of_terms(detector, &entry.by, &entry.partition, None)
+    }
+
+    /// The fields of a detector's series (or population attribute and member) with these values;
+    /// each is set only when the detector has the field.
+    fn of_terms(
+        detector: &DetectorModel,
+        by: &str,
+        partition: &str,
+        over: Option<&str>,
+    ) -> SeriesFields {
         let name = |n: Option<&str>| n.map(String::from);
+        let value = |n: Option<&str>, v: &str| n.map(|_| v.to_string());
+        let over_name = over.and(detector.over_field_name());
         SeriesFields {
             by_field_name: name(detector.by_field_name()),
-            by_field_value: detector.by_field_name().map(|_| entry.by.clone()),
+            by_field_value: value(detector.by_field_name(), by),
             partition_field_name: name(detector.partition_field_name()),
-            partition_field_value: detector
-                .partition_field_name()
-                .map(|_| entry.partition.clone()),
+            partition_field_value: value(detector.partition_field_name(), partition),
+            over_field_name: name(over_name),
+            over_field_value: over_name.and(over).map(String::from),
         }
     }
 
@@ -81,6 +98,8 @@ impl SeriesFields {
             ("partition_field_value", &self.partition_field_value),
             ("by_field_name", &self.by_field_name),
             ("by_field_value", &self.by_field_value),
+            ("over_field_name", &self.over_field_name),
+            ("over_field_value", &self.over_field_value),
         ];
         for (key, value) in fields {
             if let Some(v) = value {
@@ -90,7 +109,8 @@ impl SeriesFields {
     }
 }
 
-/// One series' feature in one finalized bucket.
+/// One series' feature in one finalized bucket (for a population: one member's, or an attribute's
+/// bounds alone).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelPlotRow {
     pub detector_index: usize,
@@ -98,7 +118,8 @@ pub struct ModelPlotRow {
     pub series: SeriesFields,
     /// `None` while the series' model is still warming up: the row then carries only `actual`.
     pub bounds: Option<(f64, f64, f64)>,
-    pub actual: f64,
+    /// `None` for a population attribute no member used in the bucket.
+    pub actual: Option<f64>,
 }
 
 impl ModelPlotRow {
@@ -117,28 +138,43 @@ impl ModelPlotRow {
             doc.insert("model_upper".into(), json!(upper));
             doc.insert("model_median".into(), json!(median));
         }
-        doc.insert("actual".into(), json!(self.actual));
+        if let Some(actual) = self.actual {
+            doc.insert("actual".into(), json!(actual));
+        }
         Value::Object(doc)
     }
 }
 
-/// The model plot rows of one bucket, from the observations it was scored with (one list per
-/// detector, in detector order) and the models as they were before learning from it.
+/// The model plot rows of one bucket, from the observations it was scored with and its
+/// accumulators (one of each per detector, in detector order; no accumulators for an empty
+/// bucket) and the models as they were before learning from it.
 pub fn rows(
     detectors: &[DetectorModel],
     observations: &[Vec<Observation>],
+    buckets: &[DetectorBucket],
     bucket_start: i64,
     spec: &ModelPlotSpec,
 ) -> Vec<ModelPlotRow> {
     let time = bucket_start.div_euclid(1000);
     let mut out = Vec::new();
-    for (detector, observed) in detectors.iter().zip(observations) {
+    for (d, (detector, observed)) in detectors.iter().zip(observations).enumerate() {
+        if let Some(population) = detector.population() {
+            let plot = population.plot(buckets.get(d), |partition, by| spec.plots(by, partition));
+            out.extend(plot.into_iter().map(|p| ModelPlotRow {
+                detector_index: detector.detector_index(),
+                model_feature: population_feature(detector.function(), p.feature).to_string(),
+                series: SeriesFields::of_terms(detector, p.by, p.partition, p.member.map(|m| m.0)),
+                bounds: p.bounds,
+                actual: p.member.map(|m| m.1),
+            }));
+            continue;
+        }
         let features = detector.features();
         for observation in observed {
             let Some(entry) = detector.series().get(observation.series) else {
                 continue;
             };
-            if !spec.plots(entry) {
+            if !spec.plots(&entry.by, &entry.partition) {
                 continue;
             }
             for (f, ((feature, _), model)) in features.iter().zip(&entry.models).enumerate() {
@@ -154,7 +190,7 @@ pub fn rows(
                     model_feature: model_feature(detector.function(), *feature).to_string(),
                     series: SeriesFields::of(detector, entry),
                     bounds,
-                    actual,
+                    actual: Some(actual),
                 });
             }
         }
@@ -190,6 +226,47 @@ pub fn model_feature(function: DetectorFunction, feature: Feature) -> &'static s
         (_, Feature::Varp) => "'variance of values by person'",
         (_, Feature::DistinctCount) => "'unique count by person'",
         (_, Feature::InfoContent) => "'information content of value by person'",
+    }
+}
+
+/// Elasticsearch's name of a population feature (ml-cpp's `'... by person and attribute'`
+/// features), as population model plot documents carry it in `model_feature`.
+pub fn population_feature(function: DetectorFunction, feature: Feature) -> &'static str {
+    use DetectorFunction as F;
+    match (function, feature) {
+        (F::HighCount | F::HighNonZeroCount, _) => {
+            "'high values of non-zero count per bucket by person and attribute'"
+        }
+        (F::LowCount | F::LowNonZeroCount, _) => {
+            "'low values of non-zero count per bucket by person and attribute'"
+        }
+        (F::HighDistinctCount, _) => "'high unique count per bucket by person and attribute'",
+        (F::LowDistinctCount, _) => "'low unique count per bucket by person and attribute'",
+        (F::HighInfoContent, _) => {
+            "'high information content of value per bucket by person and attribute'"
+        }
+        (F::LowInfoContent, _) => {
+            "'low information content of value per bucket by person and attribute'"
+        }
+        (F::HighMean, _) => "'high mean by person and attribute'",
+        (F::LowMean, _) => "'low mean by person and attribute'",
+        (F::HighMedian, _) => "'high median value by person and attribute'",
+        (F::LowMedian, _) => "'low median value by person and attribute'",
+        (F::HighVarp, _) => "'high variance of values by person and attribute'",
+        (F::LowVarp, _) => "'low variance of values by person and attribute'",
+        (F::HighSum | F::HighNonNullSum, _) => "'high bucket sum by person and attribute'",
+        (F::LowSum | F::LowNonNullSum, _) => "'low bucket sum by person and attribute'",
+        (_, Feature::Count) => "'non-zero count per bucket by person and attribute'",
+        (_, Feature::Mean) => "'mean value by person and attribute'",
+        (_, Feature::Median) => "'median value by person and attribute'",
+        (_, Feature::Min) => "'minimum value by person and attribute'",
+        (_, Feature::Max) => "'maximum value by person and attribute'",
+        (_, Feature::Sum) => "'bucket sum by person and attribute'",
+        (_, Feature::Varp) => "'variance of values by person and attribute'",
+        (_, Feature::DistinctCount) => "'unique count per bucket by person and attribute'",
+        (_, Feature::InfoContent) => {
+            "'information content of value per bucket by person and attribute'"
+        }
     }
 }
 

@@ -68,7 +68,9 @@ fn a_stable_series_stays_within_its_bounds() {
         .iter()
         .filter(|r| {
             let (lower, _, upper) = bounds(r).expect("bounds once warmed up");
-            (lower..=upper).contains(&r.model_plot[0].actual)
+            r.model_plot[0]
+                .actual
+                .is_some_and(|a| (lower..=upper).contains(&a))
         })
         .count();
     let share = inside as f64 / settled.len() as f64;

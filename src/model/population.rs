@@ -126,6 +126,9 @@ pub struct Population {
     attribute_records: Sightings,
     /// Buckets each member was seen in (`exclude_frequent: over`).
     member_buckets: Sightings,
+    /// What new members, attributes and pairs may still cost (`model_memory_limit`).
+    #[serde(skip)]
+    allowance: memory::Allowance,
 }
 
 impl Population {
@@ -144,6 +147,7 @@ impl Population {
             attribute_members: Sightings::default(),
             attribute_records: Sightings::default(),
             member_buckets: Sightings::default(),
+            allowance: memory::Allowance::default(),
         }
     }
 
@@ -167,14 +171,47 @@ impl Population {
         }
     }
 
-    /// The pair's id, creating member, attribute and pair on first sight.
+    /// The pair's id, creating member, attribute and pair on first sight and marking it seen in
+    /// the bucket starting at `bucket_start`. `None` when something would be new and the memory
+    /// budget is spent: the record is then not modelled, as a new series would not be.
     pub fn find_or_insert(
         &mut self,
         partition: &str,
         by: &str,
         over: &str,
         bucket_start: i64,
-    ) -> u32 {
+    ) -> Option<u32> {
+        let known = |index: &Index, a: &str, b: &str| index.get(a).and_then(|i| i.get(b)).copied();
+        let attribute = known(&self.attribute_index, partition, by);
+        let member = known(&self.member_index, partition, over);
+        let pair = attribute
+            .zip(member)
+            .and_then(|(a, m)| self.pair_index.get(&(m, a)).copied());
+        let id = match pair {
+            Some(id) => id,
+            None => {
+                if !self.allowance.allows_new() {
+                    return None;
+                }
+                let id = self.insert(partition, by, over, bucket_start);
+                let pair = &self.pairs[id as usize];
+                let mut bytes = memory::PAIR_BYTES;
+                if attribute.is_none() {
+                    bytes += memory::attribute_bytes(&self.attributes[pair.attribute as usize]);
+                }
+                if member.is_none() {
+                    bytes += memory::member_bytes(&self.members[pair.member as usize]);
+                }
+                self.allowance.spend(bytes as u64);
+                id
+            }
+        };
+        let pair = &mut self.pairs[id as usize];
+        pair.last_seen = pair.last_seen.max(bucket_start);
+        Some(id)
+    }
+
+    fn insert(&mut self, partition: &str, by: &str, over: &str, bucket_start: i64) -> u32 {
         let spaces = self.spaces();
         let attribute = intern(
             &mut self.attribute_index,
@@ -195,18 +232,14 @@ impl Population {
             },
             &mut self.members,
         );
-        let next = self.pairs.len() as u32;
-        let id = *self.pair_index.entry((member, attribute)).or_insert(next);
-        if id == next {
-            self.pairs.push(Pair {
-                member,
-                attribute,
-                first_seen: bucket_start,
-                last_seen: bucket_start,
-            });
-        }
-        let pair = &mut self.pairs[id as usize];
-        pair.last_seen = pair.last_seen.max(bucket_start);
+        let id = self.pairs.len() as u32;
+        self.pair_index.insert((member, attribute), id);
+        self.pairs.push(Pair {
+            member,
+            attribute,
+            first_seen: bucket_start,
+            last_seen: bucket_start,
+        });
         id
     }
 
@@ -321,6 +354,24 @@ impl Population {
         Some(verdict)
     }
 
+    /// The bucket feature and side of feature `feature`; `None` for the measures that are not
+    /// bucket features (the rare functions, times of day or week, positions).
+    pub fn feature_of(&self, feature: usize) -> Option<(Feature, Tail)> {
+        match &self.measure {
+            Measure::Features(features) => features.get(feature).map(|(f, t, _)| (*f, *t)),
+            _ => None,
+        }
+    }
+
+    /// How unusual `value` of feature `feature` is for the pair's attribute, on side `tail`,
+    /// learning nothing.
+    pub fn feature_probability(&self, pair: u32, feature: usize, value: f64, tail: Tail) -> f64 {
+        self.pairs
+            .get(pair as usize)
+            .and_then(|p| self.attributes[p.attribute as usize].models.get(feature))
+            .map_or(1.0, |m| m.probability([value, 0.0], tail).probability)
+    }
+
     /// Result units of a bucket: (unit id, assessment), where a unit is a member with an over
     /// field and a pair without one. In id order.
     pub fn score(
@@ -393,52 +444,6 @@ impl Population {
             .get(member as usize)
             .map(|m| (m.partition.as_str(), m.over.as_str()))
     }
-
-    /// Distinct (by, over, partition) values, for `model_size_stats`.
-    pub fn field_counts(&self) -> (u64, u64, u64) {
-        let distinct = |values: Vec<&str>| {
-            let mut values = values;
-            values.sort_unstable();
-            values.dedup();
-            values.len() as u64
-        };
-        (
-            distinct(self.attributes.iter().map(|a| a.by.as_str()).collect()),
-            distinct(self.members.iter().map(|m| m.over.as_str()).collect()),
-            distinct(
-                self.attributes
-                    .iter()
-                    .map(|a| a.partition.as_str())
-                    .collect(),
-            ),
-        )
-    }
-
-    pub fn approximate_bytes(&self) -> u64 {
-        let strings = |a: &str, b: &str| a.len() + b.len() + 2 * std::mem::size_of::<String>();
-        let attributes: usize = self
-            .attributes
-            .iter()
-            .map(|a| {
-                2 * strings(&a.partition, &a.by)
-                    + a.models
-                        .iter()
-                        .map(Mixture::approximate_bytes)
-                        .sum::<usize>()
-            })
-            .sum();
-        let members: usize = self
-            .members
-            .iter()
-            .map(|m| 2 * strings(&m.partition, &m.over))
-            .sum();
-        let pairs = self.pairs.len() * (std::mem::size_of::<Pair>() + 24);
-        (std::mem::size_of::<Population>()
-            + attributes
-            + members
-            + pairs
-            + 4 * 8 * self.attributes.len()) as u64
-    }
 }
 
 /// Šidák: the chance that the smallest of `k` independent probabilities is at most `p`.
@@ -485,3 +490,9 @@ mod rare;
 
 #[path = "population_learn.rs"]
 mod learn;
+
+#[path = "population_memory.rs"]
+mod memory;
+
+#[path = "population_plot.rs"]
+mod plot;

@@ -1,5 +1,5 @@
 //! What a [`Population`] learns from a finalized bucket (each pair's values into its attribute's
-//! model, the sightings behind `rare` and `exclude_frequent`) and what it forgets on a prune.
+//! model, the sightings behind `rare` and `exclude_frequent`).
 //!
 //! A child of `population` so it updates the population's tables directly.
 
@@ -62,27 +62,5 @@ impl Population {
         self.attribute_buckets.end_bucket();
         self.attribute_records.end_bucket();
         self.member_buckets.end_bucket();
-    }
-
-    /// Forgets pairs for which `keep(pair id, last seen)` is false; returns old id -> new id
-    /// (`u32::MAX` = gone). Members and attributes stay: they hold the population's memory.
-    pub fn retain(&mut self, mut keep: impl FnMut(u32, i64) -> bool) -> Vec<u32> {
-        let mut remap = Vec::with_capacity(self.pairs.len());
-        let mut kept = Vec::with_capacity(self.pairs.len());
-        for (id, pair) in std::mem::take(&mut self.pairs).into_iter().enumerate() {
-            if keep(id as u32, pair.last_seen) {
-                remap.push(kept.len() as u32);
-                kept.push(pair);
-            } else {
-                remap.push(u32::MAX);
-            }
-        }
-        self.pair_index = kept
-            .iter()
-            .enumerate()
-            .map(|(i, p)| ((p.member, p.attribute), i as u32))
-            .collect();
-        self.pairs = kept;
-        remap
     }
 }

@@ -2,14 +2,17 @@
 //! record per member with its `causes`; without one (`rare`, `time_of_*`, `lat_long` split by a by
 //! field at most), one record per series-like pair with `actual`/`typical` at the top level.
 //!
-//! A child of `detector_model` so it reads the detector's names and influencer sources directly.
+//! The record's `influencers` are the values `population_influence` finds at or above the cutoff.
+//!
+//! A child of `detector_model` so it reads the detector's names directly.
 
-use super::{DetectorModel, FunctionSpec, InfluencerSource, Observation};
+use super::{DetectorModel, FunctionSpec, Observation};
 use crate::model::accumulator::DetectorBucket;
 use crate::model::causes::{Cause, GeoResults};
 use crate::model::config::Detector;
 use crate::model::function::DetectorFunction;
 use crate::model::geo::render_point;
+use crate::model::influence::{self, Influence};
 use crate::model::population::{ExcludeFrequent, Measure, PairVerdict, Population};
 use crate::model::result::AnomalyRecord;
 use crate::model::series::FeatureKind;
@@ -20,6 +23,7 @@ impl DetectorModel {
         population: &Population,
         observation: &Observation,
         bucket: Option<&DetectorBucket>,
+        influences: &[Influence],
         influencer_names: &[String],
         score: f64,
     ) -> AnomalyRecord {
@@ -69,12 +73,7 @@ impl DetectorModel {
             typical: Vec::new(),
             causes: Vec::new(),
             geo_results: None,
-            influencers: self.population_influencers(
-                population,
-                &verdicts,
-                bucket,
-                influencer_names,
-            ),
+            influencers: influence::record_influencers(influences, influencer_names),
         };
         match worst_cause {
             Some(cause) if !population.has_over() => {
@@ -108,53 +107,6 @@ impl DetectorModel {
                 .map_or("metric", |(feature, _, _)| feature.name()),
             _ => self.function.description(),
         }
-    }
-
-    /// The influencer values of a result unit: by/partition values of its causes, and the record
-    /// influencers gathered by each of its pairs in the bucket.
-    fn population_influencers(
-        &self,
-        population: &Population,
-        verdicts: &[PairVerdict],
-        bucket: Option<&DetectorBucket>,
-        influencer_names: &[String],
-    ) -> Vec<(String, Vec<String>)> {
-        let mut influencers = Vec::new();
-        for (i, (name, source)) in influencer_names
-            .iter()
-            .zip(&self.influencer_sources)
-            .enumerate()
-        {
-            let mut values: Vec<String> = Vec::new();
-            for verdict in verdicts {
-                let Some((partition, by, _)) = population.pair_terms(verdict.pair) else {
-                    continue;
-                };
-                match source {
-                    InfluencerSource::By => values.push(by.to_string()),
-                    InfluencerSource::Partition => values.push(partition.to_string()),
-                    InfluencerSource::Record => {
-                        if let Some(accumulator) = bucket.and_then(|b| b.get(verdict.pair)) {
-                            values.extend(
-                                accumulator
-                                    .influencers
-                                    .iter()
-                                    .filter(|e| e.influencer == i as u32)
-                                    .map(|e| e.value.clone()),
-                            );
-                        }
-                    }
-                }
-            }
-            values.retain(|v| !v.is_empty());
-            values.sort();
-            values.dedup();
-            if !values.is_empty() {
-                influencers.push((name.clone(), values));
-            }
-        }
-        influencers.sort_by(|a, b| a.0.cmp(&b.0));
-        influencers
     }
 }
 

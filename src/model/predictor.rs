@@ -17,6 +17,13 @@ const MAX_SLOTS: i64 = 288;
 const SLOT_MEMORY_CYCLES: f64 = 4.0;
 /// Memory of the prediction error, in buckets.
 const ERROR_MEMORY: f64 = 200.0;
+/// Memory of the selection error, in days of buckets (bounded below and above in buckets): long
+/// enough to cover whole daily cycles, so predictors are compared over the same mix of quiet
+/// stretches and transitions rather than over the last few hours.
+const SELECTION_DAYS: i64 = 2;
+const SELECTION_MEMORY_MIN: f64 = 200.0;
+const SELECTION_MEMORY_MAX: f64 = 4000.0;
+const SWITCH_EVIDENCE_MIN: f64 = 48.0;
 /// A learnt value further than this many standard deviations out is winsorized to this distance.
 const OUTLIER_SIGMAS: f64 = 4.0;
 /// This many outliers in a row on the same side are a level shift, not a spike.
@@ -53,6 +60,10 @@ pub struct Predictor {
     error: f64,
     /// The sum of the residuals of the current outlier run.
     run_residuals: f64,
+    /// Long-memory mean squared one-step error, and the buckets behind it: what predictors are
+    /// compared on (`error` forgets too fast for a fair comparison across a cycle).
+    selection_error: f64,
+    selection_weight: f64,
     /// Allocated on the first value learnt, and only for a seasonal predictor.
     profile: Option<Box<Profile>>,
 }
@@ -89,6 +100,8 @@ impl Predictor {
             started: 0,
             error: 0.0,
             run_residuals: 0.0,
+            selection_error: 0.0,
+            selection_weight: 0.0,
             profile: None,
         }
     }
@@ -131,6 +144,33 @@ impl Predictor {
     /// Effective number of buckets behind `error`.
     pub fn error_weight(&self) -> f64 {
         f64::from(self.error_weight)
+    }
+
+    /// The long-memory mean squared error predictors are compared on.
+    pub fn selection_error(&self) -> f64 {
+        self.selection_error
+    }
+
+    /// Buckets behind `selection_error` (up to its memory).
+    pub fn selection_weight(&self) -> f64 {
+        self.selection_weight
+    }
+
+    fn buckets_per_day(&self) -> f64 {
+        (86_400 / i64::from(self.span.max(1))).max(1) as f64
+    }
+
+    fn selection_memory(&self) -> f64 {
+        (SELECTION_DAYS as f64 * self.buckets_per_day())
+            .clamp(SELECTION_MEMORY_MIN, SELECTION_MEMORY_MAX)
+    }
+
+    /// Buckets this predictor's selection error must cover before it may replace the active
+    /// one: a day of them (bounded), since an error measured over a quiet stretch of the cycle is
+    /// low by luck.
+    pub fn switch_evidence(&self) -> f64 {
+        self.buckets_per_day()
+            .clamp(SWITCH_EVIDENCE_MIN, self.selection_memory())
     }
 
     /// Learns one bucket value robustly: judged against this predictor's own expectation (the
@@ -189,7 +229,10 @@ impl Predictor {
         if time - self.started >= period {
             self.error_weight = (self.error_weight + 1.0).min(ERROR_MEMORY as f32);
             let rate = 1.0 / f64::from(self.error_weight);
-            self.error += rate * ((residual * residual).min(error_cap) - self.error);
+            let squared = (residual * residual).min(error_cap);
+            self.error += rate * (squared - self.error);
+            self.selection_weight = (self.selection_weight + 1.0).min(self.selection_memory());
+            self.selection_error += (squared - self.selection_error) / self.selection_weight;
         }
         self.updates = self.updates.saturating_add(1);
         let seasonal = self.seasonal_at(time);
@@ -234,6 +277,7 @@ impl Predictor {
             .abs()
             .max(self.error.sqrt())
             .max(self.run_residuals.abs())
+            .max(self.selection_error.sqrt())
             .max(profile)
     }
 

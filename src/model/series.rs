@@ -69,6 +69,7 @@ const SEASONAL_LEVEL_CYCLES: f64 = 1.0;
 const SEASONAL_GAIN: f64 = 0.85;
 /// The active predictor is replaced only by one whose error is below this fraction of its own.
 const SWITCH_GAIN: f64 = 0.9;
+
 /// Weight of the newest bucket in the multi-bucket mean of standardized residuals.
 const MULTI_BUCKET_RATE: f64 = 0.4;
 /// Standardized residuals enter the multi-bucket mean clamped to this size.
@@ -190,7 +191,14 @@ impl AdaptiveModel {
             return;
         };
         let current = &self.predictors[self.active];
-        if !eligible(current) || self.predictors[best].error() < SWITCH_GAIN * current.error() {
+        let challenger = &self.predictors[best];
+        // Plain levels switch on recent error alone (that is how the model follows a change of
+        // regime). A seasonal challenger must also win over the long memory: its recent error
+        // may be low by luck, measured over a quiet stretch of its cycle.
+        let proven = challenger.period() == 0
+            || (challenger.selection_weight() >= challenger.switch_evidence()
+                && challenger.selection_error() < current.selection_error());
+        if !eligible(current) || (proven && challenger.error() < SWITCH_GAIN * current.error()) {
             self.active = best;
         }
     }
@@ -467,6 +475,34 @@ pub(crate) mod tests {
             model.probability(100.0, Tail::Both),
             model.model
         );
+    }
+
+    #[test]
+    fn a_coarse_weekly_profile_does_not_win_on_a_quiet_stretch() {
+        // A sharp daily square wave: high for 9 hours, low otherwise. The weekly profile (35-minute
+        // slots at 5-minute buckets) blurs the edges; a week in, its error over the quiet hours
+        // since it became ready is below the daily profile's, which has seen edges recently.
+        let mut rng = TestRng::new(29);
+        let per_day = (DAY / SPAN) as usize;
+        let wave = |i: usize| {
+            let hour = (i % per_day) * 24 / per_day;
+            if (9..18).contains(&hour) {
+                80.0
+            } else {
+                20.0
+            }
+        };
+        let mut model = trained(
+            FeatureKind::Continuous,
+            (0..per_day * 2).map(|i| wave(i) + rng.gaussian(0.0, 1.0)),
+        );
+        let mut least = 1.0f64;
+        for i in per_day * 2..per_day * 10 {
+            let value = wave(i) + rng.gaussian(0.0, 1.0);
+            least = least.min(model.probability(value, Tail::Both).probability);
+            model.update(value, 1.0);
+        }
+        assert!(least > 1e-6, "clean data scored p = {least:e}");
     }
 
     #[test]

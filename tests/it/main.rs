@@ -20,7 +20,9 @@
 //! `memory` the model memory limit (hard limit, allocation failures, stats across close and open);
 //! `security` every endpoint against every kind of caller, API keys, users and roles, the first
 //! start's password, the audit log and HTTPS (servers run with security off unless a test asks);
-//! `functions` the other detector functions and population analysis on seeded anomalies of their kind.
+//! `functions` the other detector functions and population analysis on seeded anomalies of their kind;
+//! `population` population influencers, model plot per member and the memory limit against new clients;
+//! `renormalize` past scores rescored as the job's history moves (window, splits, restarts, replay).
 
 mod categories;
 mod cli;
@@ -40,6 +42,7 @@ mod lifecycle;
 mod memory;
 mod metrics;
 mod model_plot;
+mod population;
 mod renormalize;
 mod resources;
 mod restart;

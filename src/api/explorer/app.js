@@ -274,8 +274,10 @@ function renderChart() {
     svg.append(el("svg:path", { class: "forecast-bounds", d: bandPath(forecast, x, y), "data-points": String(forecast.length) }));
     svg.append(el("svg:path", { class: "forecast", d: linePath(forecast, x, y, "md"), "data-points": String(forecast.length) }));
   }
-  if (points.length) {
-    svg.append(el("svg:path", { class: "series", d: linePath(points, x, y, "y"), "data-points": String(points.length) }));
+  // A population attribute's bounds-only documents (no member used it that bucket) have no actual.
+  const withActual = points.filter((p) => typeof p.y === "number");
+  if (withActual.length) {
+    svg.append(el("svg:path", { class: "series", d: linePath(withActual, x, y, "y"), "data-points": String(withActual.length) }));
   }
   let drawn = 0;
   for (const r of anomalies.slice().sort((a, b) => a.record_score - b.record_score)) {
