@@ -22,6 +22,8 @@ pub const LATENCY_BUCKETS: [f64; 14] = [
 pub const JOB_FLUSH_SECONDS: &str = "auspex_job_flush_seconds";
 /// Model snapshot persistence time (close, shutdown), per job.
 pub const JOB_PERSIST_SECONDS: &str = "auspex_job_persist_seconds";
+/// Time a commit spends rescoring past results (renormalization), per job.
+pub const JOB_RENORMALIZE_SECONDS: &str = "auspex_job_renormalize_seconds";
 /// HTTP requests answered, by endpoint, method and status.
 pub const HTTP_REQUESTS_TOTAL: &str = "auspex_http_requests_total";
 /// HTTP request handling time, by endpoint.
@@ -234,6 +236,7 @@ fn format_value(value: f64) -> String {
 pub fn observe_job(name: &'static str, job_id: &str, seconds: f64) {
     let help = match name {
         JOB_FLUSH_SECONDS => "Time a job takes to handle a _flush, in seconds.",
+        JOB_RENORMALIZE_SECONDS => "Time a job spends renormalizing past results, in seconds.",
         _ => "Time a job takes to persist a model snapshot, in seconds.",
     };
     registry().observe(name, help, &[("job_id", job_id)], seconds);

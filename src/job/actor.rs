@@ -23,6 +23,7 @@ use crate::ingest::{DataCounts, RecordReader};
 use crate::job::clock::now_ms;
 use crate::job::forecast::{self, ForecastRequest};
 use crate::job::pipeline::{InputEntry, Pipeline};
+use crate::job::renormalize;
 use crate::job::snapshot;
 use crate::job::status::JobStatus;
 use crate::job::{FlushParams, JobConfig, JobError};
@@ -555,7 +556,7 @@ impl JobActor {
     fn commit(
         &mut self,
         input: Vec<(u64, Vec<u8>)>,
-        finalized: Vec<BucketResult>,
+        mut finalized: Vec<BucketResult>,
         interim: Vec<BucketResult>,
         started: Instant,
     ) -> Result<(), JobError> {
@@ -581,6 +582,24 @@ impl JobActor {
         let mut results = Vec::new();
         for bucket in finalized.iter().chain(interim.iter()) {
             result_docs(&job_id, bucket, per_bucket_ms, &mut results)?;
+        }
+        // I2: past results rescored by these buckets are written with them.
+        let renormalizations = renormalize::take_renormalizations(&mut finalized);
+        if !renormalizations.is_empty() {
+            let started = Instant::now();
+            let window = renormalize::window_ms(
+                self.config.renormalization_window_days,
+                self.pipeline.bucket_span(),
+            );
+            renormalize::rescore(
+                &self.store,
+                &job_id,
+                window,
+                &renormalizations,
+                &mut results,
+            )?;
+            let seconds = started.elapsed().as_secs_f64();
+            crate::metrics::observe_job(crate::metrics::JOB_RENORMALIZE_SECONDS, &job_id, seconds);
         }
         let last_seq = input.last().map_or(self.progress.last_seq, |(seq, _)| *seq);
         let progress = Progress {

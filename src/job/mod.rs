@@ -18,6 +18,7 @@ mod ids;
 mod maintenance;
 mod model_snapshots;
 pub mod pipeline;
+pub mod renormalize;
 mod retention;
 pub mod rules;
 pub mod snapshot;

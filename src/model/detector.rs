@@ -21,6 +21,7 @@ use crate::model::detector_model::{DetectorModel, Observation};
 use crate::model::influence::{bucket_influencer, BucketInfluences, InfluencerScoring};
 use crate::model::memory::MemoryMonitor;
 use crate::model::model_plot::{self, ModelPlotSpec};
+use crate::model::renormalize::{Renormalization, RenormalizationClock};
 use crate::model::rules::JobRules;
 use crate::model::score::{
     raw_score, Normalization, ScoreNormalizer, RECORD_PROBABILITY_THRESHOLD,
@@ -57,6 +58,9 @@ pub struct AnomalyDetector {
     categorizer: Option<Categorizer>,
     /// `model_memory_limit` and the counters `model_size_stats` reports.
     memory: MemoryMonitor,
+    /// When past results are to be renormalized (checked per bucket, so a replay renormalizes
+    /// at the same buckets).
+    renormalization: RenormalizationClock,
 }
 
 /// Without a configured `model_prune_window`, soft-limit pruning starts from Elasticsearch's
@@ -108,6 +112,7 @@ impl AnomalyDetector {
                 );
                 memory
             },
+            renormalization: RenormalizationClock::default(),
         }
     }
 
@@ -235,6 +240,17 @@ impl AnomalyDetector {
             .map(Categorizer::take_changed)
             .unwrap_or_default();
         self.check_memory(bucket_start + self.bucket_span_secs * 1000);
+        result.renormalization = self
+            .renormalization
+            .renormalization_due(|| Renormalization {
+                job: self.normalizer.normalization(),
+                fields: self
+                    .influencer_names
+                    .iter()
+                    .cloned()
+                    .zip(self.influencer_scoring.normalizations())
+                    .collect(),
+            });
         result
     }
 
@@ -438,6 +454,7 @@ impl AnomalyDetector {
             influencers: influencer_results,
             model_plot: Vec::new(),
             categories: Vec::<Category>::new(),
+            renormalization: None,
         };
         (result, all_observations, influences)
     }

@@ -36,6 +36,7 @@ mod population;
 mod predictor;
 mod profile;
 mod rare;
+pub mod renormalize;
 pub mod result;
 pub mod rules;
 pub mod score;

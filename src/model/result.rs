@@ -99,6 +99,10 @@ pub struct BucketResult {
     /// definitions with this bucket's results).
     #[serde(default)]
     pub categories: Vec<crate::model::categorize::Category>,
+    /// Set on the finalized bucket after which past results are to be rescored
+    /// (`model::renormalize`); not part of any document.
+    #[serde(skip)]
+    pub renormalization: Option<crate::model::renormalize::Renormalization>,
 }
 
 impl BucketResult {
@@ -378,6 +382,7 @@ mod tests {
             ],
             model_plot: Vec::new(),
             categories: Vec::new(),
+            renormalization: None,
         }
     }
 

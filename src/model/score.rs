@@ -217,8 +217,21 @@ impl Normalization {
 
     /// The 0..100 score of a probability.
     pub fn score(&self, probability: f64) -> f64 {
+        self.score_with_repeats(probability, 0.0)
+    }
+
+    /// The score of a past result whose own raw score is already in this history (renormalization,
+    /// `model::renormalize`): it is not its own repeat. Right after its bucket this is the score
+    /// it was given unless the rest of the history moved, so renormalizing moves only what the
+    /// history moved.
+    pub fn score_in_hindsight(&self, probability: f64) -> f64 {
+        self.score_with_repeats(probability, 1.0)
+    }
+
+    /// The score with `own` of the comparable history discounted as the result itself.
+    fn score_with_repeats(&self, probability: f64, own: f64) -> f64 {
         let raw = raw_score(probability);
-        let repeats = self.comparable(raw);
+        let repeats = (self.comparable(raw) - own).max(0.0);
         calibrated_score(self.adjusted_raw(raw)) / (1.0 + repeats / REPEATS_TO_HALVE)
     }
 }
@@ -279,6 +292,41 @@ mod tests {
         // Still monotone.
         assert!(n.score(1e-30) > n.score(1e-10));
         assert!(n.score(1e-10) > n.score(1e-5));
+    }
+
+    #[test]
+    fn hindsight_does_not_count_a_result_as_its_own_repeat() {
+        let mut normalizer = ScoreNormalizer::new();
+        let before = normalizer.normalization().score(1e-12);
+        normalizer.observe(12.0);
+        let after = normalizer.normalization();
+        assert!(after.score(1e-12) < before);
+        assert_eq!(after.score_in_hindsight(1e-12), before);
+        // A second one is a repeat, even in hindsight.
+        normalizer.observe(12.0);
+        assert!(normalizer.normalization().score_in_hindsight(1e-12) < before);
+    }
+
+    /// Renormalization rewrites only buckets with records (`job::renormalize`): that is right
+    /// only while a probability that makes no record scores 0 under every history.
+    #[test]
+    fn what_makes_no_record_scores_zero_under_any_history() {
+        let mut rng = TestRng::new(7);
+        let mut normalizer = ScoreNormalizer::new();
+        for i in 0..20_000 {
+            let u = rng.uniform();
+            normalizer.observe(raw_score(if i % 2 == 0 { u } else { u.powi(8) }));
+            normalizer.end_bucket();
+            if i % 997 == 0 {
+                let n = normalizer.normalization();
+                for p in [0.0351, 0.05, 0.5, 1.0] {
+                    assert_eq!(n.score(p), 0.0, "{p} after {i}");
+                    assert_eq!(n.score_in_hindsight(p), 0.0, "{p} after {i}");
+                }
+                // At the threshold itself, the knot's rounding leaves less than a millionth.
+                assert!(n.score(RECORD_PROBABILITY_THRESHOLD) < 1e-6);
+            }
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The replay engine: a [`Replayer`] applies input entries to a pipeline and hands every entry and
 //! the buckets it finalized to a [`Sink`]. [`StoreSink`] commits them as the job actor would (input,
-//! results and progress in one transaction, I2; batched, since nobody waits for an acknowledgement)
-//! and ends with a model snapshot; [`NdjsonSink`] writes the result documents, one per line.
+//! results, the past results they renormalize, and progress in one transaction, I2; batched, since
+//! nobody waits for an acknowledgement) and ends with a model snapshot; [`NdjsonSink`] writes the
+//! result documents, one per line, as first scored (a stream cannot rewrite what it wrote).
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,8 +13,10 @@ use serde::Serialize;
 
 use crate::ingest::Batch;
 use crate::job::pipeline::{InputEntry, Pipeline};
+use crate::job::renormalize;
 use crate::job::snapshot;
 use crate::job::{now_ms, result_docs, JobConfig, JobError, JobStatus};
+use crate::model::renormalize::Renormalization;
 use crate::model::BucketResult;
 use crate::store::{self, Commit, PersistedState, Progress, ResultDoc, Store, StoreError};
 
@@ -190,6 +193,8 @@ pub struct StoreSink {
     input: Vec<(u64, Vec<u8>)>,
     input_bytes: usize,
     results: Vec<ResultDoc>,
+    /// Renormalizations carried by the buckets of `results`, applied when they are committed.
+    renormalizations: Vec<(i64, Renormalization)>,
     finalized: usize,
     since: Instant,
     snapshot_description: String,
@@ -212,6 +217,7 @@ impl StoreSink {
             input: Vec::new(),
             input_bytes: 0,
             results: Vec::new(),
+            renormalizations: Vec::new(),
             finalized: 0,
             since: Instant::now(),
             snapshot_description: snapshot_description.into(),
@@ -271,6 +277,17 @@ impl StoreSink {
         self.status
             .advance(&pipeline.state, self.finalized, elapsed_ms, now_ms());
         let input = std::mem::take(&mut self.input);
+        // As the job actor does (I2): past results rescored by these buckets are written with them.
+        renormalize::rescore(
+            &self.store,
+            &self.config.job_id,
+            renormalize::window_ms(
+                self.config.renormalization_window_days,
+                self.config.analysis_config.bucket_span.millis,
+            ),
+            &std::mem::take(&mut self.renormalizations),
+            &mut self.results,
+        )?;
         let last_seq = input.last().map_or(self.progress.last_seq, |(seq, _)| *seq);
         let progress = Progress {
             last_seq,
@@ -298,13 +315,15 @@ impl Sink for StoreSink {
         pipeline: &Pipeline,
         seq: u64,
         stored: Vec<u8>,
-        finalized: Vec<BucketResult>,
+        mut finalized: Vec<BucketResult>,
     ) -> Result<(), JobError> {
         self.input_bytes += stored.len();
         self.input.push((seq, stored));
         for bucket in &finalized {
             result_docs(&self.config.job_id, bucket, 0, &mut self.results)?;
         }
+        let renormalizations = renormalize::take_renormalizations(&mut finalized);
+        self.renormalizations.extend(renormalizations);
         self.finalized += finalized.len();
         if self.input_bytes >= COMMIT_INPUT_BYTES || self.results.len() >= COMMIT_RESULTS {
             self.commit(pipeline)?;

@@ -19,7 +19,7 @@
 //! | `jobs` | `job_id` | frame(job config JSON) | job manager: `create_job`, `put_job_config`, `delete_job` | job layer |
 //! | `progress` | `job_id` | frame(bincode `Progress`) | job actor: `commit`, `put_snapshot`, `put_progress`; manager: `create_job`, `delete_job` | job layer |
 //! | `input` | `job_id 0x00 seq` | frame(input entry, opaque) | job actor: `commit`, `delete_input_through` | reopen replay, offline replay (`scan_input`) |
-//! | `results` | `job_id 0x00 kind time ordinal` | frame(result JSON) | job actor: `commit` | results API (`scan_results`) |
+//! | `results` | `job_id 0x00 kind time ordinal` | frame(result JSON) | job actor: `commit` | results API (`scan_results`), renormalization (`scan_keyed_results`, `get_result`) |
 //! | `snapshots` | `job_id 0x00 0x01 snapshot_id` | frame(bincode snapshot metadata) | job actor: `put_snapshot`, `delete_snapshot`, `put_snapshot_json`; manager (job closed): `delete_snapshot`, `put_snapshot_json` | open/revert, snapshots API |
 //! | | `job_id 0x00 0x02 snapshot_id 0x00 chunk` | frame(one chunk of model state) | same | `get_snapshot_state` |
 //! | `resources` | `kind 0x00 id [0x00 event_id]` | frame(filter, calendar, event or setting JSON) | job manager: `put_resource`, `delete_resource` | filters and calendars API, job manager (settings) |
@@ -102,7 +102,9 @@
 //! - **I2 One unit of work, one transaction.** `commit` writes a `Commit`'s input entries, result
 //!   removals (`clear_results`) and writes, and progress in ONE sled transaction over `input`,
 //!   `results` and `progress`. sled transactions cannot range-scan, so the result keys to clear are
-//!   collected just before the transaction (safe by I1). A reader sees all of a commit or none of it;
+//!   collected just before the transaction (safe by I1). Past results a commit's buckets
+//!   renormalize (`job::renormalize`) are rewritten in that same commit, read just before it (I1
+//!   again). A reader sees all of a commit or none of it;
 //!   each store call is one view, two calls are two views.
 //! - **I3 Snapshots are whole.** `put_snapshot` writes the metadata, every state chunk and the
 //!   progress that points at it (`latest_snapshot_id`) in one transaction over `snapshots` and

@@ -89,6 +89,19 @@ impl Store {
         start_ms: Option<i64>,
         end_ms: Option<i64>,
     ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let docs = self.scan_keyed_results(job_id, kind, start_ms, end_ms)?;
+        Ok(docs.into_iter().map(|doc| doc.json).collect())
+    }
+
+    /// [`Store::scan_results`] with each document's key: what a caller rewriting documents
+    /// (renormalization) needs to write them back in place.
+    pub fn scan_keyed_results(
+        &self,
+        job_id: &str,
+        kind: ResultKind,
+        start_ms: Option<i64>,
+        end_ms: Option<i64>,
+    ) -> Result<Vec<ResultDoc>, StoreError> {
         let prefix = keys::job_prefix(job_id)?;
         let Some((start, end)) = kind_range(&prefix, kind, start_ms, end_ms) else {
             return Ok(Vec::new());
@@ -96,9 +109,31 @@ impl Store {
         let mut docs = Vec::new();
         for entry in self.results.range(start..end) {
             let (key, value) = entry?;
-            docs.push(frame::unframe(tree::RESULTS, &key, &value)?.to_vec());
+            let (_, timestamp_ms, ordinal) = keys::parse_result_suffix(&key[prefix.len()..])
+                .ok_or_else(|| StoreError::corrupt(tree::RESULTS, &key, "malformed result key"))?;
+            docs.push(ResultDoc {
+                kind,
+                timestamp_ms,
+                ordinal,
+                json: frame::unframe(tree::RESULTS, &key, &value)?.to_vec(),
+            });
         }
         Ok(docs)
+    }
+
+    /// The JSON payload of one result document, if stored.
+    pub fn get_result(
+        &self,
+        job_id: &str,
+        kind: ResultKind,
+        timestamp_ms: i64,
+        ordinal: u32,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = keys::result_key(&keys::job_prefix(job_id)?, kind, timestamp_ms, ordinal);
+        match self.results.get(&key)? {
+            Some(value) => Ok(Some(frame::unframe(tree::RESULTS, &key, &value)?.to_vec())),
+            None => Ok(None),
+        }
     }
 
     /// Removes the job's results of every bucket-timed kind with timestamp in `[start_ms, end_ms)`; returns how
@@ -345,6 +380,40 @@ mod tests {
         );
         assert_eq!(forecast(ResultKind::ModelForecast), 0);
         assert_eq!(forecast(ResultKind::ForecastRequestStats), 1);
+    }
+
+    #[test]
+    fn keyed_scans_and_point_reads_return_documents_with_their_keys() {
+        let store = store_with(
+            "a",
+            &[
+                (ResultKind::Record, -5),
+                (ResultKind::Record, 7),
+                (ResultKind::Bucket, 7),
+            ],
+        );
+        let docs = store
+            .scan_keyed_results("a", ResultKind::Record, Some(-5), Some(8))
+            .unwrap();
+        let keys: Vec<_> = docs
+            .iter()
+            .map(|d| (d.kind, d.timestamp_ms, d.ordinal))
+            .collect();
+        assert_eq!(
+            keys,
+            [(ResultKind::Record, -5, 0), (ResultKind::Record, 7, 0)]
+        );
+        assert_eq!(docs[1].json, b"\"Record@7#0\"");
+        let bucket = store.get_result("a", ResultKind::Bucket, 7, 0).unwrap();
+        assert_eq!(bucket.as_deref(), Some(&b"\"Bucket@7#0\""[..]));
+        assert_eq!(
+            store.get_result("a", ResultKind::Bucket, 7, 1).unwrap(),
+            None
+        );
+        assert_eq!(
+            store.get_result("b", ResultKind::Bucket, 7, 0).unwrap(),
+            None
+        );
     }
 
     #[test]

@@ -21,7 +21,8 @@
 //! `security` every endpoint against every kind of caller, API keys, users and roles, the first
 //! start's password, the audit log and HTTPS (servers run with security off unless a test asks);
 //! `functions` the other detector functions and population analysis on seeded anomalies of their kind;
-//! `population` population influencers, model plot per member and the memory limit against new clients.
+//! `population` population influencers, model plot per member and the memory limit against new clients;
+//! `renormalize` past scores rescored as the job's history moves (window, splits, restarts, replay).
 
 mod categories;
 mod cli;
@@ -42,6 +43,7 @@ mod memory;
 mod metrics;
 mod model_plot;
 mod population;
+mod renormalize;
 mod resources;
 mod restart;
 mod rules;
