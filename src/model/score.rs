@@ -64,9 +64,11 @@ const BIN_WIDTH: f64 = 0.25;
 const FINE_LIMIT: f64 = 40.0;
 const COARSE_WIDTH: f64 = 4.0;
 const BINS: usize = 160 + 68;
-/// The history's excess is taken out in full up to this multiple of the best-supported raw score,
-/// then fades (see `Normalization::adjusted_raw`).
+/// The history's excess is taken out in full up to this multiple of the best-supported raw score
+/// (or the history's largest, if lower), then fades (see `Normalization::adjusted_raw`).
 const EXCESS_REACH: f64 = 2.0;
+/// Decades beyond the reach over which the excess correction fades by a factor `e`.
+const EXCESS_FADE: f64 = 1.0;
 /// History is forgotten with this factor per finalized bucket.
 const HISTORY_DECAY: f64 = 1.0 - 1.0 / 10_000.0;
 /// A tail of the histogram is trusted once it holds this many observations...
@@ -157,9 +159,16 @@ impl ScoreNormalizer {
                 excess = excess.max(edge + (tail[i] / self.total).log10());
             }
         }
+        // The upper edge of the largest raw score the history holds (a decayed half count or
+        // more): beyond it the history has never shown anything comparable.
+        let top = (0..self.counts.len())
+            .rev()
+            .find(|&i| self.counts[i] >= 0.5)
+            .map_or(0.0, |i| bin_edge(i + 1));
         Normalization {
             excess: excess.clamp(0.0, pivot),
             pivot,
+            top,
             tail,
         }
     }
@@ -172,6 +181,8 @@ pub struct Normalization {
     excess: f64,
     /// The largest raw score the history supports with enough observations.
     pivot: f64,
+    /// The largest raw score the history has shown (upper edge of its bin).
+    top: f64,
     /// History at or above each bin (empty: no history).
     tail: Vec<f64>,
 }
@@ -182,6 +193,7 @@ impl Normalization {
         Normalization {
             excess: 0.0,
             pivot: 0.0,
+            top: 0.0,
             tail: Vec::new(),
         }
     }
@@ -189,22 +201,23 @@ impl Normalization {
     /// The raw score with the history's excess taken out; monotone and never negative.
     ///
     /// The excess is measured where the history has support (up to `pivot`): taken out
-    /// proportionally below the pivot and in full up to `EXCESS_REACH` times it. Far beyond, the
-    /// history says nothing about how often such scores happen, so the correction fades
-    /// (`excess * (reach / raw)^2`): a noisy job's usual deviations stay discounted while one far
-    /// beyond anything it has shown keeps most of its score. Monotone: the correction only
-    /// shrinks as the raw score grows.
+    /// proportionally below the pivot and in full up to the reach: `EXCESS_REACH` times the pivot,
+    /// or the largest raw score the history holds if that is lower. Beyond the reach the history
+    /// has never shown anything comparable, so its excess says nothing about such a score and the
+    /// correction fades by `e` every `EXCESS_FADE` decades: a noisy job's usual deviations stay
+    /// discounted, while the largest it has ever shown keeps most of its score. Monotone: the
+    /// correction only shrinks as the raw score grows.
     pub fn adjusted_raw(&self, raw: f64) -> f64 {
         if self.excess <= 0.0 || self.pivot <= 0.0 {
             return raw;
         }
-        let reach = EXCESS_REACH * self.pivot;
+        let reach = (EXCESS_REACH * self.pivot).min(self.top).max(self.pivot);
         let fraction = if raw <= self.pivot {
             raw / self.pivot
         } else if raw <= reach {
             1.0
         } else {
-            (reach / raw).powi(2)
+            (-(raw - reach) / EXCESS_FADE).exp()
         };
         raw - self.excess * fraction
     }
@@ -275,6 +288,37 @@ mod tests {
         let n = normalizer.normalization();
         assert!(n.excess < 0.4, "{n:?}");
         assert!(n.score(1e-20) > 0.95 * calibrated_score(20.0));
+    }
+
+    #[test]
+    fn the_excess_correction_fades_beyond_the_largest_score_in_the_history() {
+        let mut rng = TestRng::new(8);
+        let mut normalizer = ScoreNormalizer::new();
+        // 500 buckets of calibrated noise plus one episode of 16 large deviations (raw 5..10), as
+        // a series shows while its weekly cycle is still unknown.
+        for _ in 0..500 {
+            normalizer.observe(raw_score(rng.uniform()));
+        }
+        for i in 0..16 {
+            normalizer.observe(5.0 + 5.0 * f64::from(i) / 15.0);
+        }
+        let n = normalizer.normalization();
+        assert!(n.excess > 3.0, "{n:?}");
+        // Inside the history the job's deviations are discounted in full...
+        assert!(n.adjusted_raw(8.0) < 8.0 - 0.99 * n.excess);
+        // ...while one well beyond anything it has shown keeps most of its score.
+        let beyond = n.top + 2.0;
+        assert!(n.adjusted_raw(beyond) > beyond - 0.15 * n.excess, "{n:?}");
+        assert!(n.score(10f64.powf(-beyond)) > 2.0 * n.score(1e-8));
+        // Monotone throughout.
+        let mut last = 0.0;
+        let mut raw = 0.0;
+        while raw < 60.0 {
+            let adjusted = n.adjusted_raw(raw);
+            assert!(adjusted >= last, "{raw}: {adjusted} < {last}");
+            last = adjusted;
+            raw += 0.01;
+        }
     }
 
     #[test]
