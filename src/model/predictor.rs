@@ -110,6 +110,12 @@ impl Predictor {
         i64::from(self.period)
     }
 
+    /// Seconds of the cycle one profile slot covers (a bucket span, or several where the cycle
+    /// has more buckets than a profile keeps slots).
+    pub fn slot_secs(&self) -> i64 {
+        i64::from(self.slot_secs)
+    }
+
     fn slot(&self, time: i64) -> Option<usize> {
         if self.slots == 0 {
             return None;
@@ -166,10 +172,12 @@ impl Predictor {
     }
 
     /// Buckets this predictor's selection error must cover before it may replace the active
-    /// one: a day of them (bounded), since an error measured over a quiet stretch of the cycle is
-    /// low by luck.
+    /// one, since an error measured over a quiet stretch of the day is low by luck: a day of them,
+    /// or two of its own cycles if that is shorter (an hourly profile proves itself in hours).
     pub fn switch_evidence(&self) -> f64 {
+        let own_cycles = 2.0 * (self.period() / i64::from(self.span.max(1))) as f64;
         self.buckets_per_day()
+            .min(own_cycles.max(SWITCH_EVIDENCE_MIN))
             .clamp(SWITCH_EVIDENCE_MIN, self.selection_memory())
     }
 

@@ -74,10 +74,12 @@ const SWITCH_GAIN: f64 = 0.9;
 const MULTI_BUCKET_RATE: f64 = 0.4;
 /// Standardized residuals enter the multi-bucket mean clamped to this size.
 const MULTI_BUCKET_CLAMP: f64 = 4.0;
+const HOUR: i64 = 3_600;
 const DAY: i64 = 86_400;
 const WEEK: i64 = 7 * DAY;
 
-/// Competing predictors of a bucket feature (plain levels, daily and weekly profiles), scored
+/// Competing predictors of a bucket feature (plain levels, daily and weekly profiles, and an
+/// hourly one on buckets shorter than the daily profile's slots), scored
 /// against whichever has recently predicted best, with a Student-t residual whose degrees of
 /// freedom grow with the data seen. Learning is robust: outliers are winsorized, a run of them on
 /// one side is a level shift that moves every predictor at once.
@@ -178,8 +180,19 @@ impl AdaptiveModel {
             .filter(|p| p.period() == 0)
             .map(Predictor::error)
             .fold(f64::INFINITY, f64::min);
+        let best_plain_selection = self
+            .predictors
+            .iter()
+            .filter(|p| p.period() == 0)
+            .map(Predictor::selection_error)
+            .fold(f64::INFINITY, f64::min);
+        // A seasonal profile qualifies on recent or on long-memory error: a plain level's recent
+        // error can look good only because it winsorizes a regular spike as an outlier every time.
         let eligible = |p: &Predictor| {
-            p.ready(time) && (p.period() == 0 || p.error() < SEASONAL_GAIN * best_plain)
+            p.ready(time)
+                && (p.period() == 0
+                    || p.error() < SEASONAL_GAIN * best_plain
+                    || p.selection_error() < SEASONAL_GAIN * best_plain_selection)
         };
         let mut best = None;
         for (i, p) in self.predictors.iter().enumerate() {
@@ -227,9 +240,12 @@ impl SeriesModel for AdaptiveModel {
     fn new(kind: FeatureKind, bucket_span_secs: i64) -> AdaptiveModel {
         let span = bucket_span_secs.max(1);
         let mut predictors = vec![Predictor::level(FAST_LEVEL), Predictor::level(SLOW_LEVEL)];
-        for period in [DAY, WEEK] {
+        // An hourly profile only where the daily one is coarser than a bucket (short spans):
+        // otherwise the daily profile already holds every hourly shape at full resolution.
+        let coarse_daily = Predictor::seasonal(DAY, span, 1.0).slot_secs() > span;
+        for period in [HOUR, DAY, WEEK] {
             // A period needs a few buckets per cycle to have a shape at all.
-            if period / span >= 4 {
+            if period / span >= 4 && (period != HOUR || coarse_daily) {
                 let memory = SEASONAL_LEVEL_CYCLES * (period / span) as f64;
                 predictors.push(Predictor::seasonal(period, span, memory));
             }
@@ -503,6 +519,33 @@ pub(crate) mod tests {
             model.update(value, 1.0);
         }
         assert!(least > 1e-6, "clean data scored p = {least:e}");
+    }
+
+    #[test]
+    fn an_hourly_pattern_on_minute_buckets_is_learnt_at_full_resolution() {
+        // A job at the top of every hour on 1-minute buckets: the daily profile's 5-minute slots
+        // blur it, the hourly profile holds it exactly.
+        let span = 60;
+        let mut rng = TestRng::new(31);
+        let value = |t: i64| if t % HOUR == 0 { 100.0 } else { 10.0 };
+        let mut model = AdaptiveModel::new(FeatureKind::Continuous, span);
+        let mut t = 0;
+        while t < DAY {
+            model.update(t, value(t) + rng.gaussian(0.0, 1.0), 1.0);
+            t += span;
+        }
+        let mut least = 1.0f64;
+        while t < 2 * DAY {
+            let v = value(t) + rng.gaussian(0.0, 1.0);
+            let p = model.probability(t, v, Tail::Both).probability;
+            least = least.min(p);
+            model.update(t, v, 1.0);
+            t += span;
+        }
+        assert!(least > 1e-6, "the usual hourly job scored p = {least:e}");
+        let top = 2 * DAY;
+        let missed = model.probability(top, 10.0, Tail::Both).probability;
+        assert!(missed < 1e-6, "a missing hourly job scored p = {missed:e}");
     }
 
     #[test]

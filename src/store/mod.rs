@@ -226,6 +226,28 @@ pub struct Store {
     security: Tree,
 }
 
+/// How long opening waits for the directory's file lock to be released.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Opens sled, waiting a little if another handle still holds the directory's lock: a store
+/// dropped in this process releases it only when sled's background flusher has stopped, which
+/// can lag the drop (a restart in the same process, e.g. a test, would otherwise fail by chance).
+/// A second process on the same directory still fails, after `LOCK_WAIT`.
+fn open_waiting_for_lock(config: &sled::Config) -> Result<sled::Db, sled::Error> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(error))
+                if error.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 impl Store {
     /// Opens (or creates) the store in `path`, then runs recovery (section 6).
     pub fn open(path: &std::path::Path) -> Result<Store, StoreError> {
@@ -238,7 +260,7 @@ impl Store {
     }
 
     fn from_config(config: sled::Config) -> Result<Store, StoreError> {
-        let db = config.open()?;
+        let db = open_waiting_for_lock(&config)?;
         let store = Store {
             meta: db.open_tree(tree::META)?,
             jobs: db.open_tree(tree::JOBS)?,
