@@ -8,7 +8,7 @@
 
 use serde_json::{json, Value};
 
-use crate::util::{Client, TestServer};
+use crate::util::{run_hourly_job, TestServer};
 
 const BASE: &str = "/_ml/anomaly_detectors";
 const HOUR: i64 = 3600;
@@ -41,51 +41,6 @@ impl Rng {
     fn between(&mut self, low: i64, spread: i64) -> i64 {
         low + (self.uniform() * spread as f64) as i64
     }
-}
-
-/// Runs `docs` (each with an epoch-seconds `time`) through a fresh job with one `detector` and
-/// hourly buckets; returns every record.
-async fn run_job(client: &Client, job: &str, detector: Value, docs: &[Value]) -> Vec<Value> {
-    let config = json!({
-        "analysis_config": {"bucket_span": "1h", "detectors": [detector]},
-        "data_description": {"time_field": "time", "time_format": "epoch"}
-    });
-    let put = client.put_json(&format!("{BASE}/{job}"), &config).await;
-    assert_eq!(put.status, 200, "{}", put.text());
-    let open = client.post(&format!("{BASE}/{job}/_open")).await;
-    assert_eq!(open.status, 200, "{}", open.text());
-    let body: String = docs.iter().map(|d| format!("{d}\n")).collect();
-    let posted = client
-        .post_raw(&format!("{BASE}/{job}/_data"), "application/x-ndjson", body)
-        .await;
-    assert!(
-        posted.status == 200 || posted.status == 202,
-        "{}",
-        posted.text()
-    );
-    let end = docs
-        .iter()
-        .filter_map(|d| d["time"].as_i64())
-        .max()
-        .unwrap_or(START)
-        / HOUR
-        * HOUR
-        + HOUR;
-    let flush = client
-        .post_json(
-            &format!("{BASE}/{job}/_flush"),
-            &json!({"advance_time": end.to_string()}),
-        )
-        .await;
-    assert_eq!(flush.status, 200, "{}", flush.text());
-    let records = client
-        .get(&format!("{BASE}/{job}/results/records?size=10000"))
-        .await;
-    assert_eq!(records.status, 200, "{}", records.text());
-    records.json()["records"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
 }
 
 /// The anomaly's record (the best one in its bucket) and the best score anywhere else after warm-up.
@@ -158,7 +113,7 @@ async fn rare_category_and_new_by_value_are_found() {
         (START + 2 * DAY + 300, "backup-agent"),
         (ANOMALY_AT + 300, "backup-agent"),
     ]);
-    let records = run_job(c, "rare-category", detector.clone(), &occasional).await;
+    let records = run_hourly_job(c, "rare-category", detector.clone(), &occasional).await;
     let rare = outcome("rare-category", &records, ANOMALY_AT);
     assert_eq!(rare.0["by_field_value"], "backup-agent");
     assert_eq!(rare.0["function"], "rare");
@@ -166,7 +121,7 @@ async fn rare_category_and_new_by_value_are_found() {
 
     // Never seen before.
     let new = processes(&[(ANOMALY_AT + 300, "nc")]);
-    let records = run_job(c, "new-by-value-rare", detector, &new).await;
+    let records = run_hourly_job(c, "new-by-value-rare", detector, &new).await;
     let found = outcome("new-by-value", &records, ANOMALY_AT);
     assert_eq!(found.0["by_field_value"], "nc");
     assert_found("new by value", &found, 10.0, 1.0);
@@ -197,7 +152,7 @@ async fn population_outlier_is_the_member_unlike_the_rest() {
         }
     }
     let detector = json!({"function": "count", "over_field_name": "clientip"});
-    let records = run_job(&server.client, "population-outlier", detector, &docs).await;
+    let records = run_hourly_job(&server.client, "population-outlier", detector, &docs).await;
     let found = outcome("population-outlier", &records, ANOMALY_AT);
     assert_eq!(found.0["over_field_name"], "clientip");
     assert_eq!(found.0["over_field_value"], "10.0.0.17");
@@ -235,7 +190,7 @@ async fn distinct_count_jump_is_found() {
     }
     let detector =
         json!({"function": "high_distinct_count", "field_name": "user", "by_field_name": "host"});
-    let records = run_job(&server.client, "distinct-jump", detector, &docs).await;
+    let records = run_hourly_job(&server.client, "distinct-jump", detector, &docs).await;
     let found = outcome("distinct-count", &records, ANOMALY_AT);
     assert_eq!(found.0["actual"], json!([150.0]));
     assert_eq!(found.0["function_description"], "distinct_count");
@@ -270,7 +225,7 @@ async fn far_away_login_is_found() {
     }
     let detector =
         json!({"function": "lat_long", "field_name": "location", "by_field_name": "user"});
-    let records = run_job(&server.client, "far-away", detector, &docs).await;
+    let records = run_hourly_job(&server.client, "far-away", detector, &docs).await;
     let found = outcome("lat-long", &records, ANOMALY_AT);
     assert_eq!(found.0["by_field_value"], "ann");
     assert_eq!(found.0["geo_results"]["actual_point"], "-33.87,151.21");
@@ -298,7 +253,7 @@ async fn run_at_an_unusual_hour_is_found() {
         docs.push(json!({"time": t, "job": "report"}));
     }
     let detector = json!({"function": "time_of_day", "by_field_name": "job"});
-    let records = run_job(&server.client, "unusual-hour", detector, &docs).await;
+    let records = run_hourly_job(&server.client, "unusual-hour", detector, &docs).await;
     let found = outcome("time-of-day", &records, unusual);
     assert_eq!(found.0["function"], "time_of_day");
     let actual = found.0["actual"][0].as_f64().unwrap_or(0.0);

@@ -10,9 +10,8 @@
 
 use serde_json::{json, Value};
 
-use crate::util::{Client, TestServer};
+use crate::util::{run_hourly_job, Client, TestServer};
 
-const BASE: &str = "/_ml/anomaly_detectors";
 const HOUR: i64 = 3600;
 const DAY: i64 = 24 * HOUR;
 const WEEK: i64 = 7 * DAY;
@@ -64,45 +63,14 @@ async fn run_job(client: &Client, job: &str, points: &[(i64, f64, Option<&str>)]
     if by {
         detector["by_field_name"] = json!("host");
     }
-    let config = json!({
-        "analysis_config": {"bucket_span": "1h", "detectors": [detector]},
-        "data_description": {"time_field": "time", "time_format": "epoch"}
-    });
-    let put = client.put_json(&format!("{BASE}/{job}"), &config).await;
-    assert_eq!(put.status, 200, "{}", put.text());
-    let open = client.post(&format!("{BASE}/{job}/_open")).await;
-    assert_eq!(open.status, 200, "{}", open.text());
-    let body: String = points
+    let docs: Vec<Value> = points
         .iter()
         .map(|(t, v, host)| match host {
-            Some(h) => format!("{{\"time\":{t},\"value\":{v},\"host\":\"{h}\"}}\n"),
-            None => format!("{{\"time\":{t},\"value\":{v}}}\n"),
+            Some(h) => json!({"time": t, "value": v, "host": h}),
+            None => json!({"time": t, "value": v}),
         })
         .collect();
-    let posted = client
-        .post_raw(&format!("{BASE}/{job}/_data"), "application/x-ndjson", body)
-        .await;
-    assert!(
-        posted.status == 200 || posted.status == 202,
-        "{}",
-        posted.text()
-    );
-    let end = points.iter().map(|p| p.0).max().unwrap_or(START) / HOUR * HOUR + HOUR;
-    let flush = client
-        .post_json(
-            &format!("{BASE}/{job}/_flush"),
-            &json!({"advance_time": end.to_string()}),
-        )
-        .await;
-    assert_eq!(flush.status, 200, "{}", flush.text());
-    let records = client
-        .get(&format!("{BASE}/{job}/results/records?size=10000"))
-        .await;
-    assert_eq!(records.status, 200, "{}", records.text());
-    records.json()["records"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    run_hourly_job(client, job, detector, &docs).await
 }
 
 fn record_time(record: &Value) -> i64 {

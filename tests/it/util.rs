@@ -28,7 +28,7 @@ use bytes::Bytes;
 use clap::Parser;
 use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{json, Value};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -487,4 +487,64 @@ impl std::ops::Deref for BinaryServer {
     fn deref(&self) -> &Client {
         &self.client
     }
+}
+
+/// Runs `docs` (each with an epoch-seconds `time`) through a fresh job with one `detector` and
+/// hourly buckets, flushed to the end of the last document's hour; returns every record.
+pub async fn run_hourly_job(
+    client: &Client,
+    job: &str,
+    detector: Value,
+    docs: &[Value],
+) -> Vec<Value> {
+    let config = json!({
+        "analysis_config": {"bucket_span": "1h", "detectors": [detector]},
+        "data_description": {"time_field": "time", "time_format": "epoch"}
+    });
+    let put = client
+        .put_json(&format!("/_ml/anomaly_detectors/{job}"), &config)
+        .await;
+    assert_eq!(put.status, 200, "{}", put.text());
+    let open = client
+        .post(&format!("/_ml/anomaly_detectors/{job}/_open"))
+        .await;
+    assert_eq!(open.status, 200, "{}", open.text());
+    let body: String = docs.iter().map(|d| format!("{d}\n")).collect();
+    let posted = client
+        .post_raw(
+            &format!("/_ml/anomaly_detectors/{job}/_data"),
+            "application/x-ndjson",
+            body,
+        )
+        .await;
+    assert!(
+        posted.status == 200 || posted.status == 202,
+        "{}",
+        posted.text()
+    );
+    let end = docs
+        .iter()
+        .filter_map(|d| d["time"].as_i64())
+        .max()
+        .unwrap_or(0)
+        / 3600
+        * 3600
+        + 3600;
+    let flush = client
+        .post_json(
+            &format!("/_ml/anomaly_detectors/{job}/_flush"),
+            &json!({"advance_time": end.to_string()}),
+        )
+        .await;
+    assert_eq!(flush.status, 200, "{}", flush.text());
+    let records = client
+        .get(&format!(
+            "/_ml/anomaly_detectors/{job}/results/records?size=10000"
+        ))
+        .await;
+    assert_eq!(records.status, 200, "{}", records.text());
+    records.json()["records"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
