@@ -171,21 +171,20 @@ impl AdaptiveModel {
         self.predict(time).is_finite() && self.effective_variance(time).is_finite()
     }
 
+    /// The least `error` among the plain levels.
+    fn best_plain(&self, error: impl Fn(&Predictor) -> f64) -> f64 {
+        self.predictors
+            .iter()
+            .filter(|p| p.period() == 0)
+            .map(error)
+            .fold(f64::INFINITY, f64::min)
+    }
+
     /// Picks the predictor to score with: the best plain level, unless a ready seasonal one
     /// predicts clearly better; the current choice stays unless beaten by a margin.
     fn choose(&mut self, time: i64) {
-        let best_plain = self
-            .predictors
-            .iter()
-            .filter(|p| p.period() == 0)
-            .map(Predictor::error)
-            .fold(f64::INFINITY, f64::min);
-        let best_plain_selection = self
-            .predictors
-            .iter()
-            .filter(|p| p.period() == 0)
-            .map(Predictor::selection_error)
-            .fold(f64::INFINITY, f64::min);
+        let best_plain = self.best_plain(Predictor::error);
+        let best_plain_selection = self.best_plain(Predictor::selection_error);
         // A seasonal profile qualifies on recent or on long-memory error: a plain level's recent
         // error can look good only because it winsorizes a regular spike as an outlier every time.
         let eligible = |p: &Predictor| {
