@@ -65,8 +65,11 @@ const FINE_LIMIT: f64 = 40.0;
 const COARSE_WIDTH: f64 = 4.0;
 const BINS: usize = 160 + 68;
 /// The history's excess is taken out in full up to this multiple of the best-supported raw score
-/// (or the history's largest, if lower), then fades (see `Normalization::adjusted_raw`).
-const EXCESS_REACH: f64 = 2.0;
+/// (or the history's largest, if lower), then fades (see `Normalization::adjusted_raw`). Beyond
+/// 1.5 the correction reaches deviations the history holds only a handful of (a dip as deep as
+/// the worst of a first weekend scored 9 at 2.0, 24 at 1.5); below it NAB loses points (1.25:
+/// -1.4) as a noisy job's rarer usual deviations go undiscounted.
+const EXCESS_REACH: f64 = 1.5;
 /// Decades beyond the reach over which the excess correction fades by a factor `e`.
 const EXCESS_FADE: f64 = 1.0;
 /// History is forgotten with this factor per finalized bucket.

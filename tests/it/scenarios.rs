@@ -164,7 +164,7 @@ async fn scenarios_are_found_and_clean_weeks_stay_quiet() {
         }
     })
     .await;
-    assert_band("dip", &dip, 5.0);
+    assert_band("dip", &dip, 15.0);
 
     let shift = scenario(c, "level-shift", (ANOMALY_AT, 3 * HOUR), |t, v| {
         if after(t) {
