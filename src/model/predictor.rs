@@ -381,3 +381,58 @@ impl Predictor {
                 .map_or(0, |p| std::mem::size_of::<Profile>() + p.heap_bytes())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A trend predictor fed a ramp long enough for its rates to settle.
+    fn ramp() -> Predictor {
+        let mut p = Predictor::trend(12.0);
+        for i in 0..200 {
+            p.observe(i * 60, 3.0 * i as f64, 1e-6);
+        }
+        p
+    }
+
+    #[test]
+    fn the_forecast_variance_is_the_closed_form_of_the_per_step_sum() {
+        let p = ramp();
+        let (rate, slope_rate, d) = (p.level_rate(), p.slope_rate(), p.trend_damping());
+        for n in [0u64, 1, 2, 7, 100, 5000] {
+            let mut explicit = 1.0;
+            let mut carry = 0.0;
+            for j in 1..=n {
+                carry += d.powf(j as f64);
+                explicit += (rate + slope_rate * carry).powi(2);
+            }
+            let closed = p.ahead_variance_factor(n);
+            assert!(
+                (closed - explicit).abs() < 1e-9 * explicit,
+                "{n}: {closed} {explicit}"
+            );
+        }
+        // Without a slope it is exponential smoothing's 1 + n rate^2.
+        let level = Predictor::level(12.0);
+        assert_eq!(level.ahead_variance_factor(3), 1.0 + 3.0);
+    }
+
+    #[test]
+    fn a_ramp_is_followed_and_carried_on_damped() {
+        let p = ramp();
+        let next = p.predict(200 * 60);
+        assert!((next - 3.0 * 200.0).abs() < 0.5, "{next}");
+        assert!((p.slope - 3.0).abs() < 0.05, "{}", p.slope);
+        let ahead = |steps: u64| p.predict_ahead((200 + steps as i64) * 60, steps) - next;
+        assert!((ahead(1) - p.slope * p.trend_damping()).abs() < 1e-9);
+        // Far ahead the slope has carried on over about `TREND_REACH_MEMORIES` level memories.
+        let reach = p.slope * TREND_REACH_MEMORIES * 12.0;
+        assert!(ahead(100_000) < reach && ahead(100_000) > 0.98 * reach);
+        // A level shift forgets the slope: what follows the jump is not known yet.
+        let mut shifted = p.clone();
+        for i in 200..203 {
+            shifted.observe(i * 60, 1e6, 1e-6);
+        }
+        assert_eq!(shifted.slope, 0.0);
+    }
+}
