@@ -15,7 +15,9 @@
 //!   few cycles) the counts are freed.
 //!
 //! Storage is measured by length, not capacity, so the size is a function of the state alone and
-//! identical after a snapshot round trip (memory limits are enforced on it).
+//! identical after a snapshot round trip (memory limits are enforced on it). Boxed slices rather
+//! than vectors: storage only grows during the first cycle, and a slice's handle is a third
+//! smaller (the profile lives in every seasonal predictor of every series).
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -39,11 +41,11 @@ pub struct Profile {
     origin: u32,
     /// Mantissas, in storage order; shorter than `slots` until the first cycle is covered.
     #[serde(with = "i16_bytes")]
-    mantissas: Vec<i16>,
+    mantissas: Box<[i16]>,
     /// One scale per block of `BLOCK` stored slots.
-    scales: Vec<f32>,
+    scales: Box<[f32]>,
     /// Updates per stored slot (saturating); empty once no slot needs its count any more.
-    counts: Vec<u8>,
+    counts: Box<[u8]>,
 }
 
 impl Profile {
@@ -53,9 +55,9 @@ impl Profile {
         Profile {
             slots: slots as u32,
             origin: (origin % slots) as u32,
-            mantissas: Vec::new(),
-            scales: Vec::new(),
-            counts: Vec::new(),
+            mantissas: Box::default(),
+            scales: Box::default(),
+            counts: Box::default(),
         }
     }
 
@@ -141,10 +143,10 @@ impl Profile {
         let slots = self.slots as usize;
         let len = ((index / BLOCK + 1) * BLOCK).min(slots);
         let keep_counts = !self.counts.is_empty() || self.mantissas.is_empty();
-        self.mantissas.resize(len, 0);
-        self.scales.resize(len.div_ceil(BLOCK), 0.0);
+        resize(&mut self.mantissas, len, 0);
+        resize(&mut self.scales, len.div_ceil(BLOCK), 0.0);
         if keep_counts {
-            self.counts.resize(len, 0);
+            resize(&mut self.counts, len, 0);
         }
     }
 
@@ -158,7 +160,7 @@ impl Profile {
         }
         let whole = self.counts.len() == self.slots as usize;
         if force || (whole && self.counts.iter().all(|c| *c >= saturated)) {
-            self.counts = Vec::new();
+            self.counts = Box::default();
         }
     }
 
@@ -170,6 +172,13 @@ impl Profile {
     }
 }
 
+/// Resizes a boxed slice to `len`, filling new elements with `fill`.
+fn resize<T: Copy>(slice: &mut Box<[T]>, len: usize, fill: T) {
+    let mut values = std::mem::take(slice).into_vec();
+    values.resize(len, fill);
+    *slice = values.into_boxed_slice();
+}
+
 /// The nearest mantissa of `value` at `scale` (0 when the scale is 0; saturating).
 fn quantize(value: f64, scale: f64) -> i16 {
     if scale > 0.0 {
@@ -179,7 +188,7 @@ fn quantize(value: f64, scale: f64) -> i16 {
     }
 }
 
-/// `Vec<i16>` as one little-endian byte string: bincode would otherwise write each `i16` as a
+/// `[i16]` as one little-endian byte string: bincode would otherwise write each `i16` as a
 /// varint of up to 3 bytes.
 mod i16_bytes {
     use super::*;
@@ -189,16 +198,16 @@ mod i16_bytes {
         s.serialize_bytes(&bytes)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i16>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Box<[i16]>, D::Error> {
         struct Visitor;
         impl serde::de::Visitor<'_> for Visitor {
-            type Value = Vec<i16>;
+            type Value = Box<[i16]>;
 
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("an even number of bytes")
             }
 
-            fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<Vec<i16>, E> {
+            fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<Box<[i16]>, E> {
                 if bytes.len() % 2 != 0 {
                     return Err(E::invalid_length(bytes.len(), &self));
                 }
@@ -208,7 +217,7 @@ mod i16_bytes {
                     .collect())
             }
 
-            fn visit_byte_buf<E: serde::de::Error>(self, bytes: Vec<u8>) -> Result<Vec<i16>, E> {
+            fn visit_byte_buf<E: serde::de::Error>(self, bytes: Vec<u8>) -> Result<Box<[i16]>, E> {
                 self.visit_bytes(&bytes)
             }
         }

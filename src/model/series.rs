@@ -62,6 +62,11 @@ const DISCRETE_CHECK_BELOW: f64 = 0.05;
 /// Level memories (buckets) of the plain-level predictors: one follows drift, one averages noise.
 const FAST_LEVEL: f64 = 12.0;
 const SLOW_LEVEL: f64 = 100.0;
+/// Level memory of the trend candidate (its slope learns over about twice as long).
+const TREND_LEVEL: f64 = 12.0;
+/// The trend candidate is used only if its long-memory error is below this fraction of the best
+/// plain level's: a slope amplifies noise and overshoots at every turn, so it must clearly pay.
+const TREND_GAIN: f64 = 0.8;
 /// Level memory of the seasonal predictors, in cycles: a level that moves within a cycle would
 /// soak up part of the pattern and fight the profile for it.
 const SEASONAL_LEVEL_CYCLES: f64 = 1.0;
@@ -78,8 +83,8 @@ const HOUR: i64 = 3_600;
 const DAY: i64 = 86_400;
 const WEEK: i64 = 7 * DAY;
 
-/// Competing predictors of a bucket feature (plain levels, daily and weekly profiles, and an
-/// hourly one on buckets shorter than the daily profile's slots), scored
+/// Competing predictors of a bucket feature (plain levels, a level with a slope, daily and weekly
+/// profiles, and an hourly one on buckets shorter than the daily profile's slots), scored
 /// against whichever has recently predicted best, with a Student-t residual whose degrees of
 /// freedom grow with the data seen. Learning is robust: outliers are winsorized, a run of them on
 /// one side is a level shift that moves every predictor at once.
@@ -171,27 +176,35 @@ impl AdaptiveModel {
         self.predict(time).is_finite() && self.effective_variance(time).is_finite()
     }
 
-    /// The least `error` among the plain levels.
+    /// The least `error` among the plain levels (without a slope).
     fn best_plain(&self, error: impl Fn(&Predictor) -> f64) -> f64 {
         self.predictors
             .iter()
-            .filter(|p| p.period() == 0)
+            .filter(|p| p.period() == 0 && !p.has_trend())
             .map(error)
             .fold(f64::INFINITY, f64::min)
     }
 
-    /// Picks the predictor to score with: the best plain level, unless a ready seasonal one
-    /// predicts clearly better; the current choice stays unless beaten by a margin.
+    /// Picks the predictor to score with: the best plain level, unless a ready seasonal or trend
+    /// one predicts clearly better; the current choice stays unless beaten by a margin.
     fn choose(&mut self, time: i64) {
         let best_plain = self.best_plain(Predictor::error);
         let best_plain_selection = self.best_plain(Predictor::selection_error);
         // A seasonal profile qualifies on recent or on long-memory error: a plain level's recent
         // error can look good only because it winsorizes a regular spike as an outlier every time.
+        // A trend must win on both: over the long memory (a steady drift, not a lucky stretch)
+        // and now (a slope overshoots after the drift stops or the level jumps).
         let eligible = |p: &Predictor| {
             p.ready(time)
-                && (p.period() == 0
-                    || p.error() < SEASONAL_GAIN * best_plain
-                    || p.selection_error() < SEASONAL_GAIN * best_plain_selection)
+                && if p.has_trend() {
+                    p.selection_weight() >= p.switch_evidence()
+                        && p.selection_error() < TREND_GAIN * best_plain_selection
+                        && p.error() < best_plain
+                } else {
+                    p.period() == 0
+                        || p.error() < SEASONAL_GAIN * best_plain
+                        || p.selection_error() < SEASONAL_GAIN * best_plain_selection
+                }
         };
         let mut best = None;
         for (i, p) in self.predictors.iter().enumerate() {
@@ -205,9 +218,9 @@ impl AdaptiveModel {
         let current = &self.predictors[self.active];
         let challenger = &self.predictors[best];
         // Plain levels switch on recent error alone (that is how the model follows a change of
-        // regime). A seasonal challenger must also win over the long memory: its recent error
-        // may be low by luck, measured over a quiet stretch of its cycle.
-        let proven = challenger.period() == 0
+        // regime). A seasonal or trend challenger must also win over the long memory: its recent
+        // error may be low by luck, measured over a quiet stretch of its cycle.
+        let proven = (challenger.period() == 0 && !challenger.has_trend())
             || (challenger.selection_weight() >= challenger.switch_evidence()
                 && challenger.selection_error() < current.selection_error());
         if !eligible(current) || (proven && challenger.error() < SWITCH_GAIN * current.error()) {
@@ -238,7 +251,11 @@ fn tail_probability(deviation: f64, nu: f64, tail: Tail) -> f64 {
 impl SeriesModel for AdaptiveModel {
     fn new(kind: FeatureKind, bucket_span_secs: i64) -> AdaptiveModel {
         let span = bucket_span_secs.max(1);
-        let mut predictors = vec![Predictor::level(FAST_LEVEL), Predictor::level(SLOW_LEVEL)];
+        let mut predictors = vec![
+            Predictor::level(FAST_LEVEL),
+            Predictor::level(SLOW_LEVEL),
+            Predictor::trend(TREND_LEVEL),
+        ];
         // An hourly profile only where the daily one is coarser than a bucket (short spans):
         // otherwise the daily profile already holds every hourly shape at full resolution.
         let coarse_daily = Predictor::seasonal(DAY, span, 1.0).slot_secs() > span;
@@ -352,17 +369,17 @@ impl AdaptiveModel {
         self.forecast_interval(time, 0, confidence)
     }
 
-    /// The interval `steps` buckets beyond the next one: the level's own uncertainty adds up
-    /// with each step, as for exponential smoothing (`sd^2 * (1 + steps * rate^2)`).
+    /// The interval `steps` buckets beyond the next one: the active predictor carries its
+    /// trend on (damped), and the level's and slope's own uncertainty add up with each step, as
+    /// for exponential smoothing.
     pub fn forecast_interval(&self, time: i64, steps: u64, confidence: f64) -> Option<Interval> {
         let active = &self.predictors[self.active];
         if self.updates < WARMUP_BUCKETS || !active.ready(time) {
             return None;
         }
-        let rate = active.level_rate();
-        let variance = self.effective_variance(time) * (1.0 + steps as f64 * rate * rate);
+        let variance = self.effective_variance(time) * active.ahead_variance_factor(steps);
         let interval = Interval::student_t(
-            self.predict(time),
+            active.predict_ahead(time, steps),
             variance.sqrt(),
             self.degrees_of_freedom(),
             confidence,
@@ -374,6 +391,10 @@ impl AdaptiveModel {
         interval.is_finite().then_some(interval)
     }
 }
+
+#[cfg(test)]
+#[path = "trend_tests.rs"]
+mod trend_tests;
 
 #[cfg(test)]
 pub(crate) mod tests {
