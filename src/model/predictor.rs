@@ -110,6 +110,11 @@ impl Predictor {
         i64::from(self.period)
     }
 
+    /// The bucket span in seconds (1 for a plain level).
+    pub fn span(&self) -> i64 {
+        i64::from(self.span)
+    }
+
     /// Seconds of the cycle one profile slot covers (a bucket span, or several where the cycle
     /// has more buckets than a profile keeps slots).
     pub fn slot_secs(&self) -> i64 {

@@ -4,13 +4,15 @@
 //! Owns the [`SeriesModel`] trait and today's implementation, [`AdaptiveModel`]. Knows nothing
 //! about records, by/partition values or scores: the detector hands it one number per bucket with
 //! the bucket's time, asks for a probability, then lets it learn. Prediction comes from
-//! `predictor` (competing level and seasonal predictors), tail maths from `distribution`.
+//! `predictor` (competing level and seasonal predictors), tail maths from `distribution`; periods
+//! other than the fixed ones are found by `period` and managed in `series_periods`.
 
 use serde::{Deserialize, Serialize};
 
 use crate::model::distribution::{clamp_probability, student_t_upper_tail, CountDistribution};
 use crate::model::function::Tail;
 use crate::model::interval::Interval;
+use crate::model::period::Periods;
 use crate::model::predictor::Predictor;
 
 /// What kind of number a feature is: counts get a count-aware variance floor and discrete tails.
@@ -95,6 +97,9 @@ pub struct AdaptiveModel {
     last_value: f64,
     /// Exponentially weighted mean of recent standardized residuals: multi-bucket evidence.
     recent: f64,
+    /// The search for other periods and the found one's bookkeeping; `None` while a seasonal
+    /// predictor explains the data and none was found (see `series_periods`).
+    periods: Option<Box<Periods>>,
 }
 
 impl AdaptiveModel {
@@ -114,6 +119,7 @@ impl AdaptiveModel {
                 .iter()
                 .map(Predictor::approximate_bytes)
                 .sum::<usize>()
+            + self.periods.as_ref().map_or(0, |p| p.approximate_bytes())
     }
 
     /// The variance used for scoring at `time`: the active predictor's error, floored by the
@@ -182,17 +188,20 @@ impl AdaptiveModel {
 
     /// Picks the predictor to score with: the best plain level, unless a ready seasonal one
     /// predicts clearly better; the current choice stays unless beaten by a margin.
+    /// Whether `p` may be scored with at `time`: ready, and a plain level or a seasonal predictor
+    /// clearly better than the best plain one. A seasonal profile qualifies on recent or on
+    /// long-memory error: a plain level's recent error can look good only because it winsorizes a
+    /// regular spike as an outlier every time.
+    fn eligible(&self, p: &Predictor, time: i64) -> bool {
+        p.ready(time)
+            && (p.period() == 0
+                || p.error() < SEASONAL_GAIN * self.best_plain(Predictor::error)
+                || p.selection_error()
+                    < SEASONAL_GAIN * self.best_plain(Predictor::selection_error))
+    }
+
     fn choose(&mut self, time: i64) {
-        let best_plain = self.best_plain(Predictor::error);
-        let best_plain_selection = self.best_plain(Predictor::selection_error);
-        // A seasonal profile qualifies on recent or on long-memory error: a plain level's recent
-        // error can look good only because it winsorizes a regular spike as an outlier every time.
-        let eligible = |p: &Predictor| {
-            p.ready(time)
-                && (p.period() == 0
-                    || p.error() < SEASONAL_GAIN * best_plain
-                    || p.selection_error() < SEASONAL_GAIN * best_plain_selection)
-        };
+        let eligible = |p: &Predictor| self.eligible(p, time);
         let mut best = None;
         for (i, p) in self.predictors.iter().enumerate() {
             if eligible(p) && best.is_none_or(|b: usize| p.error() < self.predictors[b].error()) {
@@ -257,6 +266,7 @@ impl SeriesModel for AdaptiveModel {
             resolution: f64::INFINITY,
             last_value: 0.0,
             recent: 0.0,
+            periods: Some(Box::new(Periods::new(span))),
         }
     }
 
@@ -341,8 +351,12 @@ impl AdaptiveModel {
             }
         }
         self.choose(time);
+        self.track_periods(time, value);
     }
 }
+
+#[path = "series_periods.rs"]
+mod periods;
 
 /// Intervals for model plot and forecasts (`model::interval` does the quantiles).
 impl AdaptiveModel {
