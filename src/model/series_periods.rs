@@ -54,9 +54,10 @@ impl AdaptiveModel {
         }
     }
 
-    /// Adds a predictor for `period` seconds unless a fixed one holds it (equal to or a divisor of
-    /// its period, see `HELD_DIVISOR`) or it is the found period or a multiple of it (the search sees multiples once
-    /// its window is too coarse for the period itself); replaces a different found period.
+    /// Adds a predictor for `period` seconds unless a fixed one holds it (equal to or a divisor
+    /// of its period, see `HELD_DIVISOR`) or it is the found period or a multiple of it (the
+    /// search sees multiples once its window is too coarse for the period itself); replaces a
+    /// different found period.
     fn adopt(&mut self, period: i64) {
         let found = self.found_period();
         let fixed = &self.predictors[..self.predictors.len() - usize::from(found.is_some())];
