@@ -188,20 +188,17 @@ impl AdaptiveModel {
 
     /// Picks the predictor to score with: the best plain level, unless a ready seasonal one
     /// predicts clearly better; the current choice stays unless beaten by a margin.
-    /// Whether `p` may be scored with at `time`: ready, and a plain level or a seasonal predictor
-    /// clearly better than the best plain one. A seasonal profile qualifies on recent or on
-    /// long-memory error: a plain level's recent error can look good only because it winsorizes a
-    /// regular spike as an outlier every time.
-    fn eligible(&self, p: &Predictor, time: i64) -> bool {
-        p.ready(time)
-            && (p.period() == 0
-                || p.error() < SEASONAL_GAIN * self.best_plain(Predictor::error)
-                || p.selection_error()
-                    < SEASONAL_GAIN * self.best_plain(Predictor::selection_error))
-    }
-
     fn choose(&mut self, time: i64) {
-        let eligible = |p: &Predictor| self.eligible(p, time);
+        let best_plain = self.best_plain(Predictor::error);
+        let best_plain_selection = self.best_plain(Predictor::selection_error);
+        // A seasonal profile qualifies on recent or on long-memory error: a plain level's recent
+        // error can look good only because it winsorizes a regular spike as an outlier every time.
+        let eligible = |p: &Predictor| {
+            p.ready(time)
+                && (p.period() == 0
+                    || p.error() < SEASONAL_GAIN * best_plain
+                    || p.selection_error() < SEASONAL_GAIN * best_plain_selection)
+        };
         let mut best = None;
         for (i, p) in self.predictors.iter().enumerate() {
             if eligible(p) && best.is_none_or(|b: usize| p.error() < self.predictors[b].error()) {
