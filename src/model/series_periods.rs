@@ -12,12 +12,6 @@ use super::*;
 /// A found period's predictor is retired after this many of its cycles (once ready) without
 /// being competitive.
 const IDLE_CYCLES: i64 = 4;
-/// A fixed profile holds a divisor of its period if it learns each phase of the shorter cycle at
-/// least once every this many of those cycles: the daily profile holds every divisor of a day down
-/// to an hour, the weekly one those down to 7 hours. Holding more loosely adds predictors the fixed
-/// ones already cover (on NAB's `cpu_utilization_asg_misconfiguration`, an hourly predictor next to
-/// the daily profile raised false alarms and missed the anomaly).
-const HELD_DIVISOR: i64 = 24;
 
 impl AdaptiveModel {
     /// The period of the found predictor, if there is one (it is always the last predictor).
@@ -55,15 +49,14 @@ impl AdaptiveModel {
     }
 
     /// Adds a predictor for `period` seconds unless a fixed one holds it (equal to or a divisor
-    /// of its period, see `HELD_DIVISOR`) or it is the found period or a multiple of it (the
-    /// search sees multiples once its window is too coarse for the period itself); replaces a
-    /// different found period.
+    /// of its period: on NAB's `cpu_utilization_asg_misconfiguration`, an hourly predictor next
+    /// to the daily profile raised false alarms and missed the anomaly) or it is the found period
+    /// or a multiple of it (the search sees multiples once its window is too coarse for the period
+    /// itself); replaces a different found period.
     fn adopt(&mut self, period: i64) {
         let found = self.found_period();
         let fixed = &self.predictors[..self.predictors.len() - usize::from(found.is_some())];
-        let holds = |p: &Predictor| {
-            p.period() > 0 && p.period() % period == 0 && p.period() / period <= HELD_DIVISOR
-        };
+        let holds = |p: &Predictor| p.period() > 0 && p.period() % period == 0;
         if period <= 0 || fixed.iter().any(holds) {
             return;
         }
