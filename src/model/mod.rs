@@ -32,6 +32,7 @@ mod interval;
 mod memory;
 mod mixture;
 pub mod model_plot;
+mod period;
 mod population;
 mod predictor;
 mod profile;

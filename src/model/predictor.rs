@@ -138,6 +138,11 @@ impl Predictor {
         ((buckets / per_slot).max(1), per_slot * span)
     }
 
+    /// The bucket span in seconds (1 for a plain level).
+    pub fn span(&self) -> i64 {
+        i64::from(self.span)
+    }
+
     /// Seconds of the cycle one profile slot covers.
     pub fn slot_secs(&self) -> i64 {
         self.layout().1

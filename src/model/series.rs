@@ -4,13 +4,15 @@
 //! Owns the [`SeriesModel`] trait and today's implementation, [`AdaptiveModel`]. Knows nothing
 //! about records, by/partition values or scores: the detector hands it one number per bucket with
 //! the bucket's time, asks for a probability, then lets it learn. Prediction comes from
-//! `predictor` (competing level and seasonal predictors), tail maths from `distribution`.
+//! `predictor` (competing level and seasonal predictors), tail maths from `distribution`; periods
+//! other than the fixed ones are found by `period` and managed in `series_periods`.
 
 use serde::{Deserialize, Serialize};
 
 use crate::model::distribution::{clamp_probability, student_t_upper_tail, CountDistribution};
 use crate::model::function::Tail;
 use crate::model::interval::Interval;
+use crate::model::period::Periods;
 use crate::model::predictor::Predictor;
 
 /// What kind of number a feature is: counts get a count-aware variance floor and discrete tails.
@@ -100,6 +102,9 @@ pub struct AdaptiveModel {
     last_value: f64,
     /// Exponentially weighted mean of recent standardized residuals: multi-bucket evidence.
     recent: f64,
+    /// The search for other periods and the found one's bookkeeping; `None` while a seasonal
+    /// predictor explains the data and none was found (see `series_periods`).
+    periods: Option<Box<Periods>>,
 }
 
 impl AdaptiveModel {
@@ -119,6 +124,7 @@ impl AdaptiveModel {
                 .iter()
                 .map(Predictor::approximate_bytes)
                 .sum::<usize>()
+            + self.periods.as_ref().map_or(0, |p| p.approximate_bytes())
     }
 
     /// The variance used for scoring at `time`: the active predictor's error, floored by the
@@ -274,6 +280,7 @@ impl SeriesModel for AdaptiveModel {
             resolution: f64::INFINITY,
             last_value: 0.0,
             recent: 0.0,
+            periods: Some(Box::new(Periods::new(span))),
         }
     }
 
@@ -358,8 +365,12 @@ impl AdaptiveModel {
             }
         }
         self.choose(time);
+        self.track_periods(time, value);
     }
 }
+
+#[path = "series_periods.rs"]
+mod periods;
 
 /// Intervals for model plot and forecasts (`model::interval` does the quantiles).
 impl AdaptiveModel {

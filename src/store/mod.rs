@@ -169,7 +169,7 @@
 //! | 1 | initial layout (auspex 0.1.0); `resources` and `security` added later in version 1 (older stores have them empty: nothing to migrate; a store without users gets the bootstrap `elastic` user at the first secured start) |
 //! | 2 | the bincode model state (influencers, populations, compact seasonal profiles, memory monitor, rules, categorizer) and `Progress.status` (`ModelSizeStats` memory and categorization fields) changed shape; result kinds 4, 10-12 and resource kind `s` added. Version 1 stores are refused with `UnknownFormat` (no migration: their snapshots cannot be decoded into the new model) |
 //! | 3 | each series predictor keeps a long-memory selection error and each detector a renormalization clock (the bincode model state changed shape); results are renormalized in place. Older stores are refused with `UnknownFormat` |
-//! | 4 | series models hold a fifth predictor (level + slope: the trend candidate), narrower predictor fields and no stored slot geometry (the bincode model state changed shape). Older stores are refused with `UnknownFormat` |
+//! | 4 | series models hold a fifth predictor (level + slope: the trend candidate), narrower predictor fields, no stored slot geometry, and the search for other periods (its window and a found period's predictor) (the bincode model state changed shape). Older stores are refused with `UnknownFormat` |
 
 mod check;
 mod commit;

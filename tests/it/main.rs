@@ -22,7 +22,8 @@
 //! start's password, the audit log and HTTPS (servers run with security off unless a test asks);
 //! `functions` the other detector functions and population analysis on seeded anomalies of their kind;
 //! `population` population influencers, model plot per member and the memory limit against new clients;
-//! `renormalize` past scores rescored as the job's history moves (window, splits, restarts, replay).
+//! `renormalize` past scores rescored as the job's history moves (window, splits, restarts, replay);
+//! `periods` a seasonal cycle found in the data (neither daily nor weekly) and its break.
 
 mod categories;
 mod cli;
@@ -42,6 +43,7 @@ mod lifecycle;
 mod memory;
 mod metrics;
 mod model_plot;
+mod periods;
 mod population;
 mod renormalize;
 mod resources;
