@@ -1,0 +1,289 @@
+//! Tests of the series model, and the seeded `TestRng` the other model tests share.
+
+use super::*;
+
+/// A tiny seeded generator (splitmix64 + Box-Muller) so tests need no extra crates.
+pub struct TestRng(u64);
+
+impl TestRng {
+    pub fn new(seed: u64) -> TestRng {
+        TestRng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in (0, 1).
+    pub fn uniform(&mut self) -> f64 {
+        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    pub fn gaussian(&mut self, mean: f64, sd: f64) -> f64 {
+        let u1 = self.uniform();
+        let u2 = self.uniform();
+        mean + sd * (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+
+    pub fn poisson(&mut self, rate: f64) -> u64 {
+        // Knuth's method in chunks so large rates do not underflow.
+        let mut remaining = rate;
+        let mut count = 0;
+        while remaining > 0.0 {
+            let step = remaining.min(30.0);
+            remaining -= step;
+            let limit = (-step).exp();
+            let mut product = self.uniform();
+            while product > limit {
+                count += 1;
+                product *= self.uniform();
+            }
+        }
+        count
+    }
+}
+
+const SPAN: i64 = 300;
+
+/// A model with its own clock: every update is the next 5-minute bucket.
+#[derive(Debug)]
+struct Clocked {
+    model: AdaptiveModel,
+    next: i64,
+}
+
+impl Clocked {
+    fn probability(&self, value: f64, tail: Tail) -> Assessment {
+        self.model.probability(self.next, value, tail)
+    }
+
+    fn update(&mut self, value: f64, weight: f64) {
+        self.model.update(self.next, value, weight);
+        self.next += SPAN;
+    }
+
+    fn mean(&self) -> f64 {
+        self.model.predict(self.next)
+    }
+
+    fn effective_variance(&self) -> f64 {
+        self.model.effective_variance(self.next)
+    }
+}
+
+fn trained(kind: FeatureKind, values: impl Iterator<Item = f64>) -> Clocked {
+    let mut model = Clocked {
+        model: AdaptiveModel::new(kind, SPAN),
+        next: 0,
+    };
+    for v in values {
+        model.update(v, 1.0);
+    }
+    model
+}
+
+#[test]
+fn daily_pattern_is_learnt_and_a_broken_day_is_not() {
+    let mut rng = TestRng::new(21);
+    let per_day = (DAY / SPAN) as usize;
+    let daily = |i: usize| {
+        let phase = (i % per_day) as f64 / per_day as f64;
+        100.0 + 40.0 * (2.0 * std::f64::consts::PI * phase).sin()
+    };
+    let model = trained(
+        FeatureKind::Continuous,
+        (0..per_day * 5).map(|i| daily(i) + rng.gaussian(0.0, 2.0)),
+    );
+    let next = per_day * 5 + per_day / 4;
+    let mut model = model;
+    for i in per_day * 5..next {
+        model.update(daily(i) + rng.gaussian(0.0, 2.0), 1.0);
+    }
+    // At the daily peak, the expectation follows the pattern rather than the daily mean.
+    assert!((model.mean() - daily(next)).abs() < 5.0, "{}", model.mean());
+    assert!(model.probability(daily(next), Tail::Both).probability > 0.2);
+    // The daily mean at the peak's time is a clear anomaly, though it is a usual value.
+    assert!(
+        model.probability(100.0, Tail::Both).probability < 1e-8,
+        "{:?} {:?}",
+        model.probability(100.0, Tail::Both),
+        model.model
+    );
+}
+
+#[test]
+fn a_coarse_weekly_profile_does_not_win_on_a_quiet_stretch() {
+    // A sharp daily square wave: high for 9 hours, low otherwise. The weekly profile (35-minute
+    // slots at 5-minute buckets) blurs the edges; a week in, its error over the quiet hours
+    // since it became ready is below the daily profile's, which has seen edges recently.
+    let mut rng = TestRng::new(29);
+    let per_day = (DAY / SPAN) as usize;
+    let wave = |i: usize| {
+        let hour = (i % per_day) * 24 / per_day;
+        if (9..18).contains(&hour) {
+            80.0
+        } else {
+            20.0
+        }
+    };
+    let mut model = trained(
+        FeatureKind::Continuous,
+        (0..per_day * 2).map(|i| wave(i) + rng.gaussian(0.0, 1.0)),
+    );
+    let mut least = 1.0f64;
+    for i in per_day * 2..per_day * 10 {
+        let value = wave(i) + rng.gaussian(0.0, 1.0);
+        least = least.min(model.probability(value, Tail::Both).probability);
+        model.update(value, 1.0);
+    }
+    assert!(least > 1e-6, "clean data scored p = {least:e}");
+}
+
+#[test]
+fn an_hourly_pattern_on_minute_buckets_is_learnt_at_full_resolution() {
+    // A job at the top of every hour on 1-minute buckets: the daily profile's 5-minute slots
+    // blur it, the hourly profile holds it exactly.
+    let span = 60;
+    let mut rng = TestRng::new(31);
+    let value = |t: i64| if t % HOUR == 0 { 100.0 } else { 10.0 };
+    let mut model = AdaptiveModel::new(FeatureKind::Continuous, span);
+    let mut t = 0;
+    while t < DAY {
+        model.update(t, value(t) + rng.gaussian(0.0, 1.0), 1.0);
+        t += span;
+    }
+    let mut least = 1.0f64;
+    while t < 2 * DAY {
+        let v = value(t) + rng.gaussian(0.0, 1.0);
+        let p = model.probability(t, v, Tail::Both).probability;
+        least = least.min(p);
+        model.update(t, v, 1.0);
+        t += span;
+    }
+    assert!(least > 1e-6, "the usual hourly job scored p = {least:e}");
+    let top = 2 * DAY;
+    let missed = model.probability(top, 10.0, Tail::Both).probability;
+    assert!(missed < 1e-6, "a missing hourly job scored p = {missed:e}");
+}
+
+#[test]
+fn warm_up_reports_nothing() {
+    let mut rng = TestRng::new(1);
+    let model = trained(
+        FeatureKind::Continuous,
+        (0..WARMUP_BUCKETS - 1).map(|_| rng.gaussian(10.0, 1.0)),
+    );
+    let a = model.probability(1e9, Tail::Both);
+    assert_eq!(a.probability, 1.0);
+    assert!(!a.scored);
+}
+
+#[test]
+fn spike_is_improbable_and_noise_is_not() {
+    let mut rng = TestRng::new(7);
+    let model = trained(
+        FeatureKind::Continuous,
+        (0..400).map(|_| rng.gaussian(100.0, 5.0)),
+    );
+    assert!((model.mean() - 100.0).abs() < 2.0);
+    assert!(model.probability(150.0, Tail::Both).probability < 1e-15);
+    assert!(model.probability(103.0, Tail::Both).probability > 0.3);
+    // One-sided: a drop is not a high-side anomaly.
+    assert!(model.probability(50.0, Tail::High).probability > 0.9);
+    assert!(model.probability(50.0, Tail::Low).probability < 1e-15);
+}
+
+#[test]
+fn one_spike_does_not_blind_the_model() {
+    let mut rng = TestRng::new(3);
+    let mut model = trained(
+        FeatureKind::Continuous,
+        (0..300).map(|_| rng.gaussian(0.0, 1.0)),
+    );
+    model.update(1000.0, 1.0);
+    assert!(
+        model.effective_variance() < 1.5,
+        "{}",
+        model.effective_variance()
+    );
+    assert!(model.probability(8.0, Tail::Both).probability < 1e-8);
+}
+
+#[test]
+fn level_shift_is_learnt_quickly() {
+    let mut model = trained(
+        FeatureKind::Continuous,
+        (0..200).map(|i| 10.0 + (i % 2) as f64),
+    );
+    for _ in 0..3 {
+        model.update(100.0, 1.0);
+    }
+    assert!((model.mean() - 100.0).abs() < 1.0);
+    assert!(model.probability(100.5, Tail::Both).probability > 0.5);
+}
+
+#[test]
+fn flat_series_with_a_tiny_step_stays_finite() {
+    let mut model = trained(FeatureKind::Continuous, (0..100).map(|_| 5.0));
+    let a = model.probability(5.000_001, Tail::Both);
+    assert!(a.probability > 0.1, "{a:?}");
+    let b = model.probability(6.0, Tail::Both);
+    assert!(b.probability > 0.0 && b.probability < 1e-10);
+    for _ in 0..10 {
+        model.update(6.0, 1.0);
+    }
+    assert!(model.probability(6.0, Tail::Both).probability > 0.5);
+    // Going back to a level already visited is no longer a catastrophe.
+    assert!(model.probability(5.0, Tail::Both).probability > 1e-4);
+}
+
+#[test]
+fn flat_zero_series_gives_finite_probabilities() {
+    let model = trained(FeatureKind::Continuous, (0..50).map(|_| 0.0));
+    let a = model.probability(1.0, Tail::Both);
+    assert!(a.probability >= 1e-308 && a.probability.is_finite());
+    assert_eq!(model.probability(0.0, Tail::Both).probability, 1.0);
+}
+
+#[test]
+fn extreme_values_never_poison_the_state() {
+    let mut rng = TestRng::new(17);
+    let mut model = trained(
+        FeatureKind::Continuous,
+        (0..100).map(|_| rng.gaussian(1.0, 0.1)),
+    );
+    for v in [
+        f64::MAX,
+        -f64::MAX,
+        1e300,
+        f64::MIN_POSITIVE,
+        f64::NAN,
+        f64::INFINITY,
+    ] {
+        let a = model.probability(v, Tail::Both);
+        assert!(a.probability > 0.0 && a.probability <= 1.0, "{v}: {a:?}");
+        model.update(v, 1.0);
+        assert!(
+            model.mean().is_finite() && model.effective_variance().is_finite(),
+            "{v}: {model:?}"
+        );
+    }
+    let p = model.probability(1.0, Tail::Both).probability;
+    assert!(p.is_finite() && p > 0.0);
+}
+
+#[test]
+fn counts_use_discrete_tails_at_low_rates() {
+    let mut rng = TestRng::new(11);
+    let model = trained(
+        FeatureKind::Count,
+        (0..500).map(|_| rng.poisson(0.5) as f64),
+    );
+    // P(X >= 4 | 0.5) is about 1.8e-3: a normal approximation would claim far less.
+    let p = model.probability(4.0, Tail::High).probability;
+    assert!(p > 3e-4 && p < 1e-2, "{p}");
+}
