@@ -21,6 +21,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::distribution::normal_upper_tail;
+use crate::model::profile::{self, MANTISSA_MAX};
 
 /// Most entries the window holds.
 pub const CAPACITY: usize = 128;
@@ -40,9 +41,8 @@ const HARMONIC_TOLERANCE: f64 = 0.7;
 const MAX_MISSING: f64 = 0.25;
 /// Shortest period in buckets: a seasonal profile needs a few buckets per cycle to have a shape.
 pub const MIN_PERIOD_BUCKETS: i64 = 4;
-/// The mantissa marking a missing entry, and the largest one.
+/// The mantissa marking a missing entry (below the range `profile::quantize` produces).
 const MISSING: i16 = i16::MIN;
-const MANTISSA_MAX: f64 = i16::MAX as f64;
 /// Found periods snap to the roundest of these (seconds) within their uncertainty: cycles people
 /// and machines make are whole weeks, days, hours or minutes, and a period that is off by a little
 /// drifts through the profile every cycle.
@@ -198,11 +198,8 @@ impl PeriodSearch {
         }
         if mean.is_finite() && mean.abs() > MANTISSA_MAX * f64::from(self.scale) {
             let values: Vec<f64> = (0..self.entries.len()).map(|i| self.decode(i)).collect();
-            // Rounded up in f32 so the new value fits, with headroom for growth.
-            let mut scale = (mean.abs() / (0.8 * MANTISSA_MAX)) as f32;
-            if f64::from(scale) * MANTISSA_MAX < mean.abs() {
-                scale = f32::from_bits(scale.to_bits() + 1);
-            }
+            // With headroom for growth, as a profile block does.
+            let scale = profile::scale_for(mean.abs());
             if !scale.is_finite() {
                 self.clear();
                 return;
@@ -253,16 +250,12 @@ impl PeriodSearch {
     }
 }
 
-/// The nearest mantissa of `value` at `scale` ([`MISSING`] for NaN; saturating).
+/// The nearest mantissa of `value` at `scale` ([`MISSING`] for NaN).
 fn quantize(value: f64, scale: f32) -> i16 {
     if value.is_nan() {
         MISSING
-    } else if scale > 0.0 {
-        (value / f64::from(scale))
-            .round()
-            .clamp(-MANTISSA_MAX, MANTISSA_MAX) as i16
     } else {
-        0
+        profile::quantize(value, f64::from(scale))
     }
 }
 /// What a series keeps about found periods: the search (its window held only while the series

@@ -119,6 +119,11 @@ impl Predictor {
         i64::from(self.period)
     }
 
+    /// True for a plain level: no profile and no slope.
+    pub fn is_plain(&self) -> bool {
+        self.period == 0 && !self.trend
+    }
+
     /// True for a trend candidate (a level with a slope).
     pub fn has_trend(&self) -> bool {
         self.trend

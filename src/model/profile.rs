@@ -24,7 +24,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// Slots sharing one scale, and the unit storage grows by.
 pub const BLOCK: usize = 16;
 /// Largest mantissa.
-const MANTISSA_MAX: f64 = i16::MAX as f64;
+pub(crate) const MANTISSA_MAX: f64 = i16::MAX as f64;
 /// After a rescale the block's largest value sits at this fraction of the mantissa range, so a
 /// slowly growing value does not rescale on every update.
 const HEADROOM: f64 = 0.8;
@@ -124,11 +124,7 @@ impl Profile {
         let decoded: Vec<f64> = (start..end)
             .map(|i| if i == index { value } else { self.decode(i) })
             .collect();
-        // Rounded up in f32 so the largest value still fits.
-        let mut scale = (largest / (HEADROOM * MANTISSA_MAX)) as f32;
-        if f64::from(scale) * MANTISSA_MAX < largest {
-            scale = f32::from_bits(scale.to_bits() + 1);
-        }
+        let scale = scale_for(largest);
         self.scales[block] = scale;
         for (i, v) in (start..end).zip(decoded) {
             self.mantissas[i] = quantize(v, f64::from(scale));
@@ -180,7 +176,18 @@ fn resize<T: Copy>(slice: &mut Box<[T]>, len: usize, fill: T) {
 }
 
 /// The nearest mantissa of `value` at `scale` (0 when the scale is 0; saturating).
-fn quantize(value: f64, scale: f64) -> i16 {
+/// The scale that puts `largest` at `HEADROOM` of the mantissa range, rounded up in `f32` so it
+/// still fits (infinite if `largest` is beyond what an `f32` scale can hold).
+pub(crate) fn scale_for(largest: f64) -> f32 {
+    let mut scale = (largest / (HEADROOM * MANTISSA_MAX)) as f32;
+    if f64::from(scale) * MANTISSA_MAX < largest {
+        scale = f32::from_bits(scale.to_bits() + 1);
+    }
+    scale
+}
+
+/// The nearest mantissa of `value` at `scale` (saturating; 0 while the scale is 0).
+pub(crate) fn quantize(value: f64, scale: f64) -> i16 {
     if scale > 0.0 {
         (value / scale).round().clamp(-MANTISSA_MAX, MANTISSA_MAX) as i16
     } else {

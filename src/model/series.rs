@@ -186,7 +186,7 @@ impl AdaptiveModel {
     fn best_plain(&self, error: impl Fn(&Predictor) -> f64) -> f64 {
         self.predictors
             .iter()
-            .filter(|p| p.period() == 0 && !p.has_trend())
+            .filter(|p| p.is_plain())
             .map(error)
             .fold(f64::INFINITY, f64::min)
     }
@@ -226,7 +226,7 @@ impl AdaptiveModel {
         // Plain levels switch on recent error alone (that is how the model follows a change of
         // regime). A seasonal or trend challenger must also win over the long memory: its recent
         // error may be low by luck, measured over a quiet stretch of its cycle.
-        let proven = (challenger.period() == 0 && !challenger.has_trend())
+        let proven = challenger.is_plain()
             || (challenger.selection_weight() >= challenger.switch_evidence()
                 && challenger.selection_error() < current.selection_error());
         if !eligible(current) || (proven && challenger.error() < SWITCH_GAIN * current.error()) {
