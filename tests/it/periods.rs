@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::scenarios::{Noise, START};
+use crate::scenarios::{max_score, Noise, START};
 use crate::util::{run_hourly_job, TestServer};
 
 const HOUR: i64 = 3600;
@@ -19,15 +19,6 @@ const BROKEN: i64 = START + 24 * CYCLE;
 fn cycle(t: i64) -> f64 {
     let phase = (t - START).rem_euclid(CYCLE) as f64 / CYCLE as f64;
     100.0 + 30.0 * (std::f64::consts::TAU * phase).sin()
-}
-
-/// Largest `initial_record_score` among records in `[from, to)` (seconds).
-fn max_score(records: &[Value], from: i64, to: i64) -> f64 {
-    records
-        .iter()
-        .filter(|r| (from..to).contains(&(r["timestamp"].as_i64().unwrap_or(0) / 1000)))
-        .filter_map(|r| r["initial_record_score"].as_f64())
-        .fold(0.0, f64::max)
 }
 
 #[tokio::test]
@@ -45,8 +36,8 @@ async fn a_thirty_six_hour_cycle_is_learnt_and_a_missing_peak_is_found() {
         .collect();
     let detector = json!({"function": "mean", "field_name": "value"});
     let records = run_hourly_job(&server.client, "cycle-36h", detector, &docs).await;
-    let clean = max_score(&records, START + WARM_UP, BROKEN);
-    let broken = max_score(&records, BROKEN, BROKEN + CYCLE / 2);
+    let clean = max_score(&records, START + WARM_UP, BROKEN, |_| true);
+    let broken = max_score(&records, BROKEN, BROKEN + CYCLE / 2, |_| true);
     println!("36-hour cycle: clean max {clean:.1}, broken cycle {broken:.1}");
     assert!(clean < 25.0, "clean cycles scored {clean:.1} after warm-up");
     // The first hours without the peak score high; then the model takes the missing peak for a

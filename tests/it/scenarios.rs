@@ -81,7 +81,12 @@ fn record_time(record: &Value) -> i64 {
 /// score given at finalization, what detection is judged on (as NAB does). `record_score` is
 /// renormalized later, and a level shift's run of anomalies is discounted in hindsight as
 /// repeats (`tests/it/renormalize.rs` covers that).
-fn max_score(records: &[Value], from: i64, to: i64, keep: impl Fn(&Value) -> bool) -> f64 {
+pub(crate) fn max_score(
+    records: &[Value],
+    from: i64,
+    to: i64,
+    keep: impl Fn(&Value) -> bool,
+) -> f64 {
     records
         .iter()
         .filter(|r| (from..to).contains(&record_time(r)) && keep(r))
