@@ -20,6 +20,7 @@ use crate::model::categorize::{Categorizer, Category};
 use crate::model::detector_model::{DetectorModel, Observation};
 use crate::model::influence::{bucket_influencer, BucketInfluences, InfluencerScoring};
 use crate::model::memory::MemoryMonitor;
+use crate::model::misfits::MisfitLedger;
 use crate::model::model_plot::{self, ModelPlotSpec};
 use crate::model::renormalize::{Renormalization, RenormalizationClock};
 use crate::model::rules::JobRules;
@@ -47,6 +48,9 @@ pub struct AnomalyDetector {
     summary_count_slot: Option<usize>,
     open_buckets: BTreeMap<i64, OpenBucket>,
     normalizer: ScoreNormalizer,
+    /// Recent large raw scores per series, taken back out of `normalizer` when the series
+    /// learns the seasonal component that explains them.
+    misfits: MisfitLedger,
     /// The influencer fields' score histories.
     influencer_scoring: InfluencerScoring,
     /// Model plot comes from the job's config, not the snapshot (it can change while open).
@@ -98,6 +102,7 @@ impl AnomalyDetector {
             summary_count_slot: config.summary_count_field_name.as_deref().map(slot_of),
             open_buckets: BTreeMap::new(),
             normalizer: ScoreNormalizer::new(),
+            misfits: MisfitLedger::default(),
             influencer_scoring: InfluencerScoring::new(config.influencers.len()),
             model_plot: None,
             rules: JobRules::default(),
@@ -223,13 +228,24 @@ impl AnomalyDetector {
         }
         for (d, (detector, observed)) in self.detectors.iter_mut().zip(&observations).enumerate() {
             let bucket = open.as_ref().and_then(|o| o.detectors.get(d));
-            detector.learn(bucket_start, observed, bucket);
+            let adopted = detector.learn(bucket_start, observed, bucket);
             for o in observed.iter().filter(|o| o.assessment.scored) {
                 let raw = raw_score(o.assessment.probability);
                 self.normalizer.observe(raw);
+                self.misfits.note(d, o.series, bucket_start, raw);
                 if o.assessment.probability >= RECORD_PROBABILITY_THRESHOLD {
                     self.influencer_scoring.observe_unremarkable(raw);
                 }
+            }
+            for (series, period) in adopted {
+                self.misfits.explained(
+                    d,
+                    series,
+                    period,
+                    bucket_start,
+                    self.bucket_span_secs * 1000,
+                    &mut self.normalizer,
+                );
             }
         }
         self.normalizer.end_bucket();
@@ -297,7 +313,7 @@ impl AnomalyDetector {
             .categorizer
             .as_ref()
             .map_or(0, Categorizer::approximate_bytes);
-        fixed as u64 + series + open + categorizer
+        fixed as u64 + series + open + categorizer + self.misfits.heap_bytes() as u64
     }
 
     /// Scores the open bucket as it stands, without learning anything (`calc_interim`).
@@ -326,6 +342,7 @@ impl AnomalyDetector {
             });
             let gone = remap.iter().filter(|r| **r == u32::MAX).count();
             if gone > 0 {
+                self.misfits.remap(d, &remap);
                 for bucket in self.open_buckets.values_mut() {
                     if let Some(db) = bucket.detectors.get_mut(d) {
                         db.remap(&remap);

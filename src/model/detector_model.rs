@@ -449,16 +449,17 @@ impl DetectorModel {
         }
     }
 
-    /// Learns the bucket's values (after scoring it).
+    /// Learns the bucket's values (after scoring it). Returns the series that started predicting
+    /// with a longer seasonal component, with its period in seconds ([`SeriesModel::update`]).
     pub fn learn(
         &mut self,
         bucket_start: i64,
         observations: &[Observation],
         bucket: Option<&DetectorBucket>,
-    ) {
+    ) -> Vec<(u32, i64)> {
         if let Some(population) = self.population.as_mut() {
             population.learn(bucket, bucket_start);
-            return;
+            return Vec::new();
         }
         if let Some(frequent) = self.frequent_by.as_mut() {
             for id in 0..self.series.count() as u32 {
@@ -469,16 +470,20 @@ impl DetectorModel {
             frequent.end_bucket();
         }
         let time = bucket_start.div_euclid(1000);
+        let mut adopted = Vec::new();
         for observation in observations {
             let Some(entry) = self.series.get_mut(observation.series) else {
                 continue;
             };
+            let mut period = None;
             for (model, value) in entry.models.iter_mut().zip(observation.values) {
                 if !value.is_nan() {
-                    model.update(time, value, 1.0);
+                    period = period.max(model.update(time, value, 1.0));
                 }
             }
+            adopted.extend(period.map(|p| (observation.series, p)));
         }
+        adopted
     }
 
     /// The record document of an anomalous observation; `influences` are its values' influences

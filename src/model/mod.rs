@@ -30,6 +30,7 @@ mod influence;
 mod input;
 mod interval;
 mod memory;
+mod misfits;
 mod mixture;
 pub mod model_plot;
 mod period;

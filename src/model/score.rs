@@ -65,11 +65,12 @@ const FINE_LIMIT: f64 = 40.0;
 const COARSE_WIDTH: f64 = 4.0;
 const BINS: usize = 160 + 68;
 /// The history's excess is taken out in full up to this multiple of the best-supported raw score
-/// (or the history's largest, if lower), then fades (see `Normalization::adjusted_raw`). Beyond
-/// 1.5 the correction reaches deviations the history holds only a handful of (a dip as deep as
-/// the worst of a first weekend scored 9 at 2.0, 24 at 1.5); below it NAB loses points (1.25:
-/// -1.4) as a noisy job's rarer usual deviations go undiscounted.
-const EXCESS_REACH: f64 = 1.5;
+/// (or the history's largest, if lower), then fades (see `Normalization::adjusted_raw`). Below
+/// 2 NAB loses points (1.5: -0.35; 1.25 lost 1.9 more) as a noisy job's rarer usual deviations go
+/// undiscounted; above it nothing changes (3.0). 1.5 was kept while a first weekend's misfits
+/// stayed in the history (a dip as deep as its worst scored 9 at 2.0); they are taken back now
+/// (`model::misfits`).
+const EXCESS_REACH: f64 = 2.0;
 /// Decades beyond the reach over which the excess correction fades by a factor `e`.
 const EXCESS_FADE: f64 = 1.0;
 /// History is forgotten with this factor per finalized bucket.
@@ -131,6 +132,19 @@ impl ScoreNormalizer {
         }
         self.counts[bin_of(raw)] += 1.0;
         self.total += 1.0;
+    }
+
+    /// Takes back a raw score observed `age` buckets ago (decayed as it has been since): what
+    /// the series model has since learnt to explain is not evidence of a noisy job.
+    pub fn forget(&mut self, raw: f64, age: u64) {
+        if !raw.is_finite() || self.counts.len() != BINS {
+            return;
+        }
+        let weight = HISTORY_DECAY.powf(age as f64);
+        let bin = &mut self.counts[bin_of(raw)];
+        let taken = weight.min(*bin);
+        *bin -= taken;
+        self.total = (self.total - taken).max(0.0);
     }
 
     /// Ages the history by one bucket.

@@ -43,8 +43,10 @@ pub trait SeriesModel {
     fn new(kind: FeatureKind, bucket_span_secs: i64) -> Self;
     /// Scores `value` without learning from it.
     fn probability(&self, time: i64, value: f64, tail: Tail) -> Assessment;
-    /// Learns one bucket value (`weight` 1 for an ordinary bucket).
-    fn update(&mut self, time: i64, value: f64, weight: f64);
+    /// Learns one bucket value (`weight` 1 for an ordinary bucket). Returns the period (seconds)
+    /// of a seasonal component the model has just started predicting with, longer than any it
+    /// used before: its recent misfits were the model's ignorance (`model::misfits`).
+    fn update(&mut self, time: i64, value: f64, weight: f64) -> Option<i64>;
 }
 
 /// The model every series uses; changing it changes the snapshot format.
@@ -94,9 +96,12 @@ const WEEK: i64 = 7 * DAY;
 pub struct AdaptiveModel {
     kind: FeatureKind,
     updates: u32,
+    /// The longest period (seconds) the series has predicted with: when a longer one takes over,
+    /// the series reports it (`SeriesModel::update`).
+    longest_period: u32,
     predictors: Vec<Predictor>,
-    /// Index of the predictor scores are computed against.
-    active: usize,
+    /// Index of the predictor scores are computed against (`active`).
+    active_index: u8,
     /// Smallest non-zero step seen between consecutive values: the data's granularity.
     resolution: f64,
     last_value: f64,
@@ -108,9 +113,14 @@ pub struct AdaptiveModel {
 }
 
 impl AdaptiveModel {
+    /// The predictor scores are computed against.
+    fn active(&self) -> &Predictor {
+        &self.predictors[usize::from(self.active_index)]
+    }
+
     /// The value the active predictor expects at `time`.
     pub fn predict(&self, time: i64) -> f64 {
-        self.predictors[self.active].predict(time)
+        self.active().predict(time)
     }
 
     pub fn updates(&self) -> u32 {
@@ -131,7 +141,7 @@ impl AdaptiveModel {
     /// level, the data's resolution and (for counts) the Poisson variance.
     fn effective_variance(&self, time: i64) -> f64 {
         let floor = self.variance_floor(self.predict(time));
-        self.predictors[self.active].error().max(floor)
+        self.active().error().max(floor)
     }
 
     /// The least variance a prediction of `expected` can have: the resolution of the data and
@@ -150,7 +160,7 @@ impl AdaptiveModel {
     }
 
     fn degrees_of_freedom(&self) -> f64 {
-        (self.predictors[self.active].error_weight() - 1.0).max(1.0)
+        (self.active().error_weight() - 1.0).max(1.0)
     }
 
     fn discrete_probability(&self, time: i64, value: f64, tail: Tail) -> Option<f64> {
@@ -158,7 +168,7 @@ impl AdaptiveModel {
         if mean > 1e4 || value > 1e7 {
             return None;
         }
-        let variance = self.predictors[self.active].error();
+        let variance = self.active().error();
         let counts = CountDistribution::new(mean, variance.max(mean));
         match tail {
             Tail::High => counts.upper_tail(value),
@@ -221,7 +231,7 @@ impl AdaptiveModel {
         let Some(best) = best else {
             return;
         };
-        let current = &self.predictors[self.active];
+        let current = self.active();
         let challenger = &self.predictors[best];
         // Plain levels switch on recent error alone (that is how the model follows a change of
         // regime). A seasonal or trend challenger must also win over the long memory: its recent
@@ -230,7 +240,8 @@ impl AdaptiveModel {
             || (challenger.selection_weight() >= challenger.switch_evidence()
                 && challenger.selection_error() < current.selection_error());
         if !eligible(current) || (proven && challenger.error() < SWITCH_GAIN * current.error()) {
-            self.active = best;
+            // A series has at most seven predictors.
+            self.active_index = best as u8;
         }
     }
 }
@@ -275,8 +286,9 @@ impl SeriesModel for AdaptiveModel {
         AdaptiveModel {
             kind,
             updates: 0,
+            longest_period: 0,
             predictors,
-            active: 1,
+            active_index: 1,
             resolution: f64::INFINITY,
             last_value: 0.0,
             recent: 0.0,
@@ -286,10 +298,7 @@ impl SeriesModel for AdaptiveModel {
 
     fn probability(&self, time: i64, value: f64, tail: Tail) -> Assessment {
         let typical = self.predict(time);
-        if self.updates < WARMUP_BUCKETS
-            || !self.predictors[self.active].ready(time)
-            || !value.is_finite()
-        {
+        if self.updates < WARMUP_BUCKETS || !self.active().ready(time) || !value.is_finite() {
             return Assessment {
                 probability: 1.0,
                 typical,
@@ -322,29 +331,30 @@ impl SeriesModel for AdaptiveModel {
         }
     }
 
-    fn update(&mut self, time: i64, value: f64, weight: f64) {
+    fn update(&mut self, time: i64, value: f64, weight: f64) -> Option<i64> {
         if !value.is_finite() || weight.is_nan() || weight <= 0.0 {
-            return;
+            return None;
         }
         // Values and states below this size cannot overflow a square: no copy to roll back to
         // is needed (copying every model on every bucket was a large part of finalizing one).
         const SAFE: f64 = 1e100;
         if value.abs() < SAFE && self.predictors.iter().all(|p| p.magnitude() < SAFE) {
-            self.learn(time, value);
-            return;
+            return self.learn(time, value);
         }
         let before = self.clone();
-        self.learn(time, value);
+        let adopted = self.learn(time, value);
         // Values near f64::MAX can overflow the squares; such a value is not learnt at all
         // rather than leaving an infinite or NaN state behind.
         if !self.is_finite(time) || self.predictors.iter().any(|p| !p.error().is_finite()) {
             *self = before;
+            return None;
         }
+        adopted
     }
 }
 
 impl AdaptiveModel {
-    fn learn(&mut self, time: i64, value: f64) {
+    fn learn(&mut self, time: i64, value: f64) -> Option<i64> {
         let step = (value - self.last_value).abs();
         if self.updates > 0 && step > value.abs() * 1e-12 && step > 0.0 {
             self.resolution = self.resolution.min(step);
@@ -359,13 +369,22 @@ impl AdaptiveModel {
         let floor = self.variance_floor(expected);
         for (i, p) in self.predictors.iter_mut().enumerate() {
             let shifted = p.observe(time, value, floor);
-            if shifted && i == self.active {
+            if shifted && i == usize::from(self.active_index) {
                 // The run that made the shift was the multi-bucket evidence; it is spent.
                 self.recent = 0.0;
             }
         }
         self.choose(time);
         self.track_periods(time, value);
+        // Only a period longer than any used before: a series that flips between its daily and
+        // weekly profiles is not young each time, it is noisy.
+        let period = self.active().period();
+        let before = i64::from(self.longest_period);
+        if period <= before {
+            return None;
+        }
+        self.longest_period = period.clamp(0, i64::from(u32::MAX)) as u32;
+        (before > 0).then_some(period)
     }
 }
 
@@ -384,7 +403,7 @@ impl AdaptiveModel {
     /// trend on (damped), and the level's and slope's own uncertainty add up with each step, as
     /// for exponential smoothing.
     pub fn forecast_interval(&self, time: i64, steps: u64, confidence: f64) -> Option<Interval> {
-        let active = &self.predictors[self.active];
+        let active = self.active();
         if self.updates < WARMUP_BUCKETS || !active.ready(time) {
             return None;
         }

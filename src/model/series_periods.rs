@@ -23,7 +23,7 @@ impl AdaptiveModel {
     /// Runs the search while a plain level is active, adopts what it finds, and retires a found
     /// predictor that has stopped helping. Called after each learnt bucket.
     pub(super) fn track_periods(&mut self, time: i64, value: f64) {
-        let searching = self.predictors[self.active].period() == 0;
+        let searching = self.active().period() == 0;
         if self.periods.is_none() && searching {
             // Only dropped while a seasonal predictor was active, so one exists to read the
             // bucket span from.
@@ -93,7 +93,7 @@ impl AdaptiveModel {
         let predictor = &self.predictors[last];
         // Judged on recent error: the long-memory one still remembers the cycle long after it
         // has stopped.
-        let competitive = last == self.active
+        let competitive = last == usize::from(self.active_index)
             || predictor.error() < SEASONAL_GAIN * self.best_plain(Predictor::error);
         let ready = predictor.ready(time);
         let span = predictor.span().max(1);
@@ -114,7 +114,7 @@ impl AdaptiveModel {
     fn remove_found(&mut self) {
         let last = self.predictors.len() - 1;
         if let Some(periods) = self.periods.as_mut().filter(|p| p.found) {
-            if last != self.active {
+            if last != usize::from(self.active_index) {
                 self.predictors.pop();
                 periods.found = false;
                 periods.idle = 0;
@@ -161,7 +161,7 @@ mod tests {
         let learnt = 12 * CYCLE;
         run(&mut model, &mut rng, (0, learnt), cycle(CYCLE));
         assert_eq!(model.found_period(), Some(CYCLE));
-        assert_eq!(model.predictors[model.active].period(), CYCLE);
+        assert_eq!(model.active().period(), CYCLE);
         // Once learnt, the cycle's peaks and troughs are usual.
         let clean = run(
             &mut model,
@@ -201,7 +201,7 @@ mod tests {
         let mut model = AdaptiveModel::new(FeatureKind::Continuous, SPAN);
         let start = model.approximate_bytes();
         run(&mut model, &mut rng, (0, 10 * DAY), cycle(DAY));
-        assert_ne!(model.predictors[model.active].period(), 0);
+        assert_ne!(model.active().period(), 0);
         assert!(model.periods.is_none(), "{:?}", model.periods);
         assert_eq!(model.found_period(), None);
         assert!(start > std::mem::size_of::<AdaptiveModel>());

@@ -287,3 +287,27 @@ fn counts_use_discrete_tails_at_low_rates() {
     let p = model.probability(4.0, Tail::High).probability;
     assert!(p > 3e-4 && p < 1e-2, "{p}");
 }
+
+#[test]
+fn a_longer_cycle_over_a_shorter_one_is_reported_once() {
+    // Hourly buckets, a daily cycle that is weaker at weekends: the model predicts with a plain
+    // level, then the daily profile (not reported: a plain level's misfits say nothing about a
+    // cycle), then the weekly one, reported once, when it takes over from the daily one.
+    let mut rng = TestRng::new(34);
+    let mut model = AdaptiveModel::new(FeatureKind::Continuous, HOUR);
+    let mut reports = Vec::new();
+    for hour in 0..4 * WEEK / HOUR {
+        let time = hour * HOUR;
+        let phase = (time % DAY) as f64 / DAY as f64;
+        let amplitude = if time % WEEK >= 5 * DAY { 10.0 } else { 40.0 };
+        let value =
+            100.0 + amplitude * (2.0 * std::f64::consts::PI * phase).sin() + rng.gaussian(0.0, 3.0);
+        if let Some(period) = model.update(time, value, 1.0) {
+            reports.push((hour, period));
+        }
+    }
+    assert_eq!(model.active().period(), WEEK, "{model:?}");
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].1, WEEK);
+    assert!(reports[0].0 > WEEK / HOUR, "{reports:?}");
+}

@@ -18,7 +18,7 @@ fn fed(values: impl Iterator<Item = f64>) -> (AdaptiveModel, i64) {
 }
 
 fn trend_active(model: &AdaptiveModel) -> bool {
-    model.predictors[model.active].has_trend()
+    model.active().has_trend()
 }
 
 /// A slope of a fifth of the noise per bucket: a plain level with a 12-bucket memory lags it by

@@ -170,6 +170,7 @@
 //! | 2 | the bincode model state (influencers, populations, compact seasonal profiles, memory monitor, rules, categorizer) and `Progress.status` (`ModelSizeStats` memory and categorization fields) changed shape; result kinds 4, 10-12 and resource kind `s` added. Version 1 stores are refused with `UnknownFormat` (no migration: their snapshots cannot be decoded into the new model) |
 //! | 3 | each series predictor keeps a long-memory selection error and each detector a renormalization clock (the bincode model state changed shape); results are renormalized in place. Older stores are refused with `UnknownFormat` |
 //! | 4 | series models hold a fifth predictor (level + slope: the trend candidate), narrower predictor fields, no stored slot geometry, and the search for other periods (its window and a found period's predictor) (the bincode model state changed shape). Older stores are refused with `UnknownFormat` |
+//! | 5 | each job's model keeps a ledger of its series' recent large raw scores and each series model the longest period it has predicted with, in one byte less for its active predictor's index (the bincode model state changed shape). Older stores are refused with `UnknownFormat` |
 
 mod check;
 mod commit;
@@ -211,7 +212,7 @@ pub mod failpoints {
 use sled::{transaction::TransactionError, Tree};
 
 /// The store format this build reads and writes (section 8).
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 
 /// Handles to the database and its trees; cheap to clone (sled handles are reference-counted).
 #[derive(Clone)]

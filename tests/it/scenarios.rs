@@ -3,8 +3,9 @@
 //! anomaly is found with a score in the expected band and that the clean weeks before it (after
 //! a week of warm-up) produce no `initial_record_score` above 25.
 //!
-//! Bands are what today's model reaches (see README: several anomalies are found with low
-//! scores, because the job's score normalizer discounts heavily); raise them as it improves.
+//! Bands sit below what today's model reaches (README: "Detection quality"); raise them as it
+//! improves. The level shift, variance and trend bands fail if the misfits of the first weekend
+//! (before the weekly cycle is learnt) stay in the job's score history (`model::misfits`).
 //! The per-scenario figures are printed (`cargo test --release --test it scenarios --
 //! --nocapture`) and recorded in README's "Detection quality" section.
 
@@ -169,7 +170,7 @@ async fn scenarios_are_found_and_clean_weeks_stay_quiet() {
         }
     })
     .await;
-    assert_band("dip", &dip, 15.0);
+    assert_band("dip", &dip, 25.0);
 
     let shift = scenario(c, "level-shift", (ANOMALY_AT, 3 * HOUR), |t, v| {
         if after(t) {
@@ -179,7 +180,7 @@ async fn scenarios_are_found_and_clean_weeks_stay_quiet() {
         }
     })
     .await;
-    assert_band("level shift", &shift, 0.5);
+    assert_band("level shift", &shift, 15.0);
 
     let variance = scenario(c, "variance-change", (ANOMALY_AT, DAY), |t, v| {
         if after(t) {
@@ -190,7 +191,7 @@ async fn scenarios_are_found_and_clean_weeks_stay_quiet() {
         }
     })
     .await;
-    assert_band("variance change", &variance, 1.0);
+    assert_band("variance change", &variance, 15.0);
 
     // One weekday without its daily cycle: every value is within the usual range.
     let daily = scenario(c, "broken-daily", (ANOMALY_AT, DAY), |t, v| {
@@ -223,7 +224,7 @@ async fn scenarios_are_found_and_clean_weeks_stay_quiet() {
         }
     })
     .await;
-    assert_band("trend change", &trend, 1.0);
+    assert_band("trend change", &trend, 20.0);
 
     server.stop().await;
 }
