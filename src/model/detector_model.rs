@@ -610,6 +610,17 @@ impl DetectorModel {
         influences
     }
 
+    /// Whether the series' misfits may yet be explained by a longer cycle (`model::misfits`).
+    pub fn may_explain_misfits(&self, series: u32) -> bool {
+        self.population.is_none()
+            && self.series.get(series).is_some_and(|entry| {
+                entry
+                    .models
+                    .iter()
+                    .any(|model| model.may_learn_longer_cycle())
+            })
+    }
+
     /// Forgets series for which `keep` is false; returns old id -> new id (`u32::MAX` = gone).
     pub fn retain_series(&mut self, keep: impl FnMut(u32, i64) -> bool) -> Vec<u32> {
         let mut keep = keep;

@@ -1,6 +1,8 @@
 //! The job's recent misfits: the large raw scores each series produced lately, kept so that when
 //! a series starts predicting with a seasonal component it lacked, the misfits that component
-//! explains leave the job's score history ([`ScoreNormalizer::forget`]).
+//! explains leave the job's score history ([`ScoreNormalizer::forget`]). Only series that may
+//! still learn a longer cycle note theirs (`DetectorModel::may_explain_misfits`): in a job whose
+//! series all follow their weekly cycle the ledger is empty.
 //!
 //! Why: a series learning a weekly pattern misfits its first weekend badly (the daily profile
 //! expects a weekday), and a series with a daily cycle misfits its first days. Those misfits say

@@ -123,6 +123,12 @@ impl AdaptiveModel {
         self.active().predict(time)
     }
 
+    /// Whether a longer cycle may yet take over from the one the model predicts with and explain
+    /// its misfits (`SeriesModel::update` reports that): a seasonal model short of a week.
+    pub fn may_learn_longer_cycle(&self) -> bool {
+        self.longest_period > 0 && i64::from(self.longest_period) < WEEK
+    }
+
     pub fn updates(&self) -> u32 {
         self.updates
     }

@@ -296,7 +296,12 @@ fn a_longer_cycle_over_a_shorter_one_is_reported_once() {
     let mut rng = TestRng::new(34);
     let mut model = AdaptiveModel::new(FeatureKind::Continuous, HOUR);
     let mut reports = Vec::new();
+    // Hours at which misfits were worth keeping (`may_learn_longer_cycle`).
+    let mut keeping = Vec::new();
     for hour in 0..4 * WEEK / HOUR {
+        if model.may_learn_longer_cycle() {
+            keeping.push(hour);
+        }
         let time = hour * HOUR;
         let phase = (time % DAY) as f64 / DAY as f64;
         let amplitude = if time % WEEK >= 5 * DAY { 10.0 } else { 40.0 };
@@ -310,4 +315,11 @@ fn a_longer_cycle_over_a_shorter_one_is_reported_once() {
     assert_eq!(reports.len(), 1, "{reports:?}");
     assert_eq!(reports[0].1, WEEK);
     assert!(reports[0].0 > WEEK / HOUR, "{reports:?}");
+    // Kept from the daily profile's takeover to the weekly one's, not before nor after.
+    let (first, last) = (keeping[0], *keeping.last().unwrap());
+    assert!(
+        first > 24 && last == reports[0].0,
+        "{first}..{last}: {reports:?}"
+    );
+    assert_eq!(keeping.len() as i64, last - first + 1);
 }
