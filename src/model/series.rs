@@ -44,8 +44,8 @@ pub trait SeriesModel {
     /// Scores `value` without learning from it.
     fn probability(&self, time: i64, value: f64, tail: Tail) -> Assessment;
     /// Learns one bucket value (`weight` 1 for an ordinary bucket). Returns the period (seconds)
-    /// of a seasonal component the model has just started predicting with, longer than any it
-    /// used before: its recent misfits were the model's ignorance (`model::misfits`).
+    /// of a cycle the model has just started predicting with in place of a shorter one, longer
+    /// than any it used before: its recent misfits were the model's ignorance (`model::misfits`).
     fn update(&mut self, time: i64, value: f64, weight: f64) -> Option<i64>;
 }
 
@@ -383,7 +383,9 @@ impl AdaptiveModel {
         self.choose(time);
         self.track_periods(time, value);
         // Only a period longer than any used before: a series that flips between its daily and
-        // weekly profiles is not young each time, it is noisy.
+        // weekly profiles is not young each time, it is noisy. And only over a shorter cycle: a
+        // plain level's misfits could be noise as well as the cycle (reporting them cost NAB
+        // 1.4 points: the misfits of a first day held later small deviations in check).
         let period = self.active().period();
         let before = i64::from(self.longest_period);
         if period <= before {
