@@ -232,9 +232,9 @@ impl AnomalyDetector {
             for o in observed.iter().filter(|o| o.assessment.scored) {
                 let raw = raw_score(o.assessment.probability);
                 self.normalizer.observe(raw);
-                if detector.may_explain_misfits(o.series) {
-                    self.misfits.note(d, o.series, bucket_start, raw);
-                }
+                self.misfits.note(d, o.series, bucket_start, raw, || {
+                    detector.may_explain_misfits(o.series)
+                });
                 if o.assessment.probability >= RECORD_PROBABILITY_THRESHOLD {
                     self.influencer_scoring.observe_unremarkable(raw);
                 }

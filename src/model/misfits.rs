@@ -52,9 +52,17 @@ pub struct MisfitLedger {
 
 impl MisfitLedger {
     /// Notes one series' raw score in the bucket starting at `bucket_start` (ms), which is the
-    /// newest bucket noted so far.
-    pub fn note(&mut self, detector: usize, series: u32, bucket_start: i64, raw: f64) {
-        if raw < MIN_RAW || !raw.is_finite() {
+    /// newest bucket noted so far, if it is large and `may_be_explained` says the series may yet
+    /// learn what explains it (asked only then: most scores are small).
+    pub fn note(
+        &mut self,
+        detector: usize,
+        series: u32,
+        bucket_start: i64,
+        raw: f64,
+        may_be_explained: impl FnOnce() -> bool,
+    ) {
+        if raw < MIN_RAW || !raw.is_finite() || !may_be_explained() {
             return;
         }
         while self
@@ -134,7 +142,7 @@ mod tests {
                     break;
                 }
                 history.observe(raw);
-                ledger.note(0, series, start, raw);
+                ledger.note(0, series, start, raw, || true);
                 pending.next();
             }
             history.end_bucket();
@@ -179,15 +187,16 @@ mod tests {
     }
 
     #[test]
-    fn small_scores_old_misfits_and_overflow_are_not_kept() {
+    fn small_scores_series_past_their_longest_cycle_old_misfits_and_overflow_are_not_kept() {
         let mut ledger = MisfitLedger::default();
-        ledger.note(0, 1, 0, raw_score(0.002));
+        ledger.note(0, 1, 0, raw_score(0.002), || true);
+        ledger.note(0, 1, 0, 5.0, || false);
         assert!(ledger.misfits.is_empty());
-        ledger.note(0, 1, 0, 5.0);
-        ledger.note(0, 1, (HORIZON_SECS + 3600) * 1000, 5.0);
+        ledger.note(0, 1, 0, 5.0, || true);
+        ledger.note(0, 1, (HORIZON_SECS + 3600) * 1000, 5.0, || true);
         assert_eq!(ledger.misfits.len(), 1);
         for i in 0..CAPACITY as i64 + 10 {
-            ledger.note(0, 2, (HORIZON_SECS + 3600) * 1000 + i, 5.0);
+            ledger.note(0, 2, (HORIZON_SECS + 3600) * 1000 + i, 5.0, || true);
         }
         assert_eq!(ledger.misfits.len(), CAPACITY);
         assert!(ledger.misfits.iter().all(|m| m.series == 2));
@@ -196,9 +205,9 @@ mod tests {
     #[test]
     fn renumbering_follows_the_series_and_drops_the_gone() {
         let mut ledger = MisfitLedger::default();
-        ledger.note(0, 0, 0, 5.0);
-        ledger.note(0, 2, 0, 5.0);
-        ledger.note(1, 2, 0, 5.0);
+        ledger.note(0, 0, 0, 5.0, || true);
+        ledger.note(0, 2, 0, 5.0, || true);
+        ledger.note(1, 2, 0, 5.0, || true);
         ledger.remap(0, &[u32::MAX, 0, 1]);
         let kept: Vec<(u16, u32)> = ledger
             .misfits
