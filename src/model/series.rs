@@ -107,6 +107,8 @@ pub struct AdaptiveModel {
     last_value: f64,
     /// Exponentially weighted mean of recent standardized residuals: multi-bucket evidence.
     recent: f64,
+    /// No value learnt so far was negative: predictions and intervals stay at or above 0.
+    never_negative: bool,
     /// The search for other periods and the found one's bookkeeping; `None` while a seasonal
     /// predictor explains the data and none was found (see `series_periods`).
     periods: Option<Box<Periods>>,
@@ -120,7 +122,18 @@ impl AdaptiveModel {
 
     /// The value the active predictor expects at `time`.
     pub fn predict(&self, time: i64) -> f64 {
-        self.active().predict(time)
+        self.within_support(self.active().predict(time))
+    }
+
+    /// `value`, raised to 0 for a series that has never been negative: an additive profile
+    /// whose level dropped (a holiday's level shift) would otherwise expect negative taxi rides
+    /// at night, and report that as `typical`.
+    fn within_support(&self, value: f64) -> f64 {
+        if self.never_negative {
+            value.max(0.0)
+        } else {
+            value
+        }
     }
 
     /// Whether a longer cycle may yet take over from the one the model predicts with and explain
@@ -298,6 +311,7 @@ impl SeriesModel for AdaptiveModel {
             resolution: f64::INFINITY,
             last_value: 0.0,
             recent: 0.0,
+            never_negative: true,
             periods: Some(Box::new(Periods::new(span))),
         }
     }
@@ -366,6 +380,7 @@ impl AdaptiveModel {
             self.resolution = self.resolution.min(step);
         }
         self.last_value = value;
+        self.never_negative &= value >= 0.0;
         self.updates = self.updates.saturating_add(1);
         let expected = self.predict(time);
         if self.updates > WARMUP_BUCKETS {
@@ -422,9 +437,10 @@ impl AdaptiveModel {
             self.degrees_of_freedom(),
             confidence,
         );
-        let interval = match self.kind {
-            FeatureKind::Count => interval.floored(0.0),
-            FeatureKind::Continuous => interval,
+        let interval = if self.kind == FeatureKind::Count || self.never_negative {
+            interval.floored(0.0)
+        } else {
+            interval
         };
         interval.is_finite().then_some(interval)
     }

@@ -323,3 +323,52 @@ fn a_longer_cycle_over_a_shorter_one_is_reported_once() {
     );
     assert_eq!(keeping.len() as i64, last - first + 1);
 }
+
+/// Five days of a daily pattern between 2 and 198, then a day at 40% of it (a holiday) and a
+/// normal day, checking that the model never expects less than 0. Returns the lowest prediction
+/// its active predictor made over those two days, before the floor.
+fn holiday() -> f64 {
+    let mut rng = TestRng::new(33);
+    let per_day = (DAY / SPAN) as usize;
+    let daily = |i: usize| {
+        let phase = (i % per_day) as f64 / per_day as f64;
+        100.0 + 98.0 * (2.0 * std::f64::consts::PI * phase).sin()
+    };
+    let mut model = trained(
+        FeatureKind::Continuous,
+        (0..per_day * 5).map(|i| daily(i) + rng.gaussian(0.0, 1.0)),
+    );
+    let mut lowest = f64::INFINITY;
+    for i in per_day * 5..per_day * 7 {
+        let value = if i < per_day * 6 {
+            0.4 * daily(i)
+        } else {
+            daily(i)
+        };
+        lowest = lowest.min(model.model.active().predict(model.next));
+        assert!(model.mean() >= 0.0, "{}", model.mean());
+        if let Some(interval) = model.model.interval(model.next, 0.95) {
+            assert!(interval.lower >= 0.0, "{interval:?}");
+        }
+        model.update((value + rng.gaussian(0.0, 1.0)).max(0.0), 1.0);
+    }
+    lowest
+}
+
+#[test]
+fn a_series_never_negative_is_never_expected_negative() {
+    // The holiday moves the additive profile down with the level: at night it would expect
+    // fewer than zero (which `typical` would report); the expectation stays at 0 instead.
+    let lowest = holiday();
+    assert!(
+        lowest < 0.0,
+        "the scenario no longer provokes a negative expectation: {lowest}"
+    );
+    // A series that has been negative may be expected negative.
+    let mut rng = TestRng::new(34);
+    let model = trained(
+        FeatureKind::Continuous,
+        (0..500).map(|_| rng.gaussian(-50.0, 2.0)),
+    );
+    assert!((model.mean() + 50.0).abs() < 2.0, "{}", model.mean());
+}
