@@ -140,18 +140,17 @@ impl AdaptiveModel {
 
     /// The value the active predictor expects at `time`.
     pub fn predict(&self, time: i64) -> f64 {
-        self.within_support(self.active().predict(time))
+        let predicted = self.active().predict(time);
+        self.lower_bound()
+            .map_or(predicted, |bound| predicted.max(bound))
     }
 
-    /// `value`, raised to 0 for a series that has never been negative: an additive profile
+    /// The least value the series can take, if it has one: 0 for counts and for a series that
+    /// has never been negative. Predictions and intervals stay above it: an additive profile
     /// whose level dropped (a holiday's level shift) would otherwise expect negative taxi rides
     /// at night, and report that as `typical`.
-    fn within_support(&self, value: f64) -> f64 {
-        if self.never_negative {
-            value.max(0.0)
-        } else {
-            value
-        }
+    fn lower_bound(&self) -> Option<f64> {
+        (self.kind == FeatureKind::Count || self.never_negative).then_some(0.0)
     }
 
     /// Whether a longer cycle may yet take over from the one the model predicts with and explain
@@ -455,10 +454,9 @@ impl AdaptiveModel {
             self.degrees_of_freedom(),
             confidence,
         );
-        let interval = if self.kind == FeatureKind::Count || self.never_negative {
-            interval.floored(0.0)
-        } else {
-            interval
+        let interval = match self.lower_bound() {
+            Some(bound) => interval.floored(bound),
+            None => interval,
         };
         interval.is_finite().then_some(interval)
     }
