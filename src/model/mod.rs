@@ -33,6 +33,7 @@ mod memory;
 mod misfits;
 mod mixture;
 pub mod model_plot;
+mod noise;
 mod period;
 mod population;
 mod predictor;

@@ -372,3 +372,35 @@ fn a_series_never_negative_is_never_expected_negative() {
     );
     assert!((model.mean() + 50.0).abs() < 2.0, "{}", model.mean());
 }
+
+/// Twenty days at 100 +- 1, except for 14:00-16:00 every day, when the noise is five times as
+/// large; then the model at `hour:minute` of day 21.
+fn noisy_afternoons_until(hour: i64, minute: i64) -> Clocked {
+    let mut rng = TestRng::new(55);
+    let end = (20 * DAY + hour * 3_600 + minute * 60) / SPAN;
+    let sd_at = |bucket: i64| {
+        let hour = (bucket * SPAN) % DAY / 3_600;
+        if (14..16).contains(&hour) {
+            5.0
+        } else {
+            1.0
+        }
+    };
+    trained(
+        FeatureKind::Continuous,
+        (0..end).map(|bucket| 100.0 + rng.gaussian(0.0, sd_at(bucket))),
+    )
+}
+
+#[test]
+fn an_hour_of_the_day_that_is_always_noisy_is_given_its_spread() {
+    // At 14:05 the recent error still remembers the quiet morning; the afternoon's ordinary
+    // noise (12 is 2.4 of its sd) must not score as it would in the morning (p ~ 1e-14).
+    let afternoon = noisy_afternoons_until(14, 5);
+    let p = afternoon.probability(112.0, Tail::Both).probability;
+    assert!(p > 1e-5, "afternoon noise scored p = {p:e}");
+    // The quiet hours are not widened: the same value at 03:00 is still a clear anomaly.
+    let night = noisy_afternoons_until(3, 0);
+    let p = night.probability(112.0, Tail::Both).probability;
+    assert!(p < 1e-8, "a 12 sd deviation at night scored p = {p:e}");
+}

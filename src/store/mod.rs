@@ -172,6 +172,7 @@
 //! | 4 | series models hold a fifth predictor (level + slope: the trend candidate), narrower predictor fields, no stored slot geometry, and the search for other periods (its window and a found period's predictor) (the bincode model state changed shape). Older stores are refused with `UnknownFormat` |
 //! | 5 | each job's model keeps a ledger of its series' recent large raw scores and each series model the longest period it has predicted with, in one byte less for its active predictor's index (the bincode model state changed shape). Older stores are refused with `UnknownFormat` |
 //! | 6 | each series model remembers whether it has ever learnt a negative value (predictions of a never-negative series stay at or above 0) (the bincode model state changed shape). Older stores are refused with `UnknownFormat` |
+//! | 7 | each series model keeps how noisy each two-hour slot of the day usually is (`model::noise`) (the bincode model state changed shape). Older stores are refused with `UnknownFormat` |
 
 mod check;
 mod commit;
@@ -213,7 +214,7 @@ pub mod failpoints {
 use sled::{transaction::TransactionError, Tree};
 
 /// The store format this build reads and writes (section 8).
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 7;
 
 /// Handles to the database and its trees; cheap to clone (sled handles are reference-counted).
 #[derive(Clone)]

@@ -301,6 +301,8 @@ async fn a_shift_in_one_of_many_series_is_found_after_their_first_weekends() {
         |r| !is_shifted(r),
     ));
     println!("scenario shift-in-many    found {found:>5.1} clean max {clean:>5.1}");
-    assert_band("shift in one of many", &Outcome { found, clean }, 15.0);
+    // 0.0 without the misfits ledger; 14.5 since hours of the day that are usually noisier (on
+    // hourly buckets, the daily profile's steep hours) are widened (`model::noise`).
+    assert_band("shift in one of many", &Outcome { found, clean }, 12.0);
     server.stop().await;
 }
