@@ -20,9 +20,10 @@
 
 use serde::{Deserialize, Serialize};
 
+const DAY: i64 = 86_400;
 /// Seconds of the day one slot covers.
 const SLOT_SECS: i64 = 2 * 3_600;
-const SLOTS: usize = (86_400 / SLOT_SECS) as usize;
+const SLOTS: usize = (DAY / SLOT_SECS) as usize;
 /// A slot's mean remembers about this many days of its buckets.
 const MEMORY_DAYS: f64 = 10.0;
 /// ...but never fewer updates than this, so one update is never below the fixed-point step.
@@ -52,12 +53,12 @@ impl Default for DailyNoise {
 
 impl DailyNoise {
     /// Whether buckets of `span_secs` are short enough for slots of the day to mean anything.
-    pub fn applies_to(span_secs: i64) -> bool {
+    fn applies_to(span_secs: i64) -> bool {
         span_secs > 0 && span_secs < SLOT_SECS
     }
 
     fn slot(time: i64) -> usize {
-        (time.rem_euclid(86_400) / SLOT_SECS) as usize
+        (time.rem_euclid(DAY) / SLOT_SECS) as usize
     }
 
     /// The factor (at least 1) by which the recent error's variance is widened at `time`.
@@ -91,9 +92,9 @@ mod tests {
     /// Learns `days` days where the residual at each bucket is `residual(hour)`.
     fn learnt(days: i64, residual: impl Fn(i64) -> f64) -> DailyNoise {
         let mut noise = DailyNoise::default();
-        for bucket in 0..days * 86_400 / SPAN {
+        for bucket in 0..days * DAY / SPAN {
             let time = bucket * SPAN;
-            noise.learn(time, residual(time % 86_400 / HOUR), SPAN);
+            noise.learn(time, residual(time % DAY / HOUR), SPAN);
         }
         noise
     }
@@ -114,7 +115,7 @@ mod tests {
         // One enormous residual a day is a spike, not a noisy hour.
         let mut noise = DailyNoise::default();
         for day in 0..30 {
-            noise.learn(day * 86_400 + 10 * HOUR, 1e9, SPAN);
+            noise.learn(day * DAY + 10 * HOUR, 1e9, SPAN);
         }
         assert!(noise.widening(10 * HOUR) <= MAX_WIDENING);
         assert!(noise.widening(10 * HOUR) > 1.0);

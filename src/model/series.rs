@@ -188,12 +188,12 @@ impl AdaptiveModel {
     /// that part of the day is usually noisier, floored by the level, the data's resolution and
     /// (for counts) the Poisson variance.
     fn effective_variance(&self, time: i64) -> f64 {
-        self.variance(time, self.daily_noise.widening(time))
+        self.variance_around(self.predict(time), self.daily_noise.widening(time))
     }
 
-    fn variance(&self, time: i64, widening: f64) -> f64 {
-        let floor = self.variance_floor(self.predict(time));
-        (self.active().error() * widening).max(floor)
+    /// The active predictor's error times `widening`, floored for a prediction of `expected`.
+    fn variance_around(&self, expected: f64, widening: f64) -> f64 {
+        (self.active().error() * widening).max(self.variance_floor(expected))
     }
 
     /// The bucket span, as the seasonal predictors know it (the plain ones do not need it).
@@ -427,9 +427,13 @@ impl AdaptiveModel {
         self.updates = self.updates.saturating_add(1);
         let expected = self.predict(time);
         if self.updates > WARMUP_BUCKETS {
-            let deviation = (value - expected) / self.effective_variance(time).sqrt();
+            let residual = value - expected;
+            let widening = self.daily_noise.widening(time);
+            let deviation = residual / self.variance_around(expected, widening).sqrt();
             self.recent = self.recent_with(deviation);
-            let standardized = (value - expected) / self.variance(time, 1.0).sqrt();
+            // The slots learn against the recent error alone, or a widened slot would see its
+            // own noise shrink and narrow itself back.
+            let standardized = residual / self.variance_around(expected, 1.0).sqrt();
             self.daily_noise
                 .learn(time, standardized, self.bucket_span());
         }
