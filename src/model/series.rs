@@ -35,8 +35,9 @@
 //! - Retuning after `noise` landed: the constants sit on a noisy plateau, not on a slope. Single
 //!   steps of the outlier cut (`predictor`: 3.25 to 5 sd), error memory (120 to 255 buckets),
 //!   shift spread, multi-bucket rate and clamp, history decay, repeats to halve and tail size
-//!   move NAB between 63.7 and 69.4; the one pair above 70 (3.5 sd with 150 buckets: 71.3) has
-//!   neighbours at 67.6-68.9, so it is luck on this split, not a better model.
+//!   move NAB between 63.7 and 69.4, a seasonal level memory capped at 24 or 48 buckets to
+//!   65.3-65.5. The one pair above 70 (3.5 sd with 150 buckets: 71.3) has neighbours at
+//!   67.6-68.9, so it is luck on this split, not a better model.
 //! - Undoing a level shift when the series returns to the level it left (a burst of three high
 //!   buckets, then back): NAB -1.8. `art_load_balancer_spikes` then scores every spike of its
 //!   dense stretch at p < 1e-80, but the normalizer's repeats (`score`) rightly silence spikes
