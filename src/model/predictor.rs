@@ -115,11 +115,6 @@ impl Predictor {
         }
     }
 
-    /// The bucket span in seconds (1 for a plain level, which has no use for it).
-    pub fn span_secs(&self) -> i64 {
-        i64::from(self.span)
-    }
-
     pub fn period(&self) -> i64 {
         i64::from(self.period)
     }

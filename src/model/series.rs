@@ -212,7 +212,7 @@ impl AdaptiveModel {
     fn bucket_span(&self) -> i64 {
         self.predictors
             .iter()
-            .map(Predictor::span_secs)
+            .map(Predictor::span)
             .max()
             .unwrap_or(1)
     }

@@ -27,8 +27,7 @@ impl AdaptiveModel {
         if self.periods.is_none() && searching {
             // Only dropped while a seasonal predictor was active, so one exists to read the
             // bucket span from.
-            let span = self.predictors.iter().find(|p| p.period() > 0);
-            self.periods = span.map(|p| Box::new(Periods::new(p.span())));
+            self.periods = Some(Box::new(Periods::new(self.bucket_span())));
         }
         let Some(periods) = self.periods.as_mut() else {
             return;
