@@ -12,6 +12,11 @@
 //! subtracted from raw scores above the best-supported part of the histogram (proportionally
 //! below it), so a noisy, heavy-tailed job is not a wall of critical anomalies while a well-behaved
 //! one keeps its calibrated scores. Only finalized buckets feed the history.
+//!
+//! The history counts buckets, not events: collapsing a series' run of consecutive surprising
+//! buckets to its peak (so a six-hour holiday is one anomaly, not twelve) found two more NAB
+//! windows but doubled the false positives of noisy jobs, NAB -3.4 to -6.2 for runs above raw
+//! 1.5 to 5.
 
 use serde::{Deserialize, Serialize};
 
@@ -75,7 +80,8 @@ const EXCESS_REACH: f64 = 2.0;
 const EXCESS_FADE: f64 = 1.0;
 /// History is forgotten with this factor per finalized bucket.
 const HISTORY_DECAY: f64 = 1.0 - 1.0 / 10_000.0;
-/// A tail of the histogram is trusted once it holds this many observations...
+/// A tail of the histogram is trusted once it holds this many observations (NAB: 5 -0.4, 15
+/// -3.2, 20 -4.5, 40 -7.5: the excess must come from the top of the history)...
 const MIN_TAIL: f64 = 10.0;
 /// ...and the histogram this many in all.
 const MIN_TOTAL: f64 = 200.0;
