@@ -25,7 +25,7 @@ use crate::model::model_plot::{self, ModelPlotSpec};
 use crate::model::renormalize::{Renormalization, RenormalizationClock};
 use crate::model::rules::JobRules;
 use crate::model::score::{
-    raw_score, Normalization, ScoreNormalizer, RECORD_PROBABILITY_THRESHOLD,
+    raw_score, HistoryDecay, Normalization, ScoreNormalizer, RECORD_PROBABILITY_THRESHOLD,
 };
 use crate::model::{AnalysisConfig, BucketResult, ModelSizeStats};
 
@@ -250,8 +250,10 @@ impl AnomalyDetector {
                 );
             }
         }
-        self.normalizer.end_bucket();
-        self.influencer_scoring.observe_records_and_age(&influences);
+        let decay = HistoryDecay::for_bucket_span(self.bucket_span_secs);
+        self.normalizer.end_bucket(decay);
+        self.influencer_scoring
+            .observe_records_and_age(&influences, decay);
         result.categories = self
             .categorizer
             .as_mut()

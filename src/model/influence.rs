@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::accumulator::{Feature, InfluencerMoments, Moments};
 use crate::model::result::{BucketInfluencer, InfluencerResult};
-use crate::model::score::{raw_score, Normalization, ScoreNormalizer};
+use crate::model::score::{raw_score, HistoryDecay, Normalization, ScoreNormalizer};
 
 /// A value with less influence than this on a record is not one of the record's influencers
 /// (Elasticsearch's default cutoff).
@@ -280,7 +280,7 @@ impl InfluencerScoring {
     }
 
     /// The records of a finalized bucket, then ages every history by one bucket.
-    pub fn observe_records_and_age(&mut self, influences: &BucketInfluences) {
+    pub fn observe_records_and_age(&mut self, influences: &BucketInfluences, decay: HistoryDecay) {
         for (field, normalizer) in self.normalizers.iter_mut().enumerate() {
             let mut seen = 0;
             for (_, raw) in influences.record_raws.iter().filter(|(f, _)| *f == field) {
@@ -290,7 +290,7 @@ impl InfluencerScoring {
             for _ in seen..influences.records {
                 normalizer.observe(0.0);
             }
-            normalizer.end_bucket();
+            normalizer.end_bucket(decay);
         }
     }
 }

@@ -223,7 +223,7 @@ fn the_field_history_discounts_values_that_keep_spiking() {
         }
         let mut bucket = BucketInfluences::default();
         bucket.add_record(1e-15, &[influence(0, "AAL", 1.0)]);
-        scoring.observe_records_and_age(&bucket);
+        scoring.observe_records_and_age(&bucket, HistoryDecay::for_bucket_span(3_600));
     }
     let later = score_now(&scoring);
     assert!(first > 50.0, "{first}");

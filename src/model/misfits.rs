@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::score::ScoreNormalizer;
+use crate::model::score::{HistoryDecay, ScoreNormalizer};
 
 /// Raw scores below this (p > 0.1%) are too common to move the history's excess much: not kept
 /// (at 2.0 the ledger of a calm 200-series job held ten times as many, for the same scores).
@@ -94,13 +94,14 @@ impl MisfitLedger {
         history: &mut ScoreNormalizer,
     ) {
         let since = now - period_secs.min(HORIZON_SECS) * 1000;
+        let decay = HistoryDecay::for_bucket_span(bucket_span_ms / 1000);
         self.misfits.retain(|m| {
             let explained = usize::from(m.detector) == detector
                 && m.series == series
                 && m.bucket_start >= since;
             if explained {
                 let age = (now - m.bucket_start) / bucket_span_ms.max(1);
-                history.forget(m.raw(), age.max(0) as u64);
+                history.forget(m.raw(), age.max(0) as u64, decay);
             }
             !explained
         });
@@ -145,7 +146,7 @@ mod tests {
                 ledger.note(0, series, start, raw, || true);
                 pending.next();
             }
-            history.end_bucket();
+            history.end_bucket(HistoryDecay::for_bucket_span(HOUR_MS / 1000));
         }
         history
     }

@@ -79,8 +79,16 @@ const BINS: usize = 160 + 68;
 const EXCESS_REACH: f64 = 2.0;
 /// Decades beyond the reach over which the excess correction fades by a factor `e`.
 const EXCESS_FADE: f64 = 1.0;
-/// History is forgotten with this factor per finalized bucket.
-const HISTORY_DECAY: f64 = 1.0 - 1.0 / 10_000.0;
+/// The history forgets over this stretch of time (by a factor `e`), whatever the bucket span.
+/// What makes a job's probabilities over-confident (a season the model has not learnt, a noisy
+/// deployment, a change of traffic) comes and goes in calendar time, like Elasticsearch's
+/// renormalization window: counted in buckets (10,000 before), an hourly job remembered a noisy
+/// episode for fourteen months and kept discounting every later anomaly by it. NAB 68.4 -> 70.9
+/// (both halves up); 4-9 weeks all score 70.4-70.9, two weeks 69.0, four months 68.9.
+const HISTORY_MEMORY_SECS: f64 = 42.0 * 86_400.0;
+/// ...but over at least this many buckets, so a job with long buckets still gathers the
+/// history a tail needs (`MIN_TOTAL`, `MIN_TAIL`).
+const MIN_HISTORY_MEMORY_BUCKETS: f64 = 1_000.0;
 /// A tail of the histogram is trusted once it holds this many observations (NAB: 5 -0.4, 15
 /// -3.2, 20 -4.5, 40 -7.5: the excess must come from the top of the history)...
 const MIN_TAIL: f64 = 10.0;
@@ -108,6 +116,28 @@ fn bin_edge(bin: usize) -> f64 {
         bin as f64 * BIN_WIDTH
     } else {
         FINE_LIMIT + (bin - fine) as f64 * COARSE_WIDTH
+    }
+}
+
+/// How much of the score history a finalized bucket leaves: the job's clock, set by its bucket
+/// span (`HISTORY_MEMORY_SECS`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HistoryDecay {
+    per_bucket: f64,
+}
+
+impl HistoryDecay {
+    pub fn for_bucket_span(bucket_span_secs: i64) -> HistoryDecay {
+        let memory =
+            (HISTORY_MEMORY_SECS / bucket_span_secs.max(1) as f64).max(MIN_HISTORY_MEMORY_BUCKETS);
+        HistoryDecay {
+            per_bucket: 1.0 - 1.0 / memory,
+        }
+    }
+
+    /// What is left of an observation `buckets` buckets old.
+    fn after(self, buckets: u64) -> f64 {
+        self.per_bucket.powf(buckets as f64)
     }
 }
 
@@ -143,11 +173,11 @@ impl ScoreNormalizer {
 
     /// Takes back a raw score observed `age` buckets ago (decayed as it has been since): what
     /// the series model has since learnt to explain is not evidence of a noisy job.
-    pub fn forget(&mut self, raw: f64, age: u64) {
+    pub fn forget(&mut self, raw: f64, age: u64, decay: HistoryDecay) {
         if !raw.is_finite() || self.counts.len() != BINS {
             return;
         }
-        let weight = HISTORY_DECAY.powf(age as f64);
+        let weight = decay.after(age);
         let bin = &mut self.counts[bin_of(raw)];
         let taken = weight.min(*bin);
         *bin -= taken;
@@ -155,11 +185,11 @@ impl ScoreNormalizer {
     }
 
     /// Ages the history by one bucket.
-    pub fn end_bucket(&mut self) {
+    pub fn end_bucket(&mut self, decay: HistoryDecay) {
         for c in &mut self.counts {
-            *c *= HISTORY_DECAY;
+            *c *= decay.per_bucket;
         }
-        self.total *= HISTORY_DECAY;
+        self.total *= decay.per_bucket;
     }
 
     /// The adjustment to apply to the next bucket's raw scores.
@@ -384,7 +414,7 @@ mod tests {
         for i in 0..20_000 {
             let u = rng.uniform();
             normalizer.observe(raw_score(if i % 2 == 0 { u } else { u.powi(8) }));
-            normalizer.end_bucket();
+            normalizer.end_bucket(HistoryDecay::for_bucket_span(300));
             if i % 997 == 0 {
                 let n = normalizer.normalization();
                 for p in [0.0351, 0.05, 0.5, 1.0] {
@@ -397,17 +427,39 @@ mod tests {
         }
     }
 
+    /// The history forgets in time, not in buckets: an episode weighs the same after six weeks
+    /// of five-minute or of hourly buckets, and is gone after months; a job with daily buckets
+    /// keeps at least `MIN_HISTORY_MEMORY_BUCKETS` of them.
     #[test]
-    fn decay_forgets() {
-        let mut normalizer = ScoreNormalizer::new();
-        for _ in 0..1000 {
-            normalizer.observe(10.0);
+    fn the_history_forgets_over_weeks_whatever_the_bucket_span() {
+        let aged = |span_secs: i64, days: i64| {
+            let decay = HistoryDecay::for_bucket_span(span_secs);
+            let mut normalizer = ScoreNormalizer::new();
+            for _ in 0..1000 {
+                normalizer.observe(10.0);
+            }
+            for _ in 0..days * 86_400 / span_secs {
+                normalizer.end_bucket(decay);
+            }
+            normalizer
+        };
+        let (five_minutes, hourly) = (aged(300, 42), aged(3_600, 42));
+        let left = 1000.0 / std::f64::consts::E;
+        assert!(
+            (five_minutes.total - left).abs() < 1.0,
+            "{}",
+            five_minutes.total
+        );
+        assert!((hourly.total - left).abs() < 1.0, "{}", hourly.total);
+        let (a, b) = (five_minutes.normalization(), hourly.normalization());
+        assert_eq!((a.excess, a.pivot, a.top), (b.excess, b.pivot, b.top));
+        assert!(b.excess > 9.0);
+        assert!((a.score(1e-10) - b.score(1e-10)).abs() < 1e-3);
+        assert!(aged(86_400, 42).total > 950.0);
+        for span in [300, 3_600] {
+            let n = aged(span, 365).normalization();
+            assert_eq!((n.excess, n.pivot), (0.0, 0.0));
+            assert_eq!(n.score(1e-12), Normalization::identity().score(1e-12));
         }
-        for _ in 0..100_000 {
-            normalizer.end_bucket();
-        }
-        let n = normalizer.normalization();
-        assert_eq!((n.excess, n.pivot), (0.0, 0.0));
-        assert_eq!(n.score(1e-12), Normalization::identity().score(1e-12));
     }
 }
