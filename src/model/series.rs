@@ -187,9 +187,14 @@ impl AdaptiveModel {
     }
 
     /// Whether a longer cycle may yet take over from the one the model predicts with and explain
-    /// its misfits (`SeriesModel::update` reports that): a seasonal model short of a week.
+    /// its misfits (`SeriesModel::update` reports that): a seasonal model short of a week, or a
+    /// plain level with a found period that has yet to prove itself.
     pub fn may_learn_longer_cycle(&self) -> bool {
-        self.longest_period > 0 && i64::from(self.longest_period) < WEEK
+        if self.longest_period == 0 {
+            self.found_period().is_some()
+        } else {
+            i64::from(self.longest_period) < WEEK
+        }
     }
 
     pub fn updates(&self) -> u32 {
@@ -470,16 +475,18 @@ impl AdaptiveModel {
         self.choose(time);
         self.track_periods(time, value);
         // Only a period longer than any used before: a series that flips between its daily and
-        // weekly profiles is not young each time, it is noisy. And only over a shorter cycle: a
-        // plain level's misfits could be noise as well as the cycle (reporting them cost NAB
-        // 1.4 points: the misfits of a first day held later small deviations in check).
+        // weekly profiles is not young each time, it is noisy. And over a plain level only a
+        // period found in the data: a plain level's misfits could be noise as well as a fixed
+        // cycle (reporting them cost NAB 1.4 points: the misfits of a first day held later small
+        // deviations in check), while a found period was found in those very misfits (a spike
+        // every 100 buckets scored in the job's history until the period's profile took over).
         let period = self.active().period();
         let before = i64::from(self.longest_period);
         if period <= before {
             return None;
         }
         self.longest_period = period.clamp(0, i64::from(u32::MAX)) as u32;
-        if before == 0 {
+        if before == 0 && self.found_period() != Some(period) {
             return None;
         }
         // The shorter cycle's misfits made parts of the day look noisy; the longer one explains

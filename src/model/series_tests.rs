@@ -404,3 +404,35 @@ fn an_hour_of_the_day_that_is_always_noisy_is_given_its_spread() {
     let p = night.probability(112.0, Tail::Both).probability;
     assert!(p < 1e-8, "a 12 sd deviation at night scored p = {p:e}");
 }
+
+/// A cycle found in the data takes over from a plain level: the series reports it (so the misfits
+/// it explains leave the job's score history, `model::misfits`) and its spikes stop being news.
+#[test]
+fn a_found_period_that_takes_over_a_plain_level_is_reported() {
+    let (span, period) = (300, 30_000);
+    let spike = |t: i64| if t.rem_euclid(period) == 0 { 20.0 } else { 0.0 };
+    let mut model = AdaptiveModel::new(FeatureKind::Continuous, span);
+    let mut reported = Vec::new();
+    let mut noting_before = false;
+    for b in 0..40 * period / span {
+        let t = b * span;
+        if let Some(adopted) = model.update(t, spike(t), 1.0) {
+            reported.push((b, adopted));
+        }
+        if reported.is_empty() && model.may_learn_longer_cycle() {
+            noting_before = true;
+        }
+    }
+    assert_eq!(reported.len(), 1, "{reported:?}");
+    assert_eq!(reported[0].1, period);
+    // While the found period proved itself, the series kept its misfits for the ledger.
+    assert!(noting_before);
+    let next = 40 * period;
+    assert!(model.probability(next, 20.0, Tail::Both).probability > 0.5);
+    assert!(
+        model
+            .probability(next + 6 * span, 20.0, Tail::Both)
+            .probability
+            < 1e-4
+    );
+}
