@@ -173,11 +173,10 @@ impl PeriodSearch {
         }
         let values: Vec<f64> = (0..len).map(|i| self.decode(i)).collect();
         let estimate = find_period(&values, self.min_lag())?;
-        let buckets = f64::from(self.per_entry);
         let entry_secs = self.entry_secs() as f64;
         let period = snap(
             estimate.lag * entry_secs,
-            (estimate.uncertainty * buckets).max(1.0) * f64::from(self.span),
+            (estimate.uncertainty * entry_secs).max(f64::from(self.span)),
             self.span(),
             |period| estimate.folds_as_well(period / entry_secs),
         )?;
@@ -423,11 +422,11 @@ pub fn find_period(entries: &[f64], min_lag: usize) -> Option<Estimate> {
     })
 }
 
-/// The period near `lag` (fractional entries), its uncertainty and its fold's dispersion: the one whose fold leaves the
-/// least variance within phase bins of one entry (phase dispersion minimization), tried in steps
-/// of a fraction of an entry within an entry of `lag`. Every cycle in the window contributes, so a
-/// period is located to about two entries spread over the cycles the window holds (noise moves
-/// the least dispersion by more than one).
+/// The period near `lag` (fractional entries), its uncertainty and its fold's dispersion: the
+/// one whose fold leaves the least variance within phase bins of one entry (phase dispersion
+/// minimization), tried in steps of a fraction of an entry within an entry of `lag`. Every cycle
+/// in the window contributes, so a period is located to about two entries spread over the cycles
+/// the window holds (noise moves the least dispersion by more than one).
 fn refine(x: &[f64], lag: usize) -> (f64, f64, f64) {
     let cycles = (x.len() as f64 / lag as f64).max(1.0);
     let step = 1.0 / (4.0 * cycles);
