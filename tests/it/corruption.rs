@@ -143,6 +143,23 @@ async fn finish(client: &Client, job: &str) -> Value {
     final_results(client, job).await
 }
 
+/// The binary with `jobs` created, opened and given 20 minutes of data each, then SIGKILLed.
+async fn open_jobs_then_kill(jobs: &[&str]) -> tempfile::TempDir {
+    let server = BinaryServer::start(&[]);
+    for job in jobs {
+        ok(
+            &server,
+            reqwest::Method::PUT,
+            &job_path(job),
+            Some(config().to_string()),
+        )
+        .await;
+        lifecycle(&server, job, "_open").await;
+        post(&server, job, batch(0, 20)).await;
+    }
+    server.kill()
+}
+
 fn prefix(job: &str, tag: u8) -> Vec<u8> {
     [job.as_bytes(), &[0, tag]].concat()
 }
@@ -249,19 +266,7 @@ async fn damaged_input_the_replay_needs_fails_that_job_only_with_a_clear_reason(
 
 #[tokio::test]
 async fn damaged_progress_fails_that_job_and_the_server_still_starts() {
-    let server = BinaryServer::start(&[]);
-    for job in ["lost", "fine"] {
-        ok(
-            &server,
-            reqwest::Method::PUT,
-            &job_path(job),
-            Some(config().to_string()),
-        )
-        .await;
-        lifecycle(&server, job, "_open").await;
-        post(&server, job, batch(0, 20)).await;
-    }
-    let data = server.kill();
+    let data = open_jobs_then_kill(&["lost", "fine"]).await;
     damage(data.path(), "progress", b"lost", Damage::FlipByte);
     let server = BinaryServer::start_on(data, &[]);
     let all = server.get("/_ml/anomaly_detectors/_stats").await;
@@ -404,19 +409,7 @@ async fn damage_to_the_sled_file_is_never_served_silently_and_never_panics() {
 /// `auspex jobs delete`.
 #[tokio::test]
 async fn a_damaged_job_config_fails_that_job_only_and_it_can_be_deleted() {
-    let server = BinaryServer::start(&[]);
-    for job in ["bad", "worse", "fine"] {
-        ok(
-            &server,
-            reqwest::Method::PUT,
-            &job_path(job),
-            Some(config().to_string()),
-        )
-        .await;
-        lifecycle(&server, job, "_open").await;
-        post(&server, job, batch(0, 20)).await;
-    }
-    let data = server.kill();
+    let data = open_jobs_then_kill(&["bad", "worse", "fine"]).await;
     damage(data.path(), "jobs", b"bad", Damage::FlipByte);
     damage(data.path(), "jobs", b"worse", Damage::Truncate);
 
