@@ -246,6 +246,36 @@ mod tests {
         assert_eq!(counts.last_data_time, Some(1_700_000_000_000));
     }
 
+    /// A metric value spelled as a number that is not finite cannot be analysed: it counts as a
+    /// missing field (and is absent from the record), like a field that is not there at all.
+    #[test]
+    fn non_finite_number_strings_count_as_missing_fields() {
+        let body = concat!(
+            r#"{"time":1403481600,"airline":"AAL","responsetime":"NaN"}"#,
+            "
+",
+            r#"{"time":1403481601,"airline":"AAL","responsetime":"Infinity"}"#,
+            "
+",
+            r#"{"time":1403481602,"airline":"AAL","responsetime":"-inf"}"#,
+            "
+",
+            r#"{"time":1403481603,"airline":"AAL","responsetime":"12.5"}"#,
+        );
+        let batch = airline_batch(body);
+        let mut counts = DataCounts::default();
+        for record in &batch.records {
+            counts.count_processed(record, record.time_ms.expect("valid time"));
+        }
+        assert_eq!(counts.missing_field_count, 3);
+        assert_eq!(counts.processed_field_count, 5);
+        assert!(batch.records[..3].iter().all(|r| r.values[0].is_none()));
+        assert_eq!(
+            batch.records[3].values[0],
+            Some(crate::ingest::FieldValue::Text("12.5".into()))
+        );
+    }
+
     /// The same example without `sourcetype`, as NOTES.md abbreviates it: the time field does not
     /// count, so two 3-field records add 4, not 6.
     #[test]

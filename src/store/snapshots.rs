@@ -92,6 +92,7 @@ impl Store {
         );
         let progress = IVec::from(frame::frame_bincode(progress)?);
         failpoint::failpoint(failpoint::SNAPSHOT_BEFORE)?;
+        self.touched(job_id);
         let _exclusive = super::gate::exclusive();
         (&self.snapshots, &self.progress)
             .transaction(|(snapshots, progress_tree)| -> Result<(), ConflictableTransactionError<StoreError>> {
@@ -218,6 +219,7 @@ impl Store {
             batch.remove(entry?.0);
         }
         failpoint::failpoint(failpoint::SNAPSHOT_DELETE_BEFORE)?;
+        self.touched(job_id);
         let _exclusive = super::gate::exclusive();
         self.snapshots.apply_batch(batch)?;
         Ok(existed)

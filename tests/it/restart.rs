@@ -42,6 +42,18 @@ async fn stats(server: &BinaryServer) -> Value {
     server.get(&format!("{JOB}/_stats")).await.json()["jobs"][0].clone()
 }
 
+/// Restarts on `data`: the job is open again with every acknowledged record processed.
+async fn reopened_with(data: tempfile::TempDir, acknowledged: &Value) -> BinaryServer {
+    let server = BinaryServer::start_on(data, &[]);
+    let after = stats(&server).await;
+    assert_eq!(after["state"], "opened");
+    assert_eq!(
+        after["data_counts"]["processed_record_count"],
+        acknowledged["processed_record_count"]
+    );
+    server
+}
+
 #[tokio::test]
 async fn sigkill_then_restart_keeps_every_acknowledged_record() {
     let server = BinaryServer::start(&[]);
@@ -88,14 +100,7 @@ async fn sigterm_persists_open_jobs_and_a_restart_reopens_them() {
     let acknowledged = post(&server, batch(0, 45)).await;
     let (status, data) = server.terminate();
     assert!(status.success(), "graceful exit: {status:?}");
-
-    let server = BinaryServer::start_on(data, &[]);
-    let after = stats(&server).await;
-    assert_eq!(after["state"], "opened");
-    assert_eq!(
-        after["data_counts"]["processed_record_count"],
-        acknowledged["processed_record_count"]
-    );
+    let server = reopened_with(data, &acknowledged).await;
     server.post(&format!("{JOB}/_close")).await;
     let (status, data) = server.terminate();
     assert!(status.success());
@@ -146,4 +151,22 @@ async fn sigterm_finishes_requests_in_flight_and_loses_none_of_them() {
     let after = stats(&server).await;
     assert_eq!(after["state"], "opened");
     assert_eq!(after["data_counts"]["input_record_count"], acknowledged);
+}
+
+/// Issue 24 section 7: SIGTERM exited 0 after logging "could not persist the job at shutdown".
+/// A snapshot write that fails at shutdown now makes the exit code 1; the job restarts from its
+/// stored input with nothing lost.
+#[tokio::test]
+async fn sigterm_exits_non_zero_when_a_job_could_not_be_persisted() {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_auspex"));
+    command
+        .env("AUSPEX_FAILPOINT", "snapshot.before:error")
+        .env("AUSPEX_LOG", "error");
+    let server = BinaryServer::spawn(command, tempfile::tempdir().expect("data path"));
+    assert_eq!(server.put_json(JOB, &config()).await.status, 200);
+    server.post(&format!("{JOB}/_open")).await;
+    let acknowledged = post(&server, batch(0, 30)).await;
+    let (status, data) = server.terminate();
+    assert_eq!(status.code(), Some(1), "{status}");
+    reopened_with(data, &acknowledged).await;
 }
