@@ -110,7 +110,8 @@ fn read_job(args: &RunArgs) -> anyhow::Result<JobConfig> {
         .with_context(|| format!("invalid job config {}", path.display()))
 }
 
-/// Every file's records in order, then a close (finalizing the last bucket, as `_close` does).
+/// Every file's records in order, then a close (which, as `_close`, finalizes nothing: the last
+/// bucket stays open in the closing snapshot and a later `auspex run` carries on with it).
 fn feed<S: Sink>(
     mut replayer: Replayer<S>,
     files: &[PathBuf],

@@ -442,42 +442,59 @@ impl JobActor {
         }
     }
 
+    /// Applies a body as input entries of at most `MAX_ENTRY_BYTES`, each exactly as a replay
+    /// applies it, and answers the counts of this request alone (ES's incremental stats).
     fn post_data(&mut self, body: &[u8]) -> Result<DataCounts, JobError> {
         // Parse first: a malformed body is rejected whole and changes nothing.
         let batch = self.pipeline.reader().read_body(body)?;
+        // The gap bound covers the whole request, so no piece of it can be refused midway.
+        self.pipeline.check_records(&batch.records)?;
         let received_ms = now_ms();
-        let mut entries = Vec::new();
-        let mut input_bytes = batch.input_bytes;
-        for chunk in split_lines(&batch.stored, MAX_ENTRY_BYTES) {
-            let entry = InputEntry::Data {
-                input_bytes,
-                received_ms,
-                ndjson: chunk.to_vec(),
-            };
-            input_bytes = 0;
-            entries.push(entry);
-        }
-        if entries.is_empty() {
-            entries.push(InputEntry::Data {
-                input_bytes,
-                received_ms,
-                ndjson: Vec::new(),
-            });
-        }
         let started = Instant::now();
-        let first_seq = self.progress.last_seq + 1;
-        let last_seq = first_seq + entries.len() as u64 - 1;
-        let finalized = self
-            .pipeline
-            .apply_data(last_seq, &batch, batch.input_bytes, received_ms)
-            .finalized;
-        let encoded = entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| Ok((first_seq + i as u64, store::encode(e)?)))
-            .collect::<Result<Vec<_>, JobError>>()?;
+        let before = self.pipeline.state.counts.clone();
+        let mut pieces = split_lines(&batch.stored, MAX_ENTRY_BYTES);
+        if pieces.is_empty() {
+            pieces.push(&[]);
+        }
+        let mut input_bytes = batch.input_bytes;
+        let mut records = &batch.records[..];
+        let mut encoded = Vec::with_capacity(pieces.len());
+        let mut finalized = Vec::new();
+        for piece in pieces {
+            // One record per stored line.
+            let (these, rest) = records.split_at(piece.iter().filter(|&&b| b == b'\n').count());
+            records = rest;
+            let seq = self.progress.last_seq + 1 + encoded.len() as u64;
+            let applied = self
+                .pipeline
+                .apply_data(seq, these, input_bytes, received_ms);
+            let applied = match applied {
+                Ok(applied) => applied,
+                // Earlier pieces of this body changed the pipeline: back to the store's state.
+                Err(error) => return Err(self.undo(error)),
+            };
+            finalized.extend(applied.finalized);
+            encoded.push((
+                seq,
+                store::encode(&InputEntry::Data {
+                    input_bytes,
+                    received_ms,
+                    ndjson: piece.to_vec(),
+                })?,
+            ));
+            input_bytes = 0;
+        }
         self.commit(encoded, finalized, Vec::new(), started)?;
-        Ok(self.status.counts.clone())
+        Ok(self.pipeline.state.counts.since(&before))
+    }
+
+    /// Gives up changes the pipeline made that will not be committed: rebuilds it from the store.
+    fn undo(&mut self, error: JobError) -> JobError {
+        if let Err(rebuild) = self.rebuild() {
+            tracing::error!(%rebuild, "rebuilding after a refused request failed");
+            self.broken = true;
+        }
+        error
     }
 
     fn flush(&mut self, params: &FlushParams) -> Result<Option<i64>, JobError> {
@@ -501,7 +518,7 @@ impl JobActor {
                 advance_time: params.advance_time,
             };
             let seq = self.progress.last_seq + 1;
-            finalized = self.pipeline.apply(seq, &entry)?.finalized;
+            finalized = self.pipeline.apply_checked(seq, &entry)?.finalized;
             input.push((seq, store::encode(&entry)?));
         }
         let interim = if params.calc_interim {
@@ -515,16 +532,9 @@ impl JobActor {
         Ok(self.pipeline.state.finalized_end)
     }
 
+    /// Prunes and persists: the open bucket is not finalized, it is part of the snapshot.
     fn close(&mut self) -> Result<(), JobError> {
-        let started = Instant::now();
-        let seq = self.progress.last_seq + 1;
-        let finalized = self.pipeline.apply(seq, &InputEntry::Close)?.finalized;
-        self.commit(
-            vec![(seq, store::encode(&InputEntry::Close)?)],
-            finalized,
-            Vec::new(),
-            started,
-        )?;
+        self.append_control(InputEntry::Close)?;
         self.write_snapshot(PersistedState::Closed, "State persisted due to job close")
     }
 
@@ -759,9 +769,12 @@ mod tests {
         let snapshots = store.list_snapshots("p").unwrap();
         assert_eq!(snapshots.len(), 1);
         let doc: serde_json::Value = serde_json::from_slice(&snapshots[0].json).unwrap();
-        assert_eq!(
-            doc["description"],
-            "State persisted due to periodic background persist"
+        assert!(
+            doc["description"]
+                .as_str()
+                .unwrap()
+                .starts_with("State persisted due to periodic background persist at "),
+            "{doc}"
         );
         tick().await;
         tick().await;

@@ -600,19 +600,20 @@ impl JobManager {
         }
     }
 
+    /// The actor of an open job. A job that does not exist, or a wildcard, is "not open" (409)
+    /// rather than unknown: Elasticsearch's task actions look for a running task only.
     fn open_handle(&self, job_id: &str) -> Result<JobHandle, JobError> {
         let slots = self.lock();
-        let slot = slots.get(job_id).ok_or_else(|| not_found(job_id))?;
-        match &slot.phase {
-            Phase::Opened { handle, .. } if !handle.has_failed() => Ok(handle.clone()),
+        match slots.get(job_id).map(|slot| &slot.phase) {
+            Some(Phase::Opened { handle, .. }) if !handle.has_failed() => Ok(handle.clone()),
             _ => Err(JobError::NotOpen {
                 job_id: job_id.to_string(),
             }),
         }
     }
 
-    /// `_data`: returns the job's data counts after the body (ES shape, with `job_id`).
-    /// The records are durable before this returns.
+    /// `_data`: returns the counts of this body alone (ES shape, with `job_id`; `_stats` has the
+    /// running totals). The records are durable before this returns.
     pub async fn post_data(
         &self,
         job_id: &str,

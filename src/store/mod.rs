@@ -173,6 +173,7 @@
 //! | 5 | each job's model keeps a ledger of its series' recent large raw scores and each series model the longest period it has predicted with, in one byte less for its active predictor's index (the bincode model state changed shape). Older stores are refused with `UnknownFormat` |
 //! | 6 | each series model remembers whether it has ever learnt a negative value (predictions of a never-negative series stay at or above 0) (the bincode model state changed shape). Older stores are refused with `UnknownFormat` |
 //! | 7 | each series model keeps how noisy each two-hour slot of the day usually is (`model::noise`) (the bincode model state changed shape). Older stores are refused with `UnknownFormat` |
+//! | 8 | close no longer finalizes the open bucket (a stored `Close` entry now replays as a prune only), and the pipeline state keeps ES's bucket diagnostics window in place of the sparse-bucket window (the bincode snapshot state changed shape). Older stores are refused with `UnknownFormat` |
 
 mod check;
 mod commit;
@@ -214,7 +215,7 @@ pub mod failpoints {
 use sled::{transaction::TransactionError, Tree};
 
 /// The store format this build reads and writes (section 8).
-pub const FORMAT_VERSION: u32 = 7;
+pub const FORMAT_VERSION: u32 = 8;
 
 /// Handles to the database and its trees; cheap to clone (sled handles are reference-counted).
 #[derive(Clone)]
