@@ -122,6 +122,10 @@ pub struct ServeArgs {
     /// Connections served at once; more wait in the listen backlog [default: 1000]
     #[arg(long, env = "AUSPEX_MAX_CONNECTIONS", value_name = "N")]
     pub max_connections: Option<usize>,
+    /// Empty buckets one `_data` request or `advance_time` may finalize after the latest record;
+    /// more is a 400 that points at `skip_time` [default: 105120]
+    #[arg(long, env = "AUSPEX_MAX_EMPTY_BUCKETS", value_name = "N")]
+    pub max_empty_buckets: Option<u64>,
     /// Default model_snapshot_retention_days of new jobs that do not set it [default: 10]
     #[arg(
         long,
@@ -201,6 +205,8 @@ pub struct Config {
     pub body_read_timeout: std::time::Duration,
     pub max_in_flight_bytes: u64,
     pub max_connections: usize,
+    /// The gap bound of `job::pipeline`.
+    pub max_empty_buckets: u64,
     pub log_format: LogFormat,
     pub retention: RetentionDefaults,
     pub security: SecurityConfig,
@@ -216,6 +222,7 @@ impl Default for Config {
             body_read_timeout: std::time::Duration::from_secs(60),
             max_in_flight_bytes: 512 << 20,
             max_connections: 1000,
+            max_empty_buckets: crate::job::pipeline::DEFAULT_MAX_EMPTY_BUCKETS,
             log_format: LogFormat::Text,
             retention: RetentionDefaults::default(),
             security: SecurityConfig::default(),
@@ -333,6 +340,10 @@ impl ServeArgs {
                 .max_connections
                 .or(file.limits.max_connections)
                 .unwrap_or(defaults.max_connections),
+            max_empty_buckets: self
+                .max_empty_buckets
+                .or(file.limits.max_empty_buckets)
+                .unwrap_or(defaults.max_empty_buckets),
             log_format: self
                 .common
                 .log_format

@@ -35,6 +35,7 @@ pub struct Limits {
     /// A byte size such as `512mb`.
     pub max_in_flight_bytes: Option<String>,
     pub max_connections: Option<usize>,
+    pub max_empty_buckets: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -229,7 +229,12 @@ impl JobHandle {
 
 /// Starts the actor thread: restores the job from the store (snapshot + replay), marks it opened on
 /// disk, and answers once it is ready to take commands.
-pub async fn spawn(config: Arc<JobConfig>, store: Store) -> Result<JobHandle, JobError> {
+/// `max_empty_buckets` is the gap bound of new input (`job::pipeline`).
+pub async fn spawn(
+    config: Arc<JobConfig>,
+    store: Store,
+    max_empty_buckets: u64,
+) -> Result<JobHandle, JobError> {
     let (commands, inbox) = mpsc::channel(QUEUE_CAPACITY);
     let failed = Arc::new(AtomicBool::new(false));
     let mut handle = JobHandle {
@@ -246,8 +251,9 @@ pub async fn spawn(config: Arc<JobConfig>, store: Store) -> Result<JobHandle, Jo
         .spawn(move || {
             let span = tracing::info_span!("job", job_id = %config.job_id);
             let _entered = span.enter();
-            let started =
-                std::panic::catch_unwind(AssertUnwindSafe(|| JobActor::start(config, store)));
+            let started = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                JobActor::start(config, store, max_empty_buckets)
+            }));
             let (actor, note) = match started {
                 Ok(Ok(started)) => started,
                 Ok(Err(error)) => {
@@ -281,11 +287,17 @@ struct JobActor {
     broken: bool,
     /// Input sequence number the newest snapshot covers (periodic snapshots skip an idle job).
     persisted_seq: u64,
+    /// The gap bound of new input, kept for rebuilds.
+    max_empty_buckets: u64,
 }
 
 impl JobActor {
     /// The actor and the restore's note (see `snapshot::Restored`).
-    fn start(config: Arc<JobConfig>, store: Store) -> Result<(JobActor, Option<String>), JobError> {
+    fn start(
+        config: Arc<JobConfig>,
+        store: Store,
+        max_empty_buckets: u64,
+    ) -> Result<(JobActor, Option<String>), JobError> {
         let reader = Arc::new(RecordReader::new(
             &config.data_description,
             &config.analysis_config.analysis_fields(),
@@ -296,9 +308,10 @@ impl JobActor {
             persisted_seq: restored.progress.last_seq,
             config,
             store,
-            pipeline: restored.pipeline,
+            pipeline: restored.pipeline.with_max_empty_buckets(max_empty_buckets),
             progress: restored.progress,
             broken: false,
+            max_empty_buckets,
         };
         actor.apply_calendar_events()?;
         let rules = crate::job::rules::resolve(&actor.store, &actor.config)?;
@@ -642,7 +655,9 @@ impl JobActor {
         let reader = self.pipeline.reader().clone();
         let restored = snapshot::restore(&self.config, &self.store, reader)?;
         self.status = JobStatus::from_progress(&restored.progress)?;
-        self.pipeline = restored.pipeline;
+        self.pipeline = restored
+            .pipeline
+            .with_max_empty_buckets(self.max_empty_buckets);
         self.progress = restored.progress;
         Ok(())
     }
@@ -750,7 +765,13 @@ mod tests {
         );
         config.background_persist_interval = Some(crate::model::TimeSpan::from_millis(1));
         assert_eq!(persist_interval(&config), std::time::Duration::from_secs(1));
-        let handle = spawn(Arc::new(config), store.clone()).await.unwrap();
+        let handle = spawn(
+            Arc::new(config),
+            store.clone(),
+            crate::job::pipeline::DEFAULT_MAX_EMPTY_BUCKETS,
+        )
+        .await
+        .unwrap();
         let tick = || async {
             tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
             // Queued behind any tick sent meanwhile, so the tick has been handled once this answers.

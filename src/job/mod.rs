@@ -128,11 +128,22 @@ pub struct JobManager {
     /// `upgrade_mode`: the stored setting, read on every write request.
     upgrade_mode: AtomicBool,
     upgrade_mode_change: tokio::sync::Mutex<()>,
+    /// The gap bound every actor applies to new input (`pipeline::DEFAULT_MAX_EMPTY_BUCKETS`).
+    max_empty_buckets: u64,
 }
 
 impl JobManager {
-    /// Opens the registry on a store; reopens the jobs that were open when the process stopped.
+    /// [`JobManager::start_with`] the default gap bound.
     pub async fn start(store: Store) -> Result<Arc<JobManager>, JobError> {
+        JobManager::start_with(store, pipeline::DEFAULT_MAX_EMPTY_BUCKETS).await
+    }
+
+    /// Opens the registry on a store; reopens the jobs that were open when the process stopped.
+    /// `max_empty_buckets` is the gap bound of new input (`limits.max_empty_buckets`).
+    pub async fn start_with(
+        store: Store,
+        max_empty_buckets: u64,
+    ) -> Result<Arc<JobManager>, JobError> {
         let mut slots = BTreeMap::new();
         let mut to_reopen = Vec::new();
         let upgrade_mode = upgrade_mode::stored_upgrade_mode(&store)?;
@@ -175,6 +186,7 @@ impl JobManager {
             slots: Mutex::new(slots),
             upgrade_mode: AtomicBool::new(upgrade_mode),
             upgrade_mode_change: tokio::sync::Mutex::new(()),
+            max_empty_buckets,
         });
         for job_id in to_reopen {
             manager.resume_opened_job(&job_id).await;
@@ -503,7 +515,7 @@ impl JobManager {
             slot.phase = Phase::Opening;
             slot.config.clone()
         };
-        let outcome = actor::spawn(config, self.store.clone()).await;
+        let outcome = actor::spawn(config, self.store.clone(), self.max_empty_buckets).await;
         if let Some(slot) = self.lock().get_mut(job_id) {
             match &outcome {
                 Ok(handle) => {

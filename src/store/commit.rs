@@ -38,7 +38,8 @@ impl Store {
     pub fn commit(&self, job_id: &str, commit: &Commit) -> Result<(), StoreError> {
         let prepared = self.prepare(job_id, commit)?;
         failpoint::failpoint(failpoint::COMMIT_BEFORE)?;
-        self.apply(keys::job_key(job_id)?, &prepared, false)?;
+        let key = keys::job_key(job_id)?;
+        super::whole_or_abort("commit", || self.apply(key, &prepared, false))?;
         failpoint::failpoint(failpoint::COMMIT_AFTER)?;
         Ok(())
     }
@@ -99,6 +100,7 @@ impl Store {
             .transaction(|(input, results, progress)| -> Result<(), ConflictableTransactionError<StoreError>> {
                 input.apply_batch(&prepared.input)?;
                 results.apply_batch(&prepared.results)?;
+                failpoint::failpoint(failpoint::COMMIT_MID).map_err(ConflictableTransactionError::Abort)?;
                 if abort_before_progress {
                     return abort(StoreError::Encode("aborted by test".into()));
                 }

@@ -117,6 +117,13 @@
 //!   caller's rule). No stored seq exceeds `progress.last_seq`.
 //! - **I5 Every value decodes or yields `Corrupt`.** Decoding never panics and never trusts a
 //!   length it has not checked.
+//! - **I6 A write is whole or the process stops.** No path writes results, input or snapshots
+//!   outside a transaction that also writes the progress covering them (`commit`, `put_snapshot`).
+//!   A transaction that fails with an error has written nothing; one that panics (sled does when
+//!   an allocation fails midway) aborts the process before anything else is written or flushed,
+//!   so the torn batch is never followed by a durable write and recovery drops it. The size of
+//!   one commit is bounded by the request it serves (the job layer's gap bound,
+//!   `job::pipeline`), so no commit needs memory out of proportion to its input.
 //!
 //! # 5. Durability points
 //!
@@ -125,14 +132,16 @@
 //! flush: group commit), `_flush`, `_close`, snapshot writes, `PUT`/`DELETE` job. sled's background
 //! flush is never relied on.
 //!
-//! Failpoints (`failpoint.rs`; always built, armed by `AUSPEX_FAILPOINT=<name>[:abort|:error[:n]]`):
-//! at commit boundaries `commit.before`, `commit.after`, `snapshot.before`, `snapshot.after`,
+//! Failpoints (`failpoint.rs`; always built, armed by `AUSPEX_FAILPOINT=<name>[:abort|:panic|:error[:n]]`):
+//! at commit boundaries `commit.before`, `commit.mid` (inside the transaction, between its
+//! results and its progress), `commit.after`, `snapshot.before`, `snapshot.after`,
 //! `delete.after_unlink`, `delete.mid_purge`; before single writes `delete.before`,
 //! `create_job.before`, `job_config.before`, `progress.before`, `snapshot_delete.before`,
 //! `snapshot_edit.before`, `purge.batch`, `resource.before`. A crash at any of them must leave a
 //! store that opens and passes `check_integrity`, with every flushed acknowledgement intact
 //! (`store/crash_tests.rs` crashes a child process at each commit boundary and checks exactly
-//! that); an injected write error at any of them must leave the last good state.
+//! that); an injected write error at any of them must leave the last good state, and an injected
+//! panic (`:panic`) inside a commit must stop the process with the last good state on disk (I6).
 //!
 //! # 6. Recovery on open
 //!
@@ -314,6 +323,24 @@ impl Store {
             (tree::RESOURCES, &self.resources),
             (tree::SECURITY, &self.security),
         ]
+    }
+}
+
+/// Runs a progress-advancing transaction (I2, I3); a panic inside it ends the process (I6). sled
+/// panics midway through applying a transaction when it cannot allocate an I/O buffer: the part it
+/// applied is in its log, and any later write that is flushed would make that torn part durable
+/// (results without the progress that covers them). Aborting at once, before anything else is
+/// written or flushed, leaves the log ending inside the torn batch, which recovery discards.
+fn whole_or_abort<T>(what: &str, write: impl FnOnce() -> T) -> T {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(write)) {
+        Ok(done) => done,
+        Err(_) => {
+            tracing::error!(
+                "a store {what} panicked midway; stopping the process so that nothing of it is \
+                 kept (a restart recovers the last whole commit)"
+            );
+            std::process::abort();
+        }
     }
 }
 
