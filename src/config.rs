@@ -123,7 +123,7 @@ pub struct ServeArgs {
     #[arg(long, env = "AUSPEX_MAX_CONNECTIONS", value_name = "N")]
     pub max_connections: Option<usize>,
     /// Empty buckets one `_data` request or `advance_time` may finalize after the latest record;
-    /// more is a 400 that points at `skip_time` [default: 105120]
+    /// more is a 400 that points at `skip_time` [default: 10080]
     #[arg(long, env = "AUSPEX_MAX_EMPTY_BUCKETS", value_name = "N")]
     pub max_empty_buckets: Option<u64>,
     /// Default model_snapshot_retention_days of new jobs that do not set it [default: 10]

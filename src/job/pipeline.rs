@@ -104,8 +104,10 @@ pub struct Applied {
 }
 
 /// How many empty buckets one request may finalize unless configured otherwise (see the module
-/// doc): a year of 5-minute buckets, about 11 years of hourly ones.
-pub const DEFAULT_MAX_EMPTY_BUCKETS: u64 = 105_120;
+/// doc): a week of 1-minute buckets, 105 days of 15-minute ones, 14 months of hourly ones. An empty
+/// bucket costs about 6 KB while its commit is built and written (measured: 105,120 of them in one
+/// request peaked at 620 MB RSS, 3.2 s), so this keeps one such request near 60 MB.
+pub const DEFAULT_MAX_EMPTY_BUCKETS: u64 = 10_080;
 
 /// An open job's deterministic state machine.
 pub struct Pipeline {

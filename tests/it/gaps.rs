@@ -44,7 +44,7 @@ async fn a_gap_of_ten_years_is_refused_whole_and_leaves_nothing_behind() {
     let (kind, reason) = refused.es_error();
     assert_eq!(kind, "illegal_argument_exception");
     assert!(
-        reason.contains("skip_time") && reason.contains("105120"),
+        reason.contains("skip_time") && reason.contains("10080"),
         "{reason}"
     );
     let advance = server
