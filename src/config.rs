@@ -150,6 +150,10 @@ pub struct ServeArgs {
     /// [default: 30s]
     #[arg(long, env = "AUSPEX_LOGIN_MAX_DELAY", value_name = "DURATION", value_parser = parse_duration)]
     pub login_max_delay: Option<std::time::Duration>,
+    /// Empty buckets one `_data` request or `advance_time` may finalize after the latest record;
+    /// more is a 400 that points at `skip_time` [default: 10080]
+    #[arg(long, env = "AUSPEX_MAX_EMPTY_BUCKETS", value_name = "N")]
+    pub max_empty_buckets: Option<u64>,
     /// Default model_snapshot_retention_days of new jobs that do not set it [default: 10]
     #[arg(
         long,
@@ -239,6 +243,8 @@ pub struct Config {
     pub max_connections_per_address: usize,
     /// For a connection's request heads until it has authenticated.
     pub header_read_timeout: std::time::Duration,
+    /// The gap bound of `job::pipeline`.
+    pub max_empty_buckets: u64,
     pub log_format: LogFormat,
     pub retention: RetentionDefaults,
     pub security: SecurityConfig,
@@ -257,6 +263,7 @@ impl Default for Config {
             reserved_connections: 100,
             max_connections_per_address: 250,
             header_read_timeout: std::time::Duration::from_secs(10),
+            max_empty_buckets: crate::job::pipeline::DEFAULT_MAX_EMPTY_BUCKETS,
             log_format: LogFormat::Text,
             retention: RetentionDefaults::default(),
             security: SecurityConfig::default(),
@@ -408,6 +415,10 @@ impl ServeArgs {
                 .or(file.limits.max_connections_per_address)
                 .unwrap_or(defaults.max_connections_per_address),
             header_read_timeout,
+            max_empty_buckets: self
+                .max_empty_buckets
+                .or(file.limits.max_empty_buckets)
+                .unwrap_or(defaults.max_empty_buckets),
             log_format: self
                 .common
                 .log_format

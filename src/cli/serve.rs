@@ -64,7 +64,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     refuse_lost_shared_data(&store)?;
     let tls = crate::server::tls::acceptor(&config.tls)?;
     let security = start_security(&config, &store).await?;
-    let jobs = JobManager::start(store)
+    let jobs = JobManager::start_with(store, config.max_empty_buckets)
         .await
         .context("cannot start the job manager")?;
 

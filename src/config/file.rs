@@ -39,6 +39,7 @@ pub struct Limits {
     pub max_connections_per_address: Option<usize>,
     /// A duration such as `10s`.
     pub header_read_timeout: Option<String>,
+    pub max_empty_buckets: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -63,6 +63,11 @@ impl Extracted {
         }
     }
 
+    /// Whether the record had the field of `slot` (as a value, null included).
+    pub fn found(&self, slot: usize) -> bool {
+        self.found_at.get(slot).is_some_and(|&depth| depth != 0)
+    }
+
     /// Ready for the next record; `fields` analysis slots.
     pub fn reset(&mut self, fields: usize) {
         self.values = vec![None; fields];

@@ -130,6 +130,7 @@ impl<'t> BodyReader<'t, '_> {
         }
         self.batch.records.push(Record {
             time_ms: self.scratch.time_ms,
+            time_missing: !self.scratch.found(self.wanted.time_slot),
             values: std::mem::take(&mut self.scratch.values),
             // ES: "time field doesn't count", whether or not the record has one.
             input_fields: self.scratch.leaves.saturating_sub(1),

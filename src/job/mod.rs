@@ -133,11 +133,22 @@ pub struct JobManager {
     upgrade_mode_change: tokio::sync::Mutex<()>,
     /// Jobs `shutdown` could not persist (the process must then not exit as if all went well).
     unpersisted_at_shutdown: std::sync::atomic::AtomicUsize,
+    /// The gap bound every actor applies to new input (`pipeline::DEFAULT_MAX_EMPTY_BUCKETS`).
+    max_empty_buckets: u64,
 }
 
 impl JobManager {
-    /// Opens the registry on a store; reopens the jobs that were open when the process stopped.
+    /// [`JobManager::start_with`] the default gap bound.
     pub async fn start(store: Store) -> Result<Arc<JobManager>, JobError> {
+        JobManager::start_with(store, pipeline::DEFAULT_MAX_EMPTY_BUCKETS).await
+    }
+
+    /// Opens the registry on a store; reopens the jobs that were open when the process stopped.
+    /// `max_empty_buckets` is the gap bound of new input (`limits.max_empty_buckets`).
+    pub async fn start_with(
+        store: Store,
+        max_empty_buckets: u64,
+    ) -> Result<Arc<JobManager>, JobError> {
         let mut slots = BTreeMap::new();
         let mut to_reopen = Vec::new();
         let upgrade_mode = upgrade_mode::stored_upgrade_mode(&store)?;
@@ -226,6 +237,7 @@ impl JobManager {
             upgrade_mode: AtomicBool::new(upgrade_mode),
             upgrade_mode_change: tokio::sync::Mutex::new(()),
             unpersisted_at_shutdown: std::sync::atomic::AtomicUsize::new(0),
+            max_empty_buckets,
         });
         for job_id in to_reopen {
             manager.resume_opened_job(&job_id).await;
@@ -563,7 +575,7 @@ impl JobManager {
         };
         let problems = check_stored_job(&self.store, job_id).await;
         let outcome = match problems.is_empty() {
-            true => actor::spawn(config, self.store.clone()).await,
+            true => actor::spawn(config, self.store.clone(), self.max_empty_buckets).await,
             false => Err(JobError::Damaged {
                 job_id: job_id.to_string(),
                 reason: problems.join("; "),
@@ -665,19 +677,20 @@ impl JobManager {
         }
     }
 
+    /// The actor of an open job. A job that does not exist, or a wildcard, is "not open" (409)
+    /// rather than unknown: Elasticsearch's task actions look for a running task only.
     fn open_handle(&self, job_id: &str) -> Result<JobHandle, JobError> {
         let slots = self.lock();
-        let slot = slots.get(job_id).ok_or_else(|| not_found(job_id))?;
-        match &slot.phase {
-            Phase::Opened { handle, .. } if !handle.has_failed() => Ok(handle.clone()),
+        match slots.get(job_id).map(|slot| &slot.phase) {
+            Some(Phase::Opened { handle, .. }) if !handle.has_failed() => Ok(handle.clone()),
             _ => Err(JobError::NotOpen {
                 job_id: job_id.to_string(),
             }),
         }
     }
 
-    /// `_data`: returns the job's data counts after the body (ES shape, with `job_id`).
-    /// The records are durable before this returns.
+    /// `_data`: returns the counts of this body alone (ES shape, with `job_id`; `_stats` has the
+    /// running totals). The records are durable before this returns.
     pub async fn post_data(
         &self,
         job_id: &str,

@@ -41,7 +41,8 @@ impl Store {
         let prepared = self.prepare(job_id, commit)?;
         failpoint::failpoint(failpoint::COMMIT_BEFORE)?;
         self.touched(job_id);
-        self.apply(keys::job_key(job_id)?, &prepared, false)?;
+        let key = keys::job_key(job_id)?;
+        super::whole_or_abort("commit", || self.apply(key, &prepared, false))?;
         failpoint::failpoint(failpoint::COMMIT_AFTER)?;
         Ok(())
     }
@@ -126,6 +127,7 @@ impl Store {
             .transaction(|(input, results, progress, meta)| -> Result<(), ConflictableTransactionError<StoreError>> {
                 input.apply_batch(&prepared.input)?;
                 results.apply_batch(&prepared.results)?;
+                failpoint::failpoint(failpoint::COMMIT_MID).map_err(ConflictableTransactionError::Abort)?;
                 if abort_before_progress {
                     return abort(StoreError::Encode("aborted by test".into()));
                 }

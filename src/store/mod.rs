@@ -134,6 +134,13 @@
 //! - **I7 The mark never runs ahead.** `flush` raises `meta.flush_epoch`, flushes sled, then
 //!   records the epoch in `auspex.mark`. A sled that opens with a lower epoch than the mark lost
 //!   flushed writes; every scope written after its epoch is reported (`Store::lost`).
+//! - **I8 A write is whole or the process stops.** No path writes results, input or snapshots
+//!   outside a transaction that also writes the progress covering them (`commit`, `put_snapshot`).
+//!   A transaction that fails with an error has written nothing; one that panics (sled does when
+//!   an allocation fails midway) aborts the process before anything else is written or flushed,
+//!   so the torn batch is never followed by a durable write and recovery drops it. The size of
+//!   one commit is bounded by the request it serves (the job layer's gap bound,
+//!   `job::pipeline`), so no commit needs memory out of proportion to its input.
 //!
 //! # 5. Durability points
 //!
@@ -142,14 +149,16 @@
 //! flush: group commit), `_flush`, `_close`, snapshot writes, `PUT`/`DELETE` job. sled's background
 //! flush is never relied on.
 //!
-//! Failpoints (`failpoint.rs`; always built, armed by `AUSPEX_FAILPOINT=<name>[:abort|:error[:n]]`):
-//! at commit boundaries `commit.before`, `commit.after`, `snapshot.before`, `snapshot.after`,
+//! Failpoints (`failpoint.rs`; always built, armed by `AUSPEX_FAILPOINT=<name>[:abort|:panic|:error[:n]]`):
+//! at commit boundaries `commit.before`, `commit.mid` (inside the transaction, between its
+//! results and its progress), `commit.after`, `snapshot.before`, `snapshot.after`,
 //! `delete.after_unlink`, `delete.mid_purge`; before single writes `delete.before`,
 //! `create_job.before`, `job_config.before`, `progress.before`, `snapshot_delete.before`,
 //! `snapshot_edit.before`, `purge.batch`, `resource.before`. A crash at any of them must leave a
 //! store that opens and passes `check_integrity`, with every flushed acknowledgement intact
 //! (`store/crash_tests.rs` crashes a child process at each commit boundary and checks exactly
-//! that); an injected write error at any of them must leave the last good state.
+//! that); an injected write error at any of them must leave the last good state, and an injected
+//! panic (`:panic`) inside a commit must stop the process with the last good state on disk (I8).
 //!
 //! # 6. Recovery on open
 //!
@@ -197,6 +206,7 @@
 //! | 5 | each job's model keeps a ledger of its series' recent large raw scores and each series model the longest period it has predicted with, in one byte less for its active predictor's index (the bincode model state changed shape). Older stores are refused with `UnknownFormat` |
 //! | 6 | each series model remembers whether it has ever learnt a negative value (predictions of a never-negative series stay at or above 0) (the bincode model state changed shape). Older stores are refused with `UnknownFormat` |
 //! | 7 | each series model keeps how noisy each two-hour slot of the day usually is (`model::noise`) (the bincode model state changed shape). Older stores are refused with `UnknownFormat`. Later in version 7: the `meta` keys `flush_epoch`, `tallied` and the tallies, and `auspex.mark` (a version 7 store without them gets them at its first open: tallies counted, epoch 0) |
+//! | 8 | close no longer finalizes the open bucket (a stored `Close` entry now replays as a prune only), and the pipeline state keeps ES's bucket diagnostics window in place of the sparse-bucket window (the bincode snapshot state changed shape). Older stores are refused with `UnknownFormat` |
 
 mod check;
 mod commit;
@@ -246,7 +256,7 @@ use std::sync::Arc;
 use sled::{transaction::TransactionError, Tree};
 
 /// The store format this build reads and writes (section 8).
-pub const FORMAT_VERSION: u32 = 7;
+pub const FORMAT_VERSION: u32 = 8;
 
 /// Handles to the database and its trees; cheap to clone (sled handles are reference-counted).
 #[derive(Clone)]
@@ -464,6 +474,24 @@ pub(crate) fn contain<T>(
                 key: String::new(),
                 reason: format!("sled failed while {what} ({message}): its files are damaged"),
             })
+        }
+    }
+}
+
+/// Runs a progress-advancing transaction (I2, I3); a panic inside it ends the process (I8). sled
+/// panics midway through applying a transaction when it cannot allocate an I/O buffer: the part it
+/// applied is in its log, and any later write that is flushed would make that torn part durable
+/// (results without the progress that covers them). Aborting at once, before anything else is
+/// written or flushed, leaves the log ending inside the torn batch, which recovery discards.
+fn whole_or_abort<T>(what: &str, write: impl FnOnce() -> T) -> T {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(write)) {
+        Ok(done) => done,
+        Err(_) => {
+            tracing::error!(
+                "a store {what} panicked midway; stopping the process so that nothing of it is \
+                 kept (a restart recovers the last whole commit)"
+            );
+            std::process::abort();
         }
     }
 }

@@ -93,14 +93,16 @@ impl Store {
         let progress = IVec::from(frame::frame_bincode(progress)?);
         failpoint::failpoint(failpoint::SNAPSHOT_BEFORE)?;
         self.touched(job_id);
-        let _exclusive = super::gate::exclusive();
-        (&self.snapshots, &self.progress)
-            .transaction(|(snapshots, progress_tree)| -> Result<(), ConflictableTransactionError<StoreError>> {
-                snapshots.apply_batch(&batch)?;
-                progress_tree.insert(job_key, progress.clone())?;
-                Ok(())
-            })
-            .map_err(tx_error)?;
+        super::whole_or_abort("snapshot", || {
+            let _exclusive = super::gate::exclusive();
+            (&self.snapshots, &self.progress)
+                .transaction(|(snapshots, progress_tree)| -> Result<(), ConflictableTransactionError<StoreError>> {
+                    snapshots.apply_batch(&batch)?;
+                    progress_tree.insert(job_key, progress.clone())?;
+                    Ok(())
+                })
+                .map_err(tx_error)
+        })?;
         failpoint::failpoint(failpoint::SNAPSHOT_AFTER)?;
         Ok(())
     }

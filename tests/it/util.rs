@@ -235,7 +235,9 @@ impl TestServer {
                 .bootstrap(Some(ELASTIC_PASSWORD))
                 .expect("the elastic user");
         }
-        let jobs = JobManager::start(store).await.expect("job manager starts");
+        let jobs = JobManager::start_with(store, config.max_empty_buckets)
+            .await
+            .expect("job manager starts");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("bound address");
         let scheme = if tls.is_some() { "https" } else { "http" };
