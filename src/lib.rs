@@ -15,6 +15,7 @@
 //! | [`store`]  | the sled layout, value framing (CRC32), snapshots, crash invariants |
 //! | [`replay`] | a job's pipeline run outside an actor: over files or a job's stored input (offline and HTTP tasks) |
 //! | [`security`] | users, roles, API keys, password hashing, Elasticsearch cluster privileges (`api::auth` asks it who a request is and what it may do) |
+//! | [`alloc`]  | the process allocator (jemalloc), and returning freed memory to the OS when a job closes |
 //! | [`metrics`] | the process's Prometheus metrics registry (counters, gauges, histograms) |
 //!
 //! # Ownership rules
@@ -23,6 +24,7 @@
 //! - CPU-heavy work (parsing large bodies, finalizing buckets over many series, snapshots) runs on the
 //!   blocking pool, never on a reactor thread.
 
+pub mod alloc;
 pub mod api;
 pub mod cli;
 pub mod config;

@@ -269,6 +269,8 @@ pub async fn spawn(
             };
             let _ = ready.send(Ok(note));
             actor.run(inbox, &failed);
+            // The actor (and with it the job's model) is gone: give its pages back to the OS.
+            crate::alloc::release_free_memory();
         })
         .map_err(|e| JobError::Conflict(format!("could not start the job's thread: {e}")))?;
     handle.note = is_ready.await.map_err(|_| handle.gone())??.map(Arc::from);
