@@ -25,7 +25,9 @@
 
 pub mod api;
 pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod engine;
 pub mod ingest;
 pub mod job;
 pub mod metrics;
