@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
+use auspex::engine::pipeline::{InputEntry, Pipeline};
 use auspex::ingest::{DataDescription, RecordReader};
-use auspex::job::pipeline::{InputEntry, Pipeline};
 use auspex::model::AnalysisConfig;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 

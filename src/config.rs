@@ -263,7 +263,7 @@ impl Default for Config {
             reserved_connections: 100,
             max_connections_per_address: 250,
             header_read_timeout: std::time::Duration::from_secs(10),
-            max_empty_buckets: crate::job::pipeline::DEFAULT_MAX_EMPTY_BUCKETS,
+            max_empty_buckets: crate::engine::pipeline::DEFAULT_MAX_EMPTY_BUCKETS,
             log_format: LogFormat::Text,
             retention: RetentionDefaults::default(),
             security: SecurityConfig::default(),

@@ -9,11 +9,13 @@
 //! | [`config`] | flags, environment variables, the config file, layered into one `Config` |
 //! | [`server`] | accept loop, hyper connections, graceful shutdown |
 //! | [`api`]    | routing, request parsing, the Elasticsearch error envelope, replies |
-//! | [`job`]    | job configs and lifecycle; one actor task per open job that owns its model and serializes its work |
+//! | [`job`]    | the job registry and lifecycle; one actor (an OS thread) per open job that owns its engine and serializes its work |
+//! | [`engine`] | the deterministic run of one job: config, pipeline, snapshots, status, renormalization, result documents, one commit path, and the storage interface it needs |
 //! | [`ingest`] | `_data` bodies -> records: formats, time parsing, per-record field counts |
 //! | [`model`]  | detector functions, per-series models, probabilities and scores |
 //! | [`store`]  | the sled layout, value framing (CRC32), snapshots, crash invariants |
-//! | [`replay`] | a job's pipeline run outside an actor: over files or a job's stored input (offline and HTTP tasks) |
+//! | [`replay`] | the engine run outside an actor: over files or a job's stored input (offline and HTTP tasks) |
+//! | [`clock`]  | the one reading of the wall clock (the engine takes times from its callers) |
 //! | [`security`] | users, roles, API keys, password hashing, Elasticsearch cluster privileges (`api::auth` asks it who a request is and what it may do) |
 //! | [`alloc`]  | the process allocator (jemalloc), and returning freed memory to the OS when a job closes |
 //! | [`metrics`] | the process's Prometheus metrics registry (counters, gauges, histograms) |
@@ -27,7 +29,9 @@
 pub mod alloc;
 pub mod api;
 pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod engine;
 pub mod ingest;
 pub mod job;
 pub mod metrics;

@@ -17,7 +17,7 @@ use super::reply::Reply;
 use super::request::{parse_param_body, ApiRequest};
 use super::root::BUILD_HASH;
 use super::AppState;
-use crate::job::config::ES_COMPAT_VERSION;
+use crate::engine::config::ES_COMPAT_VERSION;
 use crate::job::JobConfig;
 use crate::model::AnalysisConfig;
 

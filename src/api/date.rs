@@ -134,9 +134,7 @@ impl Cursor<'_> {
 }
 
 /// Epoch ms now, for `now`.
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
+pub use crate::clock::now_ms;
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use serde_json::{json, Value};
 
 use super::{offline, open_store, thousands, InspectArgs};
-use crate::job::snapshot::stored_status;
+use crate::engine::snapshot::stored_status;
 use crate::store::{PersistedState, ResultKind, Store, FORMAT_VERSION};
 
 pub fn main(args: InspectArgs) -> ExitCode {

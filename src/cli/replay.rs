@@ -12,7 +12,8 @@ use serde_json::{Map, Value};
 
 use super::progress::{summary, with_progress, Unit};
 use super::{flush_store, offline, open_store, ReplayArgs};
-use crate::job::{now_ms, JobConfig};
+use crate::clock::now_ms;
+use crate::engine::JobConfig;
 use crate::replay::stored::{copy_body, create_in_store, stored_config, StoredReplay};
 use crate::replay::{Counters, NdjsonSink};
 use crate::store::Store;

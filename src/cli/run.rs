@@ -13,8 +13,10 @@ use anyhow::Context;
 
 use super::progress::{summary, with_progress, Unit};
 use super::{flush_store, offline, open_store, RunArgs};
-use crate::job::pipeline::InputEntry;
-use crate::job::{now_ms, snapshot, JobConfig, JobStatus};
+use crate::clock::now_ms;
+use crate::engine::pipeline::InputEntry;
+use crate::engine::storage::SledJob;
+use crate::engine::{snapshot, JobConfig, JobStatus};
 use crate::replay::files::{file_len, FileChunks};
 use crate::replay::stored::{create_in_store, reader_for, stored_config};
 use crate::replay::{Counters, NdjsonSink, Replayer, Sink, StoreSink};
@@ -27,7 +29,7 @@ pub fn main(args: RunArgs) -> ExitCode {
         if args.stdout {
             let job = read_job(&args)?;
             let job_id = job.job_id.clone();
-            let pipeline = crate::job::snapshot::fresh_pipeline(&job, reader_for(&job)?)
+            let pipeline = crate::engine::snapshot::fresh_pipeline(&job, reader_for(&job)?)
                 .with_max_empty_buckets(config.max_empty_buckets);
             let work = || {
                 let out = BufWriter::new(std::io::stdout().lock());
@@ -51,14 +53,15 @@ pub fn main(args: RunArgs) -> ExitCode {
             Some(_) => {
                 let job = Arc::new(read_job(&args)?);
                 create_in_store(&store, &job)?;
-                let pipeline = crate::job::snapshot::fresh_pipeline(&job, reader_for(&job)?)
+                let pipeline = crate::engine::snapshot::fresh_pipeline(&job, reader_for(&job)?)
                     .with_max_empty_buckets(config.max_empty_buckets);
                 let sink = StoreSink::new_job(store.clone(), job.clone(), description);
                 (job, pipeline, sink)
             }
             None => {
                 let job = Arc::new(stored_config(&store, &args.job_id)?);
-                let restored = snapshot::restore(&job, &store, reader_for(&job)?)?;
+                let sled_job = SledJob::new(store.clone(), job.job_id.clone());
+                let restored = snapshot::restore(&job, &sled_job, reader_for(&job)?)?;
                 let status = JobStatus::from_progress(&restored.progress)?;
                 let sink = StoreSink::new(
                     store.clone(),

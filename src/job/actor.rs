@@ -19,17 +19,19 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::clock::now_ms;
+use crate::engine::pipeline::{InputEntry, Pipeline};
+use crate::engine::snapshot;
+use crate::engine::storage::SledJob;
+use crate::engine::writer::Writer;
+use crate::engine::JobStatus;
+use crate::engine::{JobConfig, JobError};
 use crate::ingest::{DataCounts, RecordReader};
-use crate::job::clock::now_ms;
 use crate::job::forecast::{self, ForecastRequest};
-use crate::job::pipeline::{InputEntry, Pipeline};
-use crate::job::renormalize;
-use crate::job::snapshot;
-use crate::job::status::JobStatus;
-use crate::job::{FlushParams, JobConfig, JobError};
+use crate::job::FlushParams;
 use crate::model::rules::JobRules;
 use crate::model::BucketResult;
-use crate::store::{self, Commit, PersistedState, Progress, ResultDoc, ResultKind, Store};
+use crate::store::{self, PersistedState, Store};
 
 /// Largest input entry stored as one value: bigger bodies are split at record boundaries so no
 /// single sled value (or replay step) gets huge.
@@ -282,8 +284,8 @@ struct JobActor {
     config: Arc<JobConfig>,
     store: Store,
     pipeline: Pipeline,
-    progress: Progress,
-    status: JobStatus,
+    /// The job's committed progress and status, and its one commit path (I2).
+    writer: Writer<SledJob>,
     /// A failed write could not be undone by rebuilding from the store: the in-memory state may be
     /// ahead of the store, so the actor must stop (the job becomes `failed`).
     broken: bool,
@@ -304,24 +306,26 @@ impl JobActor {
             &config.data_description,
             &config.analysis_config.analysis_fields(),
         )?);
-        let restored = snapshot::restore(&config, &store, reader)?;
+        let job = SledJob::new(store.clone(), config.job_id.clone());
+        let restored = snapshot::restore(&config, &job, reader)?;
+        let status = JobStatus::from_progress(&restored.progress)?;
         let mut actor = JobActor {
-            status: JobStatus::from_progress(&restored.progress)?,
             persisted_seq: restored.progress.last_seq,
+            writer: Writer::new(job, &config, restored.progress, status),
             config,
             store,
             pipeline: restored.pipeline.with_max_empty_buckets(max_empty_buckets),
-            progress: restored.progress,
             broken: false,
             max_empty_buckets,
         };
+        // Set first: the commits below (events, rules) already write the job as opened.
+        actor.writer.set_state(PersistedState::Opened);
         actor.apply_calendar_events()?;
         let rules = crate::job::rules::resolve(&actor.store, &actor.config)?;
         actor.apply_rules(rules)?;
-        actor.progress.state = PersistedState::Opened;
         actor
             .store
-            .put_progress(&actor.config.job_id, &actor.progress)?;
+            .put_progress(&actor.config.job_id, actor.writer.progress())?;
         Ok((actor, restored.note))
     }
 
@@ -345,7 +349,7 @@ impl JobActor {
 
     /// Applies and commits one input entry that carries no records.
     fn append_control(&mut self, entry: InputEntry) -> Result<(), JobError> {
-        let seq = self.progress.last_seq + 1;
+        let seq = self.writer.progress().last_seq + 1;
         let finalized = self.pipeline.apply(seq, &entry)?.finalized;
         self.commit(
             vec![(seq, store::encode(&entry)?)],
@@ -368,8 +372,11 @@ impl JobActor {
                 _ => {
                     tracing::error!("job actor panicked or lost its state; the job is now failed");
                     failed.store(true, Ordering::Release);
-                    self.progress.state = PersistedState::Failed;
-                    if let Err(error) = self.store.put_progress(self.job_id(), &self.progress) {
+                    self.writer.set_state(PersistedState::Failed);
+                    if let Err(error) = self
+                        .store
+                        .put_progress(self.job_id(), self.writer.progress())
+                    {
                         tracing::error!(%error, "could not persist the failed state");
                     }
                     return;
@@ -413,7 +420,7 @@ impl JobActor {
                 Continue::No
             }
             JobCommand::PersistPeriodic => {
-                if self.progress.last_seq != self.persisted_seq {
+                if self.writer.progress().last_seq != self.persisted_seq {
                     // The kill harness reads these two lines (target `auspex::persist`) to tell a
                     // kill during a periodic snapshot from one after it.
                     let started = Instant::now();
@@ -446,7 +453,12 @@ impl JobActor {
                 Continue::Yes
             }
             JobCommand::Forecast { request, reply } => {
-                let result = forecast::run(&self.store, &self.pipeline, &self.progress, &request);
+                let result = forecast::run(
+                    &self.store,
+                    &self.pipeline,
+                    self.writer.progress(),
+                    &request,
+                );
                 let _ = reply.send(result);
                 Continue::Yes
             }
@@ -479,7 +491,7 @@ impl JobActor {
             // One record per stored line.
             let (these, rest) = records.split_at(piece.iter().filter(|&&b| b == b'\n').count());
             records = rest;
-            let seq = self.progress.last_seq + 1 + encoded.len() as u64;
+            let seq = self.writer.progress().last_seq + 1 + encoded.len() as u64;
             let applied = self
                 .pipeline
                 .apply_data(seq, these, input_bytes, received_ms);
@@ -532,7 +544,7 @@ impl JobActor {
                 skip_time: params.skip_time,
                 advance_time: params.advance_time,
             };
-            let seq = self.progress.last_seq + 1;
+            let seq = self.writer.progress().last_seq + 1;
             finalized = self.pipeline.apply_checked(seq, &entry)?.finalized;
             input.push((seq, store::encode(&entry)?));
         }
@@ -555,112 +567,62 @@ impl JobActor {
 
     fn write_snapshot(&mut self, state: PersistedState, description: &str) -> Result<(), JobError> {
         let started = Instant::now();
-        let written = snapshot::write(
-            &self.config,
-            &self.store,
-            &self.pipeline,
-            &self.progress,
-            &self.status,
-            state,
-            description,
-        );
+        let written =
+            self.writer
+                .write_snapshot(&self.config, &self.pipeline, state, description, now_ms());
         let seconds = started.elapsed().as_secs_f64();
         crate::metrics::observe_job(crate::metrics::JOB_PERSIST_SECONDS, self.job_id(), seconds);
-        match written {
-            Ok(progress) => {
-                self.persisted_seq = progress.last_seq;
-                self.progress = progress;
-                Ok(())
-            }
-            Err(error) => Err(error),
-        }
+        written?;
+        self.persisted_seq = self.writer.progress().last_seq;
+        Ok(())
     }
 
-    /// Writes the input entries, the results and the new progress in one transaction (I2). On
+    /// Commits the input entries and the buckets they produced, in one transaction (I2). On
     /// failure the in-memory state is rebuilt from the store, which still holds the last good state.
     fn commit(
         &mut self,
         input: Vec<(u64, Vec<u8>)>,
-        mut finalized: Vec<BucketResult>,
+        finalized: Vec<BucketResult>,
         interim: Vec<BucketResult>,
         started: Instant,
     ) -> Result<(), JobError> {
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let job_id = self.config.job_id.clone();
-        let mut status = self.status.clone();
-        status.advance(&self.pipeline.state, finalized.len(), elapsed_ms, now_ms());
-        let mut clear_results = None;
-        if !finalized.is_empty() || !interim.is_empty() {
-            clear_results = status.interim_range.take();
-        }
-        if let (Some(first), Some(last)) = (interim.first(), interim.last()) {
-            status.interim_range = Some((
-                first.timestamp,
-                last.timestamp + self.pipeline.bucket_span(),
-            ));
-        }
         let per_bucket_ms = if finalized.is_empty() {
             0
         } else {
             (elapsed_ms / finalized.len() as f64) as u64
         };
-        let mut results = Vec::new();
-        for bucket in finalized.iter().chain(interim.iter()) {
-            result_docs(&job_id, bucket, per_bucket_ms, &mut results)?;
+        for (seq, stored) in input {
+            self.writer.add_input(seq, stored);
         }
-        // I2: past results rescored by these buckets are written with them.
-        let renormalizations = renormalize::take_renormalizations(&mut finalized);
-        if !renormalizations.is_empty() {
-            let started = Instant::now();
-            let window = renormalize::window_ms(
-                self.config.renormalization_window_days,
-                self.pipeline.bucket_span(),
-            );
-            renormalize::rescore(
-                &self.store,
-                &job_id,
-                window,
-                &renormalizations,
-                &mut results,
-            )?;
-            let seconds = started.elapsed().as_secs_f64();
-            crate::metrics::observe_job(crate::metrics::JOB_RENORMALIZE_SECONDS, &job_id, seconds);
-        }
-        let last_seq = input.last().map_or(self.progress.last_seq, |(seq, _)| *seq);
-        let progress = Progress {
-            state: PersistedState::Opened,
-            last_seq,
-            latest_snapshot_id: self.progress.latest_snapshot_id.clone(),
-            status: store::encode(&status)?,
-        };
-        let commit = Commit {
-            input,
-            results,
-            clear_results,
-            progress: progress.clone(),
-        };
-        if let Err(error) = self.store.commit(&job_id, &commit) {
+        let committed = self
+            .writer
+            .add_finalized(finalized, per_bucket_ms)
+            .and_then(|()| self.writer.add_interim(interim))
+            .and_then(|()| {
+                self.writer
+                    .commit(&self.pipeline.state, elapsed_ms, now_ms())
+            });
+        if let Err(error) = committed {
             tracing::error!(%error, "commit failed; rebuilding the job state from the store");
             if let Err(rebuild) = self.rebuild() {
                 tracing::error!(%rebuild, "rebuilding after a failed commit failed");
                 self.broken = true;
             }
-            return Err(error.into());
+            return Err(error);
         }
-        self.progress = progress;
-        self.status = status;
         Ok(())
     }
 
     /// Reloads the pipeline from what the store holds (after a failed write).
     fn rebuild(&mut self) -> Result<(), JobError> {
         let reader = self.pipeline.reader().clone();
-        let restored = snapshot::restore(&self.config, &self.store, reader)?;
-        self.status = JobStatus::from_progress(&restored.progress)?;
+        let restored = snapshot::restore(&self.config, self.writer.store(), reader)?;
+        let status = JobStatus::from_progress(&restored.progress)?;
         self.pipeline = restored
             .pipeline
             .with_max_empty_buckets(self.max_empty_buckets);
-        self.progress = restored.progress;
+        self.writer.reset(restored.progress, status);
         Ok(())
     }
 }
@@ -668,60 +630,6 @@ impl JobActor {
 enum Continue {
     Yes,
     No,
-}
-
-/// The documents of one bucket: the bucket at ordinal 0, its records and its influencers at 0..n,
-/// and the category definitions that changed up to it.
-pub fn result_docs(
-    job_id: &str,
-    bucket: &BucketResult,
-    processing_ms: u64,
-    out: &mut Vec<ResultDoc>,
-) -> Result<(), JobError> {
-    let encode = |value: &serde_json::Value| {
-        serde_json::to_vec(value)
-            .map_err(|e| JobError::Store(store::StoreError::Encode(e.to_string())))
-    };
-    out.push(ResultDoc {
-        kind: ResultKind::Bucket,
-        timestamp_ms: bucket.timestamp,
-        ordinal: 0,
-        json: encode(&bucket.bucket_json(job_id, processing_ms))?,
-    });
-    let records = bucket.records_json(job_id);
-    let influencers = bucket.influencers_json(job_id);
-    let kinds = [
-        (ResultKind::Record, records),
-        (ResultKind::Influencer, influencers),
-    ];
-    for (kind, docs) in kinds {
-        for (ordinal, doc) in docs.iter().enumerate() {
-            out.push(ResultDoc {
-                kind,
-                timestamp_ms: bucket.timestamp,
-                ordinal: ordinal as u32,
-                json: encode(doc)?,
-            });
-        }
-    }
-    for (ordinal, row) in bucket.model_plot_json(job_id).iter().enumerate() {
-        out.push(ResultDoc {
-            kind: ResultKind::ModelPlot,
-            timestamp_ms: bucket.timestamp,
-            ordinal: ordinal as u32,
-            json: encode(row)?,
-        });
-    }
-    // A category definition has one key (its id) and is rewritten whenever it changes.
-    for category in &bucket.categories {
-        out.push(ResultDoc {
-            kind: ResultKind::Category,
-            timestamp_ms: 0,
-            ordinal: u32::try_from(category.id).unwrap_or(u32::MAX),
-            json: encode(&category.to_json(job_id))?,
-        });
-    }
-    Ok(())
 }
 
 /// Splits NDJSON into pieces of at most `max` bytes at line ends (a longer single line stays whole).
@@ -770,7 +678,7 @@ mod tests {
         let handle = spawn(
             Arc::new(config),
             store.clone(),
-            crate::job::pipeline::DEFAULT_MAX_EMPTY_BUCKETS,
+            crate::engine::pipeline::DEFAULT_MAX_EMPTY_BUCKETS,
         )
         .await
         .unwrap();

@@ -13,9 +13,9 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
 
-use crate::job::config::check_id;
+use crate::engine::config::check_id;
+use crate::engine::pipeline::ScheduledEvent;
 use crate::job::filters::{from_json, to_json};
-use crate::job::pipeline::ScheduledEvent;
 use crate::job::{JobConfig, JobError, JobManager};
 use crate::store::{self, ResourceKind, Store};
 

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
 
-use crate::job::config::check_id;
+use crate::engine::config::check_id;
 use crate::job::{JobError, JobManager};
 use crate::store::{self, ResourceKind, Store};
 

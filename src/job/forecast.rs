@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
-use crate::job::clock::now_ms;
+use crate::clock::now_ms;
+use crate::engine::pipeline::Pipeline;
 use crate::job::maintenance::Needs;
-use crate::job::pipeline::Pipeline;
 use crate::job::{wildcard_match, JobError, JobManager};
 use crate::model::forecast::{self, ForecastError, ForecastRow, ForecastWindow};
 use crate::store::{self, Commit, Progress, ResultDoc, ResultKind, Store};
@@ -308,7 +308,7 @@ impl JobManager {
             )));
         }
         // Elasticsearch keeps a forecast under 40% of the job's model memory limit.
-        let job_limit = crate::job::snapshot::memory_limit_bytes(&config);
+        let job_limit = config.model_memory_limit_bytes();
         let request = ForecastRequest {
             max_model_memory: request
                 .max_model_memory

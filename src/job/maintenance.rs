@@ -82,7 +82,7 @@ impl JobManager {
             job_id,
             Needs::Closed("Can only reset a job when it is closed."),
             Box::new(move |store| {
-                store.reset_job(&id, &fresh_progress(PersistedState::Closed))?;
+                store.reset_job(&id, &Progress::fresh(PersistedState::Closed))?;
                 Ok(serde_json::Value::Null)
             }),
         )
@@ -107,15 +107,5 @@ impl Drop for BusyGuard<'_> {
             Phase::Closed
         };
         self.manager.set_phase(self.job_id, phase);
-    }
-}
-
-/// The progress of a job that has never seen data.
-pub(crate) fn fresh_progress(state: PersistedState) -> Progress {
-    Progress {
-        state,
-        last_seq: 0,
-        latest_snapshot_id: None,
-        status: Vec::new(),
     }
 }

@@ -9,34 +9,24 @@
 
 mod actor;
 mod calendars;
-mod clock;
-pub mod config;
-mod error;
 mod filters;
 mod forecast;
 mod ids;
 mod maintenance;
 mod model_snapshots;
-pub mod pipeline;
-pub mod renormalize;
 mod retention;
 pub mod rules;
-pub mod snapshot;
-mod status;
 #[cfg(test)]
 mod tests;
 mod update;
 mod upgrade_mode;
 
-pub use actor::result_docs;
+/// The engine's types under the paths the api layer names them by.
+pub use crate::engine::{config, JobConfig, JobError};
 pub use calendars::NewEvent;
-pub use clock::now_ms;
-pub use config::JobConfig;
-pub use error::JobError;
 pub use forecast::{forecast_rows, request_stats as forecast_request_stats, ForecastRequest};
 pub use ids::wildcard_match;
 pub use retention::{expired_snapshots, SnapshotAge};
-pub use status::JobStatus;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,6 +35,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use crate::engine::{pipeline, snapshot, JobStatus};
 use crate::job::actor::JobHandle;
 use crate::store::{PersistedState, Progress, Store};
 
@@ -279,12 +270,10 @@ impl JobManager {
 
     /// Writes the job's lifecycle state while no actor owns its progress record.
     fn persist_state(&self, job_id: &str, state: PersistedState) -> Result<(), JobError> {
-        let mut progress = self.store.get_progress(job_id)?.unwrap_or(Progress {
-            state,
-            last_seq: 0,
-            latest_snapshot_id: None,
-            status: Vec::new(),
-        });
+        let mut progress = self
+            .store
+            .get_progress(job_id)?
+            .unwrap_or(Progress::fresh(state));
         progress.state = state;
         self.store.put_progress(job_id, &progress)?;
         if let Some(slot) = self.lock().get_mut(job_id) {
@@ -327,7 +316,7 @@ impl JobManager {
         body: &[u8],
         phase: Phase,
     ) -> Result<JobConfig, JobError> {
-        let config = JobConfig::from_put_body(job_id, body, clock::now_ms())?;
+        let config = JobConfig::from_put_body(job_id, body, crate::clock::now_ms())?;
         // The filters the rules scope on must exist.
         rules::resolve(&self.store, &config)?;
         let json = serde_json::to_vec(&config).map_err(|e| JobError::Parse(e.to_string()))?;
@@ -338,12 +327,7 @@ impl JobManager {
                     job_id: job_id.to_string(),
                 });
             }
-            let progress = Progress {
-                state: PersistedState::Closed,
-                last_seq: 0,
-                latest_snapshot_id: None,
-                status: Vec::new(),
-            };
+            let progress = Progress::fresh(PersistedState::Closed);
             if !self.store.create_job(job_id, &json, &progress)? {
                 return Err(JobError::AlreadyExists {
                     job_id: job_id.to_string(),
@@ -442,7 +426,7 @@ impl JobManager {
             let mut stats = serde_json::json!({
                 "job_id": job_id,
                 "data_counts": status.counts.to_json(&job_id),
-                "model_size_stats": status.model_size_stats_json(&job_id, snapshot::memory_limit_bytes(&config)),
+                "model_size_stats": status.model_size_stats_json(&job_id, config.model_memory_limit_bytes()),
                 "forecasts_stats": self.forecasts_stats_json(&job_id),
                 "state": state.to_string(),
             });

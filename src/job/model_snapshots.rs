@@ -12,9 +12,9 @@
 
 use serde_json::Value;
 
-use crate::job::maintenance::{fresh_progress, Needs};
-use crate::job::pipeline::{InputEntry, PipelineState};
-use crate::job::status::JobStatus;
+use crate::engine::pipeline::{InputEntry, PipelineState};
+use crate::engine::JobStatus;
+use crate::job::maintenance::Needs;
 use crate::job::{JobError, JobManager};
 use crate::store::{self, Commit, PersistedState, Progress, SnapshotDoc, Store};
 
@@ -150,7 +150,7 @@ fn revert(
     let state: PipelineState = store::decode(&store.get_snapshot_state(job_id, snapshot_id)?)?;
     let progress = store
         .get_progress(job_id)?
-        .unwrap_or_else(|| fresh_progress(PersistedState::Closed));
+        .unwrap_or_else(|| Progress::fresh(PersistedState::Closed));
     let mut status = JobStatus::from_progress(&progress)?;
     let stale_interim = status.interim_range.take();
     status.counts = state.counts.clone();

@@ -102,7 +102,7 @@ fn remove_expired(
         }
     }
     let forecasts_deleted =
-        crate::job::forecast::remove_expired(store, job_id, crate::job::now_ms())?;
+        crate::job::forecast::remove_expired(store, job_id, crate::clock::now_ms())?;
     Ok(serde_json::json!({
         "snapshots_deleted": expired.len(),
         "results_deleted": results_deleted,

@@ -7,7 +7,7 @@
 //! actor appends the entry between two of its own commands, so a replay puts the new rules in force
 //! at exactly the same point of the input.
 
-use crate::job::config::{parse_rules, JobConfig};
+use crate::engine::config::{parse_rules, JobConfig};
 use crate::job::filters::load_items;
 use crate::job::{JobError, JobManager, Phase};
 use crate::model::rules::JobRules;

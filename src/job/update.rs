@@ -12,7 +12,6 @@
 
 use serde_json::{Map, Value};
 
-use crate::job::snapshot::memory_limit_bytes;
 use crate::job::{not_found, JobConfig, JobError, JobManager, JobState};
 
 /// Fields an update may carry besides [`PLAIN_FIELDS`]: each has its own rule below.
@@ -243,9 +242,9 @@ impl JobManager {
         job_id: &str,
         updated: &JobConfig,
     ) -> Result<(), JobError> {
-        let (_, status) = crate::job::snapshot::stored_status(&self.store, job_id)?;
+        let (_, status) = crate::engine::snapshot::stored_status(&self.store, job_id)?;
         let used = status.model_size_stats.model_bytes;
-        let limit = memory_limit_bytes(updated);
+        let limit = updated.model_memory_limit_bytes();
         if used > limit {
             return Err(JobError::InvalidArgument(format!(
                 "Invalid update value for analysis_limits: model_memory_limit cannot be decreased below current usage; current usage [{}mb], update had [{}]",

@@ -11,14 +11,14 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::clock::now_ms;
+use crate::engine::pipeline::{InputEntry, Pipeline};
+use crate::engine::storage::SledJob;
+use crate::engine::writer::Writer;
+use crate::engine::{JobConfig, JobError, JobStatus};
 use crate::ingest::Batch;
-use crate::job::pipeline::{InputEntry, Pipeline};
-use crate::job::renormalize;
-use crate::job::snapshot;
-use crate::job::{now_ms, result_docs, JobConfig, JobError, JobStatus};
-use crate::model::renormalize::Renormalization;
 use crate::model::BucketResult;
-use crate::store::{self, Commit, PersistedState, Progress, ResultDoc, Store, StoreError};
+use crate::store::{self, PersistedState, Progress, Store, StoreError};
 
 /// A store commit is written once this much input or this many result documents are pending:
 /// large enough that transactions are few, small enough to bound memory.
@@ -184,18 +184,11 @@ fn skipped(pipeline: &Pipeline) -> u64 {
         .saturating_sub(counts.processed_record_count)
 }
 
-/// Commits into one job of a store, as that job's only writer (see the module doc).
+/// Commits into one job of a store, as that job's only writer (see the module doc), through the
+/// engine's one commit path.
 pub struct StoreSink {
-    store: Store,
     config: Arc<JobConfig>,
-    progress: Progress,
-    status: JobStatus,
-    input: Vec<(u64, Vec<u8>)>,
-    input_bytes: usize,
-    results: Vec<ResultDoc>,
-    /// Renormalizations carried by the buckets of `results`, applied when they are committed.
-    renormalizations: Vec<(i64, Renormalization)>,
-    finalized: usize,
+    writer: Writer<SledJob>,
     since: Instant,
     snapshot_description: String,
 }
@@ -209,16 +202,10 @@ impl StoreSink {
         status: JobStatus,
         snapshot_description: impl Into<String>,
     ) -> StoreSink {
+        let job = SledJob::new(store, config.job_id.clone());
         StoreSink {
-            store,
+            writer: Writer::new(job, &config, progress, status),
             config,
-            progress,
-            status,
-            input: Vec::new(),
-            input_bytes: 0,
-            results: Vec::new(),
-            renormalizations: Vec::new(),
-            finalized: 0,
             since: Instant::now(),
             snapshot_description: snapshot_description.into(),
         }
@@ -232,23 +219,17 @@ impl StoreSink {
         config: Arc<JobConfig>,
         snapshot_description: impl Into<String>,
     ) -> StoreSink {
-        let progress = Progress {
-            state: PersistedState::Failed,
-            last_seq: 0,
-            latest_snapshot_id: None,
-            status: Vec::new(),
-        };
         StoreSink::new(
             store,
             config,
-            progress,
+            Progress::fresh(PersistedState::Failed),
             JobStatus::default(),
             snapshot_description,
         )
     }
 
     pub fn progress(&self) -> &Progress {
-        &self.progress
+        self.writer.progress()
     }
 
     /// Writes the pipeline's current state as the job's active snapshot (a replay from a snapshot
@@ -258,52 +239,15 @@ impl StoreSink {
         pipeline: &Pipeline,
         description: &str,
     ) -> Result<(), JobError> {
-        self.progress.last_seq = self.progress.last_seq.max(pipeline.state.last_seq);
-        self.status.advance(&pipeline.state, 0, 0.0, now_ms());
-        self.progress = snapshot::write(
-            &self.config,
-            &self.store,
-            pipeline,
-            &self.progress,
-            &self.status,
-            self.progress.state,
-            description,
-        )?;
-        Ok(())
+        self.writer.adopt(&pipeline.state, now_ms());
+        let state = self.writer.progress().state;
+        self.writer
+            .write_snapshot(&self.config, pipeline, state, description, now_ms())
     }
 
     fn commit(&mut self, pipeline: &Pipeline) -> Result<(), JobError> {
         let elapsed_ms = self.since.elapsed().as_secs_f64() * 1000.0;
-        self.status
-            .advance(&pipeline.state, self.finalized, elapsed_ms, now_ms());
-        let input = std::mem::take(&mut self.input);
-        // As the job actor does (I2): past results rescored by these buckets are written with them.
-        renormalize::rescore(
-            &self.store,
-            &self.config.job_id,
-            renormalize::window_ms(
-                self.config.renormalization_window_days,
-                self.config.analysis_config.bucket_span.millis,
-            ),
-            &std::mem::take(&mut self.renormalizations),
-            &mut self.results,
-        )?;
-        let last_seq = input.last().map_or(self.progress.last_seq, |(seq, _)| *seq);
-        let progress = Progress {
-            last_seq,
-            status: store::encode(&self.status)?,
-            ..self.progress.clone()
-        };
-        let commit = Commit {
-            input,
-            results: std::mem::take(&mut self.results),
-            clear_results: None,
-            progress: progress.clone(),
-        };
-        self.store.commit(&self.config.job_id, &commit)?;
-        self.progress = progress;
-        self.input_bytes = 0;
-        self.finalized = 0;
+        self.writer.commit(&pipeline.state, elapsed_ms, now_ms())?;
         self.since = Instant::now();
         Ok(())
     }
@@ -315,17 +259,12 @@ impl Sink for StoreSink {
         pipeline: &Pipeline,
         seq: u64,
         stored: Vec<u8>,
-        mut finalized: Vec<BucketResult>,
+        finalized: Vec<BucketResult>,
     ) -> Result<(), JobError> {
-        self.input_bytes += stored.len();
-        self.input.push((seq, stored));
-        for bucket in &finalized {
-            result_docs(&self.config.job_id, bucket, 0, &mut self.results)?;
-        }
-        let renormalizations = renormalize::take_renormalizations(&mut finalized);
-        self.renormalizations.extend(renormalizations);
-        self.finalized += finalized.len();
-        if self.input_bytes >= COMMIT_INPUT_BYTES || self.results.len() >= COMMIT_RESULTS {
+        self.writer.add_input(seq, stored);
+        self.writer.add_finalized(finalized, 0)?;
+        let (input_bytes, results) = self.writer.pending_size();
+        if input_bytes >= COMMIT_INPUT_BYTES || results >= COMMIT_RESULTS {
             self.commit(pipeline)?;
         }
         Ok(())
@@ -334,7 +273,7 @@ impl Sink for StoreSink {
     fn finish(&mut self, pipeline: &Pipeline) -> Result<(), JobError> {
         self.commit(pipeline)?;
         let description = self.snapshot_description.clone();
-        self.progress.state = PersistedState::Closed;
+        self.writer.set_state(PersistedState::Closed);
         self.write_snapshot(pipeline, &description)
     }
 }
@@ -439,9 +378,10 @@ mod tests {
         assert_eq!(buckets.len() as u64, seen.buckets);
         assert!(seen.buckets >= 8, "{seen:?}");
         // A server opening the job restores the same state from the snapshot.
-        let restored = snapshot::restore(&config, &store, reader)
-            .expect("restore")
-            .pipeline;
+        let restored =
+            crate::engine::snapshot::restore(&config, &SledJob::new(store.clone(), "t"), reader)
+                .expect("restore")
+                .pipeline;
         assert_eq!(restored.state.counts, pipeline.state.counts);
         assert_eq!(restored.state.finalized_end, pipeline.state.finalized_end);
     }

@@ -1,4 +1,4 @@
-//! Replay: runs a job's deterministic [`Pipeline`](crate::job::pipeline::Pipeline) outside a job
+//! Replay: runs a job's deterministic [`Pipeline`](crate::engine::pipeline::Pipeline) outside a job
 //! actor, over records from files or over the input a job has stored, and sends what it finalizes
 //! to the store (as a job's input, results, progress and closing snapshot) or to NDJSON.
 //!

@@ -11,9 +11,10 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use crate::clock::now_ms;
+use crate::engine::pipeline::{Pipeline, PipelineState};
+use crate::engine::{JobConfig, JobError};
 use crate::ingest::RecordReader;
-use crate::job::pipeline::{Pipeline, PipelineState};
-use crate::job::{now_ms, JobConfig, JobError};
 use crate::replay::{Counters, Replayer, Sink, StoreSink};
 use crate::store::{self, PersistedState, Progress, Store};
 
@@ -82,22 +83,16 @@ pub fn stored_config(store: &Store, job_id: &str) -> Result<JobConfig, JobError>
 /// Creates `config` in a store no job manager serves (offline commands); refuses an existing id.
 pub fn create_in_store(store: &Store, config: &JobConfig) -> Result<(), JobError> {
     let json = serde_json::to_vec(config).map_err(|e| JobError::Parse(e.to_string()))?;
-    if store.create_job(&config.job_id, &json, &fresh_progress())? {
+    if store.create_job(
+        &config.job_id,
+        &json,
+        &Progress::fresh(PersistedState::Closed),
+    )? {
         Ok(())
     } else {
         Err(JobError::AlreadyExists {
             job_id: config.job_id.clone(),
         })
-    }
-}
-
-/// The progress of a job that has seen nothing.
-pub fn fresh_progress() -> Progress {
-    Progress {
-        state: PersistedState::Closed,
-        last_seq: 0,
-        latest_snapshot_id: None,
-        status: Vec::new(),
     }
 }
 
@@ -145,7 +140,7 @@ impl StoredReplay {
                     doc.last_seq,
                 )
             }
-            None => (crate::job::snapshot::fresh_pipeline(&target, reader), 0),
+            None => (crate::engine::snapshot::fresh_pipeline(&target, reader), 0),
         };
         pipeline.set_model_plot(&target);
         if let Some(first) = store.scan_input(source_job_id, from_seq)?.next() {

@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::{json, Value};
 
-use crate::job::{now_ms, JobManager};
+use crate::clock::now_ms;
+use crate::job::JobManager;
 use crate::replay::stored::StoredReplay;
 use crate::replay::Counters;
 

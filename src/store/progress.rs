@@ -27,6 +27,18 @@ pub struct Progress {
     pub status: Vec<u8>,
 }
 
+impl Progress {
+    /// The progress of a job that has seen nothing yet, in `state`.
+    pub fn fresh(state: PersistedState) -> Progress {
+        Progress {
+            state,
+            last_seq: 0,
+            latest_snapshot_id: None,
+            status: Vec::new(),
+        }
+    }
+}
+
 impl Store {
     pub fn get_progress(&self, job_id: &str) -> Result<Option<Progress>, StoreError> {
         let key = keys::job_key(job_id)?;

@@ -101,7 +101,7 @@ const POSTS: usize = 12;
 
 /// The batches (`ordered_batch` numbers) of the job's stored `_data` entries, in input-log order.
 fn applied_batches(server: &TestServer, job: &str) -> Vec<usize> {
-    use auspex::job::pipeline::InputEntry;
+    use auspex::engine::pipeline::InputEntry;
     let store = server.state.jobs.store();
     let mut batches = Vec::new();
     for stored in store.scan_input(job, 0).expect("input") {

@@ -12,9 +12,9 @@
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 
+use crate::engine::JobError;
 use crate::ingest::time::TimeFormat;
 use crate::ingest::DataDescription;
-use crate::job::JobError;
 use crate::model::{AnalysisConfig, AnalysisLimits, TimeSpan};
 
 #[derive(Debug, Deserialize)]

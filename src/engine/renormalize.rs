@@ -1,7 +1,7 @@
 //! Renormalization of stored results: which documents a commit rewrites when finalized buckets
 //! carry a [`Renormalization`] (the model decides when, `model::renormalize`).
 //!
-//! Called by the job actor and the replay's store sink just before they commit: the rewritten
+//! Called by `engine::writer` just before it commits: the rewritten
 //! documents join the commit's own, so they are written in the same transaction as the buckets
 //! that caused them (I2) and a crash leaves both or neither.
 //!
@@ -19,9 +19,10 @@ use std::collections::{BTreeSet, HashSet};
 
 use serde_json::Value;
 
-use crate::job::JobError;
+use crate::engine::storage::JobStore;
+use crate::engine::JobError;
 use crate::model::renormalize::{rescore_document, Renormalization};
-use crate::store::{ResultDoc, ResultKind, Store, StoreError};
+use crate::store::{ResultDoc, ResultKind, StoreError};
 
 const DAY_MS: i64 = 86_400_000;
 /// Elasticsearch's default window: the longer of 30 days and 100 buckets.
@@ -53,8 +54,7 @@ pub fn take_renormalizations(
 /// commit's, rescored in place) and the stored ones, of which those whose scores change are
 /// appended to `fresh`. Returns how many documents changed.
 pub fn rescore(
-    store: &Store,
-    job_id: &str,
+    store: &impl JobStore,
     window_ms: i64,
     renormalizations: &[(i64, Renormalization)],
     fresh: &mut Vec<ResultDoc>,
@@ -82,7 +82,7 @@ pub fn rescore(
     let stored_end = Some(last.0.saturating_add(1));
     let mut rewritten = Vec::new();
     for kind in [ResultKind::Record, ResultKind::Influencer] {
-        for mut doc in store.scan_keyed_results(job_id, kind, stored_start, stored_end)? {
+        for mut doc in store.scan_results(kind, stored_start, stored_end)? {
             if kind == ResultKind::Record {
                 with_records.insert(doc.timestamp_ms);
             }
@@ -113,7 +113,7 @@ pub fn rescore(
         if fresh_keys.contains(&(ResultKind::Bucket, time, 0)) {
             continue;
         }
-        let Some(json) = store.get_result(job_id, ResultKind::Bucket, time, 0)? else {
+        let Some(json) = store.get_result(ResultKind::Bucket, time, 0)? else {
             continue;
         };
         let mut doc = ResultDoc {

@@ -1,8 +1,9 @@
 use serde_json::json;
 
 use super::*;
+use crate::engine::storage::SledJob;
 use crate::model::score::ScoreNormalizer;
-use crate::store::{Commit, PersistedState, Progress};
+use crate::store::{Commit, PersistedState, Progress, Store};
 
 const HOUR: i64 = 3_600_000;
 
@@ -53,12 +54,7 @@ fn bucket_docs(hour: i64, with_record: bool, interim: bool) -> Vec<ResultDoc> {
 }
 
 fn commit(store: &Store, results: Vec<ResultDoc>) {
-    let progress = Progress {
-        state: PersistedState::Opened,
-        last_seq: 0,
-        latest_snapshot_id: None,
-        status: Vec::new(),
-    };
+    let progress = Progress::fresh(PersistedState::Opened);
     let commit = Commit {
         input: Vec::new(),
         results,
@@ -111,8 +107,7 @@ fn stored_documents_in_the_window_are_rescored_and_the_rest_left_alone() {
     let mut fresh = Vec::new();
     // After hour 25 with a 24-hour window: hours 1..=25.
     let changed = rescore(
-        &store,
-        "j",
+        &SledJob::new(store.clone(), "j"),
         24 * HOUR,
         &[(25 * HOUR, renormalization.clone())],
         &mut fresh,
@@ -164,8 +159,13 @@ fn one_commit_applies_each_document_its_last_covering_renormalization() {
         for hour in hours {
             if split && hour > 20 && renormalizations[0].0 < hour * HOUR && !pending.is_empty() {
                 // The first renormalization is due once hour 20 is finalized: commit it there.
-                rescore(&store, "j", window, &renormalizations[..1], &mut pending)
-                    .expect("rescored");
+                rescore(
+                    &SledJob::new(store.clone(), "j"),
+                    window,
+                    &renormalizations[..1],
+                    &mut pending,
+                )
+                .expect("rescored");
                 commit(&store, std::mem::take(&mut pending));
             }
             pending.extend(bucket_docs(hour, true, false));
@@ -175,7 +175,7 @@ fn one_commit_applies_each_document_its_last_covering_renormalization() {
         } else {
             &renormalizations[..]
         };
-        rescore(&store, "j", window, due, &mut pending).expect("rescored");
+        rescore(&SledJob::new(store.clone(), "j"), window, due, &mut pending).expect("rescored");
         commit(&store, pending);
         stored(&store)
     };
@@ -205,8 +205,13 @@ fn a_document_of_this_commit_replaces_the_stored_one_of_its_key() {
     let store = Store::temporary().expect("store");
     commit(&store, bucket_docs(5, true, false));
     let mut fresh = bucket_docs(5, true, false);
-    let changed =
-        rescore(&store, "j", 24 * HOUR, &[(6 * HOUR, after(4))], &mut fresh).expect("rescored");
+    let changed = rescore(
+        &SledJob::new(store.clone(), "j"),
+        24 * HOUR,
+        &[(6 * HOUR, after(4))],
+        &mut fresh,
+    )
+    .expect("rescored");
     // Only this commit's three documents, rescored; no stale stored copy after them.
     assert_eq!((changed, fresh.len()), (3, 3));
 }

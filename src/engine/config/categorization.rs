@@ -4,7 +4,7 @@
 //! see `model::categorize::tokenize`), and `per_partition_categorization` (every detector that
 //! uses `mlcategory` has the same partition field).
 
-use crate::job::JobError;
+use crate::engine::JobError;
 use crate::model::categorize::tokenize::AnalyzerSpec;
 use crate::model::{AnalysisConfig, ML_CATEGORY};
 

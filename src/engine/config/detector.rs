@@ -4,7 +4,7 @@
 //!
 //! Reads [`DetectorFunction`] for what each function needs; the config-wide rules are in `analysis`.
 
-use crate::job::JobError;
+use crate::engine::JobError;
 use crate::model::function::DetectorFunction;
 use crate::model::Detector;
 

@@ -2,7 +2,7 @@
 //!
 //! Does not check uniqueness (a job id or group already in use): the job manager does.
 
-use crate::job::JobError;
+use crate::engine::JobError;
 
 const ID_LENGTH_LIMIT: usize = 64;
 

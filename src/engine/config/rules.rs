@@ -5,7 +5,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::job::JobError;
+use crate::engine::JobError;
 use crate::model::function::DetectorFunction;
 use crate::model::rules::{AppliesTo, DetectionRule, Operator, RuleCondition, ScopeField};
 use crate::model::Detector;

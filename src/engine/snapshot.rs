@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
+use crate::engine::pipeline::{InputEntry, Pipeline, PipelineState};
+use crate::engine::storage::JobStore;
+use crate::engine::JobStatus;
+use crate::engine::{JobConfig, JobError};
 use crate::ingest::RecordReader;
-use crate::job::clock::now_ms;
-use crate::job::pipeline::{InputEntry, Pipeline, PipelineState};
-use crate::job::status::JobStatus;
-use crate::job::{JobConfig, JobError};
 use crate::store::{self, PersistedState, Progress, SnapshotDoc, Store};
 
 /// The oldest version whose snapshots this one can read, as ES reports `min_version`.
@@ -29,7 +29,7 @@ pub struct Restored {
 /// a state that silently lacks acknowledged data.
 pub fn restore(
     config: &JobConfig,
-    store: &Store,
+    store: &impl JobStore,
     reader: Arc<RecordReader>,
 ) -> Result<Restored, JobError> {
     let job_id = &config.job_id;
@@ -39,21 +39,16 @@ pub fn restore(
         reason,
     };
     let progress = store
-        .get_progress(job_id)
+        .progress()
         .map_err(|e| damaged(e.to_string()))?
-        .unwrap_or_else(|| Progress {
-            state: PersistedState::Closed,
-            last_seq: 0,
-            latest_snapshot_id: None,
-            status: Vec::new(),
-        });
+        .unwrap_or_else(|| Progress::fresh(PersistedState::Closed));
     let mut pipeline = None;
     let mut unusable = Vec::new();
-    let candidates = snapshot_candidates(store, job_id, progress.latest_snapshot_id.as_deref())
+    let candidates = snapshot_candidates(store, progress.latest_snapshot_id.as_deref())
         .map_err(|e| damaged(e.to_string()))?;
     for candidate in candidates {
         let loaded = store
-            .get_snapshot_state(job_id, &candidate)
+            .snapshot_state(&candidate)
             .map_err(JobError::from)
             .and_then(|bytes| Ok(store::decode::<PipelineState>(&bytes)?));
         match loaded {
@@ -76,10 +71,10 @@ pub fn restore(
     };
     let mut pipeline = pipeline.memory_limited(config);
     let mut replayed = 0u64;
-    let superseded = superseded_ranges(store, job_id, pipeline.state.last_seq)
+    let superseded = superseded_ranges(store, pipeline.state.last_seq)
         .map_err(|e| damaged(format!("input needed for replay: {e}")))?;
     let input = store
-        .scan_input(job_id, pipeline.state.last_seq)
+        .input_after(pipeline.state.last_seq)
         .map_err(|e| damaged(e.to_string()))?;
     for stored in input {
         let (seq, bytes) = stored.map_err(|e| damaged(format!("input needed for replay: {e}")))?;
@@ -118,13 +113,9 @@ pub fn restore(
 /// `(to_seq, marker_seq)` of every `Revert` marker stored after `after_seq`: the input strictly
 /// between the two was reverted away and is not replayed (it stays stored, see `InputEntry::Revert`).
 /// A separate pass, so the replay itself never applies an entry a later marker supersedes.
-fn superseded_ranges(
-    store: &Store,
-    job_id: &str,
-    after_seq: u64,
-) -> Result<Vec<(u64, u64)>, JobError> {
+fn superseded_ranges(store: &impl JobStore, after_seq: u64) -> Result<Vec<(u64, u64)>, JobError> {
     let mut ranges = Vec::new();
-    for stored in store.scan_input(job_id, after_seq)? {
+    for stored in store.input_after(after_seq)? {
         let (seq, bytes) = stored?;
         let entry: InputEntry = store::decode(&bytes)?;
         if let InputEntry::Revert { to_seq } = entry {
@@ -136,11 +127,10 @@ fn superseded_ranges(
 
 /// Snapshot ids to try, best first: the active one, then the rest newest first.
 fn snapshot_candidates(
-    store: &Store,
-    job_id: &str,
+    store: &impl JobStore,
     active: Option<&str>,
 ) -> Result<Vec<String>, JobError> {
-    let mut all = store.list_snapshots(job_id)?;
+    let mut all = store.snapshots()?;
     all.sort_by(|a, b| {
         b.timestamp_ms
             .cmp(&a.timestamp_ms)
@@ -155,23 +145,24 @@ fn snapshot_candidates(
     Ok(ids)
 }
 
-/// Writes a snapshot of the pipeline with its metadata and the progress pointing at it (I3).
-/// Returns the new progress.
+/// Writes a snapshot of the pipeline with its metadata and the progress pointing at it (I3),
+/// timed `timestamp_ms`. Returns the new progress.
+#[allow(clippy::too_many_arguments)]
 pub fn write(
     config: &JobConfig,
-    store: &Store,
+    store: &impl JobStore,
     pipeline: &Pipeline,
     progress: &Progress,
     status: &JobStatus,
     state: PersistedState,
     description: &str,
+    timestamp_ms: i64,
 ) -> Result<Progress, JobError> {
     let job_id = &config.job_id;
-    let timestamp_ms = now_ms();
     // After a revert the active snapshot is not the newest: number after every existing one, so a
     // new snapshot never replaces an old one.
     let newest_id = store
-        .list_snapshots(job_id)?
+        .snapshots()?
         .into_iter()
         .filter_map(|s| s.snapshot_id.parse::<i64>().ok())
         .chain(
@@ -191,7 +182,7 @@ pub fn write(
         "description": described_at(description, timestamp_ms),
         "snapshot_id": snapshot_id,
         "snapshot_doc_count": state_bytes.len().div_ceil(store::SNAPSHOT_CHUNK_LEN).max(1),
-        "model_size_stats": status.model_size_stats_json(job_id, memory_limit_bytes(config)),
+        "model_size_stats": status.model_size_stats_json(job_id, config.model_memory_limit_bytes()),
         "retain": false,
     });
     let map = doc.as_object_mut().expect("object literal");
@@ -213,7 +204,7 @@ pub fn write(
         latest_snapshot_id: Some(snapshot_id),
         status: store::encode(status)?,
     };
-    store.put_snapshot(job_id, &snapshot, &state_bytes, &next)?;
+    store.put_snapshot(&snapshot, &state_bytes, &next)?;
     Ok(next)
 }
 
@@ -230,15 +221,6 @@ fn next_snapshot_id(previous: Option<&str>, now_ms: i64) -> String {
         .and_then(|p| p.parse::<i64>().ok())
         .map_or(now, |p| p + 1);
     now.max(after).to_string()
-}
-
-/// `analysis_limits.model_memory_limit` in bytes (it is always stored as `<n>mb`).
-pub fn memory_limit_bytes(config: &JobConfig) -> u64 {
-    let text = config
-        .analysis_limits
-        .model_memory_limit
-        .trim_end_matches("mb");
-    text.parse::<u64>().unwrap_or(1024) << 20
 }
 
 /// Status as the store holds it for a job (empty if it never committed).

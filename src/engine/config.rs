@@ -19,8 +19,8 @@ mod rules;
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::JobError;
 use crate::ingest::DataDescription;
-use crate::job::JobError;
 use crate::model::{AnalysisConfig, AnalysisLimits, TimeSpan};
 
 use body::PutJobBody;
@@ -98,6 +98,15 @@ impl JobConfig {
     /// The record fields the analysis reads, in the order ingest extracts them.
     pub fn analysis_fields(&self) -> Vec<String> {
         self.analysis_config.analysis_fields()
+    }
+
+    /// `analysis_limits.model_memory_limit` in bytes (validation stores it as `<n>mb`).
+    pub fn model_memory_limit_bytes(&self) -> u64 {
+        let text = self
+            .analysis_limits
+            .model_memory_limit
+            .trim_end_matches("mb");
+        text.parse::<u64>().unwrap_or(1024) << 20
     }
 }
 

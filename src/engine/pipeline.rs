@@ -26,8 +26,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::{JobConfig, JobError};
 use crate::ingest::{BucketDiagnostics, DataCounts, Record, RecordReader};
-use crate::job::{JobConfig, JobError};
 use crate::model::model_plot::ModelPlotSpec;
 use crate::model::rules::JobRules;
 use crate::model::{AnalysisConfig, AnomalyDetector, BucketResult};
@@ -164,8 +164,8 @@ impl Pipeline {
 
     /// Enforces the job's `analysis_limits.model_memory_limit` from here on. Every pipeline built
     /// for a job goes through this before it sees input, so a replay obeys the same limit.
-    pub fn memory_limited(mut self, config: &crate::job::JobConfig) -> Pipeline {
-        let limit = crate::job::snapshot::memory_limit_bytes(config);
+    pub fn memory_limited(mut self, config: &crate::engine::JobConfig) -> Pipeline {
+        let limit = config.model_memory_limit_bytes();
         self.state
             .detector
             .set_memory_limit(Some(limit), &config.analysis_config);

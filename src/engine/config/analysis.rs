@@ -4,7 +4,7 @@
 //! Each detector is checked by `detector` first (Elasticsearch builds them while parsing); this
 //! module numbers them. Does not own job-level rules (ids, retention, time field): `job::config` does.
 
-use crate::job::JobError;
+use crate::engine::JobError;
 use crate::model::{AnalysisConfig, TimeSpan};
 
 use super::detector::{check_detector, check_field_name};

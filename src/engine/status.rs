@@ -3,9 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::pipeline::PipelineState;
+use crate::engine::JobError;
 use crate::ingest::DataCounts;
-use crate::job::pipeline::PipelineState;
-use crate::job::JobError;
 use crate::model::ModelSizeStats;
 use crate::store::{self, Progress};
 
