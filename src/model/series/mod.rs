@@ -6,7 +6,7 @@
 //! the bucket's time, asks for a probability, then lets it learn. Prediction comes from
 //! `predictor` (competing level and seasonal predictors), tail maths from `distribution`, the
 //! time-of-day widening of the spread from `noise`; periods other than the fixed ones are found by
-//! `period` and managed in `series_periods`.
+//! `period` and managed in `series::periods`.
 //!
 //! What was measured and left out, with the figures: `docs/model-experiments.md`.
 
@@ -116,7 +116,7 @@ pub struct AdaptiveModel {
     /// No value learnt so far was negative: predictions and intervals stay at or above 0.
     never_negative: bool,
     /// The search for other periods and the found one's bookkeeping; `None` while a seasonal
-    /// predictor explains the data and none was found (see `series_periods`).
+    /// predictor explains the data and none was found (see `periods`).
     periods: Option<Box<Periods>>,
 }
 
@@ -449,7 +449,6 @@ impl AdaptiveModel {
     }
 }
 
-#[path = "series_periods.rs"]
 mod periods;
 
 /// Intervals for model plot and forecasts (`model::interval` does the quantiles).
@@ -484,9 +483,7 @@ impl AdaptiveModel {
 }
 
 #[cfg(test)]
-#[path = "trend_tests.rs"]
 mod trend_tests;
 
 #[cfg(test)]
-#[path = "series_tests.rs"]
 pub(crate) mod tests;

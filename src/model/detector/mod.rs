@@ -482,21 +482,16 @@ impl AnomalyDetector {
 }
 
 #[cfg(test)]
-#[path = "detector_tests.rs"]
 mod tests;
 
 #[cfg(test)]
-#[path = "detector_semantics_tests.rs"]
 mod semantics_tests;
 
 #[cfg(test)]
-#[path = "function_tests.rs"]
 mod function_tests;
 
 #[cfg(test)]
-#[path = "memory_tests.rs"]
 mod memory_tests;
 
 #[cfg(test)]
-#[path = "population_tests.rs"]
 mod population_tests;

@@ -296,5 +296,4 @@ impl InfluencerScoring {
 }
 
 #[cfg(test)]
-#[path = "influence_tests.rs"]
 mod tests;
