@@ -56,6 +56,9 @@ pub enum Command {
     /// Check a whole store offline (every value's CRC and the cross-tree invariants); exits 1 if
     /// anything is wrong, 2 if the store cannot be opened. Run it while no server uses the data path.
     Verify(crate::cli::VerifyArgs),
+    /// Manage jobs offline (delete), on a data path no server is using: removes even a job
+    /// whose stored config is damaged.
+    Jobs(crate::cli::JobsArgs),
     /// Manage users offline (add, passwd, delete, list), on a data path no server is using.
     Users(crate::cli::UsersArgs),
     /// Manage custom roles offline (add, delete, list), on a data path no server is using.
@@ -122,6 +125,35 @@ pub struct ServeArgs {
     /// Connections served at once; more wait in the listen backlog [default: 1000]
     #[arg(long, env = "AUSPEX_MAX_CONNECTIONS", value_name = "N")]
     pub max_connections: Option<usize>,
+    /// Connection slots only authenticated connections may hold: a connection counts as
+    /// unauthenticated until one of its requests is answered with anything but 401, and those
+    /// may hold at most max-connections minus this, except from addresses that authenticated
+    /// recently [default: a tenth of max-connections, at most 100]
+    #[arg(long, env = "AUSPEX_RESERVED_CONNECTIONS", value_name = "N")]
+    pub reserved_connections: Option<usize>,
+    /// Connections one client address may hold at once; more are closed at once [default: 250]
+    #[arg(long, env = "AUSPEX_MAX_CONNECTIONS_PER_ADDRESS", value_name = "N")]
+    pub max_connections_per_address: Option<usize>,
+    /// Longest an unauthenticated connection may take to send a complete request head (first
+    /// request, or the next one after a 401); later requests of an authenticated keep-alive
+    /// connection get 60s [default: 10s]
+    #[arg(long, env = "AUSPEX_HEADER_READ_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+    pub header_read_timeout: Option<std::time::Duration>,
+    /// Failed logins (per user, and per client address) within --login-failure-window before
+    /// further attempts are delayed, exponentially from 250ms up to --login-max-delay [default: 5]
+    #[arg(long, env = "AUSPEX_LOGIN_FREE_FAILURES", value_name = "N")]
+    pub login_free_failures: Option<u32>,
+    /// How long a failed login counts [default: 300s]
+    #[arg(long, env = "AUSPEX_LOGIN_FAILURE_WINDOW", value_name = "DURATION", value_parser = parse_duration)]
+    pub login_failure_window: Option<std::time::Duration>,
+    /// Longest delay of a login attempt; attempts queued further ahead are refused unchecked
+    /// [default: 30s]
+    #[arg(long, env = "AUSPEX_LOGIN_MAX_DELAY", value_name = "DURATION", value_parser = parse_duration)]
+    pub login_max_delay: Option<std::time::Duration>,
+    /// Empty buckets one `_data` request or `advance_time` may finalize after the latest record;
+    /// more is a 400 that points at `skip_time` [default: 10080]
+    #[arg(long, env = "AUSPEX_MAX_EMPTY_BUCKETS", value_name = "N")]
+    pub max_empty_buckets: Option<u64>,
     /// Default model_snapshot_retention_days of new jobs that do not set it [default: 10]
     #[arg(
         long,
@@ -174,11 +206,16 @@ pub struct RetentionDefaults {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecurityConfig {
     pub enabled: bool,
+    /// How failed logins slow further attempts down.
+    pub login: crate::security::LoginThrottle,
 }
 
 impl Default for SecurityConfig {
     fn default() -> SecurityConfig {
-        SecurityConfig { enabled: true }
+        SecurityConfig {
+            enabled: true,
+            login: crate::security::LoginThrottle::default(),
+        }
     }
 }
 
@@ -201,6 +238,13 @@ pub struct Config {
     pub body_read_timeout: std::time::Duration,
     pub max_in_flight_bytes: u64,
     pub max_connections: usize,
+    /// Slots unauthenticated connections may not take (`max_connections` minus this is theirs).
+    pub reserved_connections: usize,
+    pub max_connections_per_address: usize,
+    /// For a connection's request heads until it has authenticated.
+    pub header_read_timeout: std::time::Duration,
+    /// The gap bound of `job::pipeline`.
+    pub max_empty_buckets: u64,
     pub log_format: LogFormat,
     pub retention: RetentionDefaults,
     pub security: SecurityConfig,
@@ -216,6 +260,10 @@ impl Default for Config {
             body_read_timeout: std::time::Duration::from_secs(60),
             max_in_flight_bytes: 512 << 20,
             max_connections: 1000,
+            reserved_connections: 100,
+            max_connections_per_address: 250,
+            header_read_timeout: std::time::Duration::from_secs(10),
+            max_empty_buckets: crate::job::pipeline::DEFAULT_MAX_EMPTY_BUCKETS,
             log_format: LogFormat::Text,
             retention: RetentionDefaults::default(),
             security: SecurityConfig::default(),
@@ -303,12 +351,35 @@ impl ServeArgs {
                 .context("in the config file, limits.max_content_length")?,
             (None, None) => defaults.max_content_length,
         };
-        let body_read_timeout = match (self.body_read_timeout, &file.limits.body_read_timeout) {
-            (Some(timeout), _) => timeout,
-            (None, Some(text)) => parse_duration(text)
-                .map_err(anyhow::Error::msg)
-                .context("in the config file, limits.body_read_timeout")?,
-            (None, None) => defaults.body_read_timeout,
+        let body_read_timeout = layered_duration(
+            self.body_read_timeout,
+            &file.limits.body_read_timeout,
+            "limits.body_read_timeout",
+            defaults.body_read_timeout,
+        )?;
+        let header_read_timeout = layered_duration(
+            self.header_read_timeout,
+            &file.limits.header_read_timeout,
+            "limits.header_read_timeout",
+            defaults.header_read_timeout,
+        )?;
+        let login = crate::security::LoginThrottle {
+            free_failures: self
+                .login_free_failures
+                .or(file.security.login_free_failures)
+                .unwrap_or(defaults.security.login.free_failures),
+            window: layered_duration(
+                self.login_failure_window,
+                &file.security.login_failure_window,
+                "security.login_failure_window",
+                defaults.security.login.window,
+            )?,
+            max_delay: layered_duration(
+                self.login_max_delay,
+                &file.security.login_max_delay,
+                "security.login_max_delay",
+                defaults.security.login.max_delay,
+            )?,
         };
         let max_in_flight_bytes = match (self.max_in_flight_bytes, &file.limits.max_in_flight_bytes)
         {
@@ -318,6 +389,10 @@ impl ServeArgs {
                 .context("in the config file, limits.max_in_flight_bytes")?,
             (None, None) => defaults.max_in_flight_bytes,
         };
+        let max_connections = self
+            .max_connections
+            .or(file.limits.max_connections)
+            .unwrap_or(defaults.max_connections);
         let config = Config {
             listen: self.listen.or(file.listen).unwrap_or(defaults.listen),
             data: self
@@ -329,10 +404,21 @@ impl ServeArgs {
             max_content_length,
             body_read_timeout,
             max_in_flight_bytes,
-            max_connections: self
-                .max_connections
-                .or(file.limits.max_connections)
-                .unwrap_or(defaults.max_connections),
+            max_connections,
+            // A tenth of the slots, at most the default, unless set.
+            reserved_connections: self
+                .reserved_connections
+                .or(file.limits.reserved_connections)
+                .unwrap_or((max_connections / 10).min(defaults.reserved_connections)),
+            max_connections_per_address: self
+                .max_connections_per_address
+                .or(file.limits.max_connections_per_address)
+                .unwrap_or(defaults.max_connections_per_address),
+            header_read_timeout,
+            max_empty_buckets: self
+                .max_empty_buckets
+                .or(file.limits.max_empty_buckets)
+                .unwrap_or(defaults.max_empty_buckets),
             log_format: self
                 .common
                 .log_format
@@ -355,6 +441,7 @@ impl ServeArgs {
                         .security
                         .or(file.security.enabled)
                         .unwrap_or(defaults.security.enabled),
+                login,
             },
             tls: self.tls(file.tls)?,
         };
@@ -363,12 +450,42 @@ impl ServeArgs {
     }
 }
 
+/// A duration from its flag, else the config file's text under `key`, else `default`.
+fn layered_duration(
+    flag: Option<std::time::Duration>,
+    file: &Option<String>,
+    key: &str,
+    default: std::time::Duration,
+) -> anyhow::Result<std::time::Duration> {
+    match (flag, file) {
+        (Some(duration), _) => Ok(duration),
+        (None, Some(text)) => parse_duration(text)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("in the config file, {key}")),
+        (None, None) => Ok(default),
+    }
+}
+
 impl ServeArgs {
     fn tls(&self, file: file::Tls) -> anyhow::Result<TlsConfig> {
         let certificate = self.tls_certificate.clone().or(file.certificate);
         let key = self.tls_key.clone().or(file.key);
         let both = certificate.is_some() && key.is_some();
-        let enabled = self.tls_enabled.or(file.enabled).unwrap_or(both);
+        let asked = self.tls_enabled.or(file.enabled);
+        let enabled = asked.unwrap_or(both);
+        // One file without the other is a mistake, not a request for plain HTTP: serving plain
+        // HTTP where HTTPS was meant would send credentials in clear text.
+        if asked != Some(false) && certificate.is_some() != key.is_some() {
+            anyhow::bail!(
+                "TLS needs both tls.certificate and tls.key (--tls-certificate, --tls-key): only \
+                 the {} is set",
+                if certificate.is_some() {
+                    "certificate"
+                } else {
+                    "key"
+                }
+            );
+        }
         if enabled && !both {
             anyhow::bail!(
                 "TLS needs both tls.certificate and tls.key (--tls-certificate, --tls-key)"
@@ -403,6 +520,18 @@ impl Config {
         }
         if self.max_connections == 0 {
             anyhow::bail!("limits.max_connections must be at least 1");
+        }
+        if self.reserved_connections >= self.max_connections {
+            anyhow::bail!(
+                "limits.reserved_connections ({}) must be below limits.max_connections ({})",
+                self.reserved_connections,
+                self.max_connections
+            );
+        }
+        if self.max_connections_per_address == 0 || self.header_read_timeout.is_zero() {
+            anyhow::bail!(
+                "limits.max_connections_per_address and limits.header_read_timeout must be above 0"
+            );
         }
         Ok(())
     }
@@ -569,6 +698,71 @@ mod tests {
         assert_eq!(config.scheme(), "https");
     }
 
+    /// A certificate without its key (or a key alone) used to serve plain HTTP silently.
+    #[test]
+    fn one_tls_file_without_the_other_refuses_to_start() {
+        let Cli { serve: flags, .. } = Cli::parse_from(["auspex", "--tls-certificate", "c.pem"]);
+        let error = flags.layer(FileConfig::default()).unwrap_err().to_string();
+        assert!(error.contains("only the certificate is set"), "{error}");
+        let file: FileConfig = toml::from_str("[tls]\nkey = \"k.pem\"\n").unwrap();
+        let error = ServeArgs::default().layer(file).unwrap_err().to_string();
+        assert!(error.contains("only the key is set"), "{error}");
+        // Switched off explicitly, a leftover file is no mistake.
+        let Cli { serve: flags, .. } = Cli::parse_from([
+            "auspex",
+            "--tls-certificate",
+            "c.pem",
+            "--tls-enabled",
+            "false",
+        ]);
+        assert!(!flags.layer(FileConfig::default()).unwrap().tls.enabled);
+    }
+
+    #[test]
+    fn connection_and_login_limits_layer_and_are_checked() {
+        let config = ServeArgs::default().layer(FileConfig::default()).unwrap();
+        assert_eq!(
+            config.header_read_timeout,
+            std::time::Duration::from_secs(10)
+        );
+        assert_eq!(
+            (
+                config.reserved_connections,
+                config.max_connections_per_address
+            ),
+            (100, 250)
+        );
+        assert_eq!(config.security.login.free_failures, 5);
+        let file: FileConfig = toml::from_str(
+            "[limits]\nheader_read_timeout = \"3s\"\nmax_connections_per_address = 7\n\
+             [security]\nlogin_free_failures = 2\nlogin_failure_window = \"9s\"\n",
+        )
+        .unwrap();
+        let Cli { serve: flags, .. } = Cli::parse_from(["auspex", "--login-max-delay", "1s"]);
+        let config = flags.layer(file).unwrap();
+        assert_eq!(
+            config.header_read_timeout,
+            std::time::Duration::from_secs(3)
+        );
+        assert_eq!(config.max_connections_per_address, 7);
+        assert_eq!(
+            config.security.login,
+            crate::security::LoginThrottle {
+                free_failures: 2,
+                window: std::time::Duration::from_secs(9),
+                max_delay: std::time::Duration::from_secs(1),
+            }
+        );
+        let Cli { serve: flags, .. } = Cli::parse_from([
+            "auspex",
+            "--max-connections",
+            "10",
+            "--reserved-connections",
+            "10",
+        ]);
+        assert!(flags.layer(FileConfig::default()).is_err());
+    }
+
     #[test]
     fn the_in_flight_budget_holds_at_least_one_largest_body() {
         let file: FileConfig =
@@ -598,6 +792,12 @@ mod tests {
             "--max-content-length",
             "--max-in-flight-bytes",
             "--max-connections",
+            "--reserved-connections",
+            "--max-connections-per-address",
+            "--header-read-timeout",
+            "--login-free-failures",
+            "--login-failure-window",
+            "--login-max-delay",
             "--model-snapshot-retention-days",
             "--daily-model-snapshot-retention-after-days",
             "--results-retention-days",

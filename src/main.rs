@@ -14,6 +14,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => cli::replay(args),
         Command::Inspect(args) => cli::inspect(args),
         Command::Verify(args) => cli::verify(args),
+        Command::Jobs(args) => cli::jobs(args),
         Command::Users(args) => cli::users(args),
         Command::Roles(args) => cli::roles(args),
     }

@@ -20,19 +20,21 @@ use super::AppState;
 use crate::security::{Authentication, AuthnError, Credentials};
 
 /// The tracing target of the audit log.
-pub const AUDIT_TARGET: &str = "auspex::audit";
+pub use crate::security::AUDIT_TARGET;
 
 /// The challenges every 401 carries (two header lines): Basic, which makes a browser ask for a
 /// user and password, and ApiKey.
 pub const CHALLENGES: [&str; 2] = ["Basic realm=\"security\", charset=\"UTF-8\"", "ApiKey"];
 
-/// Who sent the request (`None` when security is off), or the 401/403 answer.
+/// Who sent the request (`None` when security is off), or the 401/403 answer. `client` is the
+/// peer's address (failed logins are throttled per address too).
 pub async fn check(
     state: &AppState,
     headers: &HeaderMap,
     method: &Method,
     uri: &str,
     endpoint: &Endpoint,
+    client: Option<std::net::IpAddr>,
 ) -> Result<Option<Authentication>, Result<Reply, ApiError>> {
     if !state.security.enabled() {
         return Ok(None);
@@ -47,15 +49,11 @@ pub async fn check(
             .and_then(Credentials::from_header),
     };
     let authenticated = match credentials {
-        Ok(credentials) => {
-            let security = state.security.clone();
-            let now = now_ms();
-            let attempt = credentials.clone();
-            tokio::task::spawn_blocking(move || security.authenticate(&attempt, now))
-                .await
-                .unwrap_or_else(|e| Err(AuthnError::Internal(e.to_string())))
-                .map_err(|error| (error, Some(credentials)))
-        }
+        Ok(credentials) => state
+            .security
+            .authenticate_request(credentials.clone(), client, now_ms())
+            .await
+            .map_err(|error| (error, Some(credentials))),
         Err(error) => Err((error, None)),
     };
     let auth = match authenticated {

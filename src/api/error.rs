@@ -88,11 +88,18 @@ impl ApiError {
     /// 500 with a generic reason; `cause` is logged with a reference the client also gets, so a
     /// report can be matched to the log line without leaking internals.
     pub fn internal(cause: &dyn fmt::Display) -> ApiError {
+        ApiError::internal_saying(cause, None)
+    }
+
+    /// A 500 whose reason also says `shown` (what failed, when that reveals nothing internal: an
+    /// operating system error such as a full disk).
+    fn internal_saying(cause: &dyn fmt::Display, shown: Option<&str>) -> ApiError {
         let reference = uuid::Uuid::new_v4().simple().to_string();
         tracing::error!(reference = %reference, "internal error: {cause}");
+        let shown = shown.map(|s| format!(": {s}")).unwrap_or_default();
         ApiError::new(
             EsType::Internal,
-            format!("internal error [{reference}]; the auspex log has the details"),
+            format!("internal error [{reference}]{shown}; the auspex log has the details"),
         )
     }
 
@@ -163,6 +170,13 @@ impl From<IngestError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
         match error {
+            // What the disk said (No space left on device, ...) tells the operator what to fix.
+            StoreError::Sled(sled::Error::Io(ref io)) => ApiError::internal_saying(
+                &error,
+                Some(&format!(
+                    "the store could not read or write its files: {io}"
+                )),
+            ),
             StoreError::Sled(_)
             | StoreError::Corrupt { .. }
             | StoreError::UnknownFormat { .. }
@@ -184,6 +198,17 @@ mod tests {
         format!(
             r#"{{"error":{{"root_cause":[{{"type":"{type_name}","reason":"{reason}"}}],"type":"{type_name}","reason":"{reason}"}},"status":{status}}}"#
         )
+    }
+
+    #[test]
+    fn a_full_disk_is_named_in_the_500() {
+        let full = StoreError::Sled(sled::Error::Io(std::io::Error::from_raw_os_error(28)));
+        let (status, body) = rendered(full);
+        assert_eq!(status, 500);
+        assert!(body.contains("No space left on device"), "{body}");
+        // Other internal errors still show only their reference.
+        let (_, body) = rendered(StoreError::Encode("secret detail".into()));
+        assert!(!body.contains("secret detail"), "{body}");
     }
 
     #[test]

@@ -34,6 +34,13 @@ const FLUSH_JOB: ParamSpec = ParamSpec {
     body: Some(&["calc_interim", "start", "end", "advance_time", "skip_time"]),
 };
 
+/// With a body, Elasticsearch reads the flush parameters from the body alone: one in the query
+/// string too is `contains unrecognized parameter: [advance_time]`.
+const FLUSH_JOB_WITH_BODY: ParamSpec = ParamSpec {
+    query: &[],
+    ..FLUSH_JOB
+};
+
 pub async fn open(state: &AppState, job_id: &str, request: &ApiRequest) -> Result<Reply, ApiError> {
     let params = request.params(&OPEN_JOB)?;
     params.time_value("timeout")?;
@@ -64,7 +71,13 @@ pub async fn flush(
     job_id: &str,
     request: &ApiRequest,
 ) -> Result<Reply, ApiError> {
-    let params = request.params(&FLUSH_JOB)?;
+    let has_body = !request.body.iter().all(u8::is_ascii_whitespace);
+    let spec = if has_body {
+        &FLUSH_JOB_WITH_BODY
+    } else {
+        &FLUSH_JOB
+    };
+    let params = request.params(spec)?;
     let flush_params = flush_params(&RawFlush::from_params(&params)?)?;
     let last_finalized = state.jobs.flush(job_id, flush_params).await?;
     let mut body = json!({ "flushed": true });
@@ -99,16 +112,37 @@ impl RawFlush {
     }
 }
 
-/// The `_flush` rules, checked in this order:
-/// 1. `start`/`end` without `calc_interim` -> `Invalid flush parameters: unexpected 'start'.`;
-/// 2. `calc_interim` with `end` but no `start` -> `Invalid flush parameters: 'start' has not been specified.`;
-/// 3. `start` and `end` are parsed (a bad date is a `parse_exception`); a missing `end`, or one equal
-///    to `start`, becomes `start + 1s`; `end < start` -> `Invalid time range: ...`;
+/// The `_flush` rules, checked in this order (Elasticsearch builds the `TimeRange` first, then
+/// `FlushJobParams` checks the combination):
+/// 1. `start` and `end` are parsed (a bad date is a `parse_exception`); with `start`, a missing
+///    `end`, or one equal to `start`, becomes `start + 1s`; `end < start` -> `Invalid time range: ...`;
+/// 2. `start`/`end` without `calc_interim` -> `Invalid flush parameters: unexpected 'start'.`;
+/// 3. `calc_interim` with `end` but no `start` -> `Invalid flush parameters: 'start' has not been specified.`;
 /// 4. `advance_time` and `skip_time` are parsed; both given and `advance_time <= skip_time` ->
 ///    `advance_time [A] must be later than skip_time [S]` (a 400 `status_exception` in Elasticsearch).
 ///
 /// Elasticsearch works in whole epoch seconds here; the times handed on are those seconds in ms.
 fn flush_params(raw: &RawFlush) -> Result<FlushParams, ApiError> {
+    let start = raw
+        .start
+        .as_deref()
+        .map(|t| seconds("start", t))
+        .transpose()?;
+    let end = raw.end.as_deref().map(|t| seconds("end", t)).transpose()?;
+    let range = match (start, end) {
+        (Some(start), end) => {
+            let end = end.filter(|&end| end != start).unwrap_or(start + 1);
+            if end < start {
+                return Err(ApiError::illegal_argument(format!(
+                    "Invalid time range: end time '{}' is earlier than start time '{}'.",
+                    raw.end.as_deref().unwrap_or_default(),
+                    raw.start.as_deref().unwrap_or_default()
+                )));
+            }
+            Some((start, end))
+        }
+        (None, _) => None,
+    };
     if !raw.calc_interim {
         for (name, value) in [("start", &raw.start), ("end", &raw.end)] {
             if value.is_some() {
@@ -127,19 +161,7 @@ fn flush_params(raw: &RawFlush) -> Result<FlushParams, ApiError> {
         calc_interim: raw.calc_interim,
         ..FlushParams::default()
     };
-    if let Some(start_text) = &raw.start {
-        let start = seconds("start", start_text)?;
-        let end = match &raw.end {
-            Some(end_text) => seconds("end", end_text)?,
-            None => start + 1,
-        };
-        let end = if end == start { start + 1 } else { end };
-        if end < start {
-            return Err(ApiError::illegal_argument(format!(
-                "Invalid time range: end time '{}' is earlier than start time '{start_text}'.",
-                raw.end.as_deref().unwrap_or_default()
-            )));
-        }
+    if let Some((start, end)) = range {
         params.start = Some(start * 1000);
         params.end = Some(end * 1000);
     }
@@ -226,10 +248,22 @@ mod tests {
                 "Invalid flush parameters: unexpected 'end'.".to_string()
             )
         );
-        // The combination check comes before date parsing.
+        // Dates are parsed and ordered before the combination is checked, as in Elasticsearch.
+        let (kind, reason) = error(&raw(false, &[("start", "garbage")]));
+        assert_eq!(kind, EsType::Parse);
+        assert!(reason.starts_with("Query param [start] with value [garbage]"));
         assert_eq!(
-            error(&raw(false, &[("start", "garbage")])).1,
-            "Invalid flush parameters: unexpected 'start'."
+            error(&raw(
+                false,
+                &[("start", "1403481600"), ("end", "1403481500")]
+            ))
+            .1,
+            "Invalid time range: end time '1403481500' is earlier than start time '1403481600'."
+        );
+        assert_eq!(
+            error(&raw(true, &[("end", "soon")])).0,
+            EsType::Parse,
+            "end is parsed before the missing start is reported"
         );
     }
 

@@ -159,7 +159,21 @@ where
     };
 
     *endpoint_name = endpoint.name();
-    let auth = match auth::check(state, &parts.headers, &parts.method, &uri, &endpoint).await {
+    // The server puts the peer's address on every request (`server.rs`).
+    let client = parts
+        .extensions
+        .get::<std::net::SocketAddr>()
+        .map(|peer| peer.ip());
+    let auth = match auth::check(
+        state,
+        &parts.headers,
+        &parts.method,
+        &uri,
+        &endpoint,
+        client,
+    )
+    .await
+    {
         Ok(auth) => auth,
         Err(Ok(reply)) => return render.reply(reply),
         Err(Err(error)) => return render.error(&error),

@@ -1,5 +1,5 @@
 //! The command line's commands: `serve` (the HTTP server) and the offline commands that work on a
-//! data path with no server running (`run`, `replay`, `inspect`, `verify`, `users`, `roles`). `main.rs` parses the command line
+//! data path with no server running (`run`, `replay`, `inspect`, `verify`, `jobs`, `users`, `roles`). `main.rs` parses the command line
 //! (`config::Cli`) and calls one `main` here; each prints its errors as one line on stderr and
 //! returns the exit code.
 //!
@@ -9,6 +9,7 @@
 //! only results (`--stdout`) or the report (`inspect`).
 
 mod inspect;
+mod jobs;
 mod logging;
 mod progress;
 mod replay;
@@ -26,6 +27,7 @@ use crate::config::{CommonArgs, Config};
 use crate::store::Store;
 
 pub use inspect::main as inspect;
+pub use jobs::{main as jobs, JobsArgs};
 pub use logging::init as init_logging;
 pub use replay::main as replay;
 pub use run::main as run;
@@ -78,6 +80,10 @@ pub struct ReplayArgs {
 pub struct VerifyArgs {
     #[command(flatten)]
     pub common: CommonArgs,
+    /// After the report, accept the losses of flushed writes it names (the store is taken as it
+    /// now is: the jobs and the security data it names are served again)
+    #[arg(long)]
+    pub accept_loss: bool,
 }
 
 /// `auspex inspect`.

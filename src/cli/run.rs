@@ -27,7 +27,8 @@ pub fn main(args: RunArgs) -> ExitCode {
         if args.stdout {
             let job = read_job(&args)?;
             let job_id = job.job_id.clone();
-            let pipeline = crate::job::snapshot::fresh_pipeline(&job, reader_for(&job)?);
+            let pipeline = crate::job::snapshot::fresh_pipeline(&job, reader_for(&job)?)
+                .with_max_empty_buckets(config.max_empty_buckets);
             let work = || {
                 let out = BufWriter::new(std::io::stdout().lock());
                 let sink = NdjsonSink::new(out, job_id);
@@ -50,7 +51,8 @@ pub fn main(args: RunArgs) -> ExitCode {
             Some(_) => {
                 let job = Arc::new(read_job(&args)?);
                 create_in_store(&store, &job)?;
-                let pipeline = crate::job::snapshot::fresh_pipeline(&job, reader_for(&job)?);
+                let pipeline = crate::job::snapshot::fresh_pipeline(&job, reader_for(&job)?)
+                    .with_max_empty_buckets(config.max_empty_buckets);
                 let sink = StoreSink::new_job(store.clone(), job.clone(), description);
                 (job, pipeline, sink)
             }
@@ -65,7 +67,10 @@ pub fn main(args: RunArgs) -> ExitCode {
                     status,
                     description,
                 );
-                (job, restored.pipeline, sink)
+                let pipeline = restored
+                    .pipeline
+                    .with_max_empty_buckets(config.max_empty_buckets);
+                (job, pipeline, sink)
             }
         };
         let work = || {
@@ -110,7 +115,8 @@ fn read_job(args: &RunArgs) -> anyhow::Result<JobConfig> {
         .with_context(|| format!("invalid job config {}", path.display()))
 }
 
-/// Every file's records in order, then a close (finalizing the last bucket, as `_close` does).
+/// Every file's records in order, then a close (which, as `_close`, finalizes nothing: the last
+/// bucket stays open in the closing snapshot and a later `auspex run` carries on with it).
 fn feed<S: Sink>(
     mut replayer: Replayer<S>,
     files: &[PathBuf],

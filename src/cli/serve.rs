@@ -21,7 +21,7 @@ use crate::api::AppState;
 use crate::config::{Config, ServeArgs};
 use crate::job::JobManager;
 use crate::security::Security;
-use crate::store::Store;
+use crate::store::{Store, RESOURCES_SCOPE, SECURITY_SCOPE};
 
 pub fn main(args: ServeArgs) -> ExitCode {
     let config = match args.resolve() {
@@ -61,9 +61,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let store_path = config.store_path();
     let store = Store::open(&store_path)
         .with_context(|| format!("cannot open the store at {}", store_path.display()))?;
+    refuse_lost_shared_data(&store)?;
     let tls = crate::server::tls::acceptor(&config.tls)?;
     let security = start_security(&config, &store).await?;
-    let jobs = JobManager::start(store)
+    let jobs = JobManager::start_with(store, config.max_empty_buckets)
         .await
         .context("cannot start the job manager")?;
 
@@ -74,6 +75,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     drop(stdout);
     tracing::info!(%address, data = %config.data.display(), security = config.security.enabled, tls = config.tls.enabled, "auspex started");
 
+    let manager = Arc::clone(&jobs);
     let state = Arc::new(AppState {
         config,
         jobs,
@@ -86,6 +88,35 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
     };
     crate::server::run_tls(listener, state, tls, shutdown).await;
+    match manager.unpersisted_at_shutdown() {
+        0 => Ok(()),
+        n => anyhow::bail!(
+            "{n} job(s) could not be persisted at shutdown (see the log); they restart from their \
+             last snapshot and replay the input stored since"
+        ),
+    }
+}
+
+/// Users, API keys, filters and calendars belong to no job that could be failed alone: if sled
+/// lost flushed writes to them (a deleted user or an invalidated API key back, say), the server
+/// does not start until the operator has looked (`auspex verify`) and accepted the store as it is.
+fn refuse_lost_shared_data(store: &Store) -> anyhow::Result<()> {
+    let lost = store.lost();
+    let shared: Vec<(&str, &String)> = [
+        (SECURITY_SCOPE, "users, roles and API keys"),
+        (RESOURCES_SCOPE, "filters and calendars"),
+    ]
+    .into_iter()
+    .filter_map(|(scope, what)| lost.get(scope).map(|reason| (what, reason)))
+    .collect();
+    if let Some((_, reason)) = shared.first() {
+        let what: Vec<&str> = shared.iter().map(|(what, _)| *what).collect();
+        anyhow::bail!(
+            "refusing to serve: the stored {} may be out of date ({reason}); check the store with \
+             `auspex verify` and, to serve it as it now is, run `auspex verify --accept-loss`",
+            what.join(" and ")
+        );
+    }
     Ok(())
 }
 
@@ -94,8 +125,9 @@ pub const PASSWORD_ENV: &str = "AUSPEX_PASSWORD";
 
 /// The security service; creates `elastic` on a store without users (and says so once).
 async fn start_security(config: &Config, store: &Store) -> anyhow::Result<Arc<Security>> {
-    let security =
-        Security::new(store.clone(), config.security.enabled).context("cannot start security")?;
+    let security = Security::new(store.clone(), config.security.enabled)
+        .context("cannot start security")?
+        .with_login_throttle(config.security.login);
     if !config.security.enabled {
         tracing::warn!(
             "security is disabled (--no-security): anyone who can reach this server can read \

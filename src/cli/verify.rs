@@ -1,6 +1,8 @@
-//! `auspex verify`: checks a whole store offline (every value's frame and CRC, and the cross-tree
-//! invariants of `store::check`). The report goes to stdout; exit 0 when clean, 1 when problems were
-//! found, 2 when the store cannot be opened (missing, or in use by a server).
+//! `auspex verify`: checks a whole store offline (every value's frame and CRC, the cross-tree
+//! invariants of `store::check`, and the losses of flushed writes the durable mark witnessed).
+//! The report goes to stdout; exit 0 when clean, 1 when problems were found, 2 when the store
+//! cannot be opened or read (missing, in use by a server, or so damaged that sled fails on it).
+//! `--accept-loss` then forgets the recorded losses (the operator takes the store as it is).
 
 use std::process::ExitCode;
 
@@ -16,8 +18,10 @@ pub fn main(args: VerifyArgs) -> ExitCode {
     };
     init_logging(config.log_format);
     let path = config.store_path();
-    let report = match open_store(&config, false).and_then(|store| Ok(store.check_integrity()?)) {
-        Ok(report) => report,
+    let checked =
+        open_store(&config, false).and_then(|store| Ok((store.check_integrity()?, store)));
+    let (report, store) = match checked {
+        Ok(checked) => checked,
         Err(error) => {
             eprintln!(
                 "auspex: cannot check the store at {}: {error:#}",
@@ -38,6 +42,14 @@ pub fn main(args: VerifyArgs) -> ExitCode {
     );
     for problem in &report.problems {
         println!("problem: {problem}");
+    }
+    if args.accept_loss {
+        let lost = store.lost().len();
+        if let Err(error) = store.accept_loss() {
+            eprintln!("auspex: cannot record the accepted losses: {error}");
+            return ExitCode::from(2);
+        }
+        println!("accepted the lost writes of {lost} scope(s)");
     }
     if report.is_clean() {
         println!("no problems found");

@@ -35,6 +35,11 @@ pub struct Limits {
     /// A byte size such as `512mb`.
     pub max_in_flight_bytes: Option<String>,
     pub max_connections: Option<usize>,
+    pub reserved_connections: Option<usize>,
+    pub max_connections_per_address: Option<usize>,
+    /// A duration such as `10s`.
+    pub header_read_timeout: Option<String>,
+    pub max_empty_buckets: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -49,6 +54,10 @@ pub struct Retention {
 #[serde(deny_unknown_fields)]
 pub struct Security {
     pub enabled: Option<bool>,
+    pub login_free_failures: Option<u32>,
+    /// Durations such as `300s`.
+    pub login_failure_window: Option<String>,
+    pub login_max_delay: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -2,10 +2,17 @@
 //! it, skipping everything else without building values.
 //!
 //! Owns the per-value rules (Elasticsearch's flattening reader): a string is `Text`, a number
-//! `Num`, a boolean `Text("true"/"false")`, `null` absent; an object is walked for its leaves and is
+//! `Num`, a boolean `Text("true"/"false")`, `null` absent, and so is a string that spells a number
+//! that is not finite (`"NaN"`, `"Infinity"`, `"-inf"`, `"1e999"`): no analysis can use it, and
+//! counting it in `missing_field_count` shows the drop (Elasticsearch passes it on and its
+//! analysis discards it unseen); an object is walked for its leaves and is
 //! itself no value; an array of scalars is their text joined with `,` (objects and arrays inside it
 //! are skipped), and an array with no scalars is absent. `input_fields` counts leaves the way ES
 //! does: every non-object value (an array counts once) inside nested objects.
+//!
+//! Values no wanted field needs are skipped without being built, but through serde_json's
+//! recursive reader ([`Skip`]), so its 128-level nesting limit holds for them as for the rest:
+//! serde_json's own skipping (`IgnoredAny`) walks any depth.
 //!
 //! When the same field is reachable twice (`{"a.b":1,"a":{"b":2}}`), the way with fewer keys wins,
 //! so a literal dotted key beats a nested path; between equals the later one wins.
@@ -54,6 +61,11 @@ impl Extracted {
             leaves: 0,
             found_at: vec![0; slots],
         }
+    }
+
+    /// Whether the record had the field of `slot` (as a value, null included).
+    pub fn found(&self, slot: usize) -> bool {
+        self.found_at.get(slot).is_some_and(|&depth| depth != 0)
     }
 
     /// Ready for the next record; `fields` analysis slots.
@@ -228,7 +240,7 @@ impl<'de> Visitor<'de> for EntrySeed<'_, '_, '_> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         if self.entry.slots.is_empty() {
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            while seq.next_element_seed(Skip)?.is_some() {}
             self.out.leaves = self.out.leaves.saturating_add(1);
             return Ok(());
         }
@@ -270,6 +282,7 @@ impl<'de> Visitor<'de> for EntrySeed<'_, '_, '_> {
 
 fn field_value(value: Scalar<'_>) -> Option<FieldValue> {
     match value {
+        Scalar::Str(s) if s.trim().parse::<f64>().is_ok_and(|n| !n.is_finite()) => None,
         Scalar::Str(s) => Some(FieldValue::Text(s.to_string())),
         Scalar::I64(n) => Some(FieldValue::Num(n as f64)),
         Scalar::U64(n) => Some(FieldValue::Num(n as f64)),
@@ -340,12 +353,59 @@ impl<'de> Visitor<'de> for ArrayItem<'_> {
         Ok(self.push(""))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        while seq.next_element_seed(Skip)?.is_some() {}
         Ok(false)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        while map.next_key::<IgnoredAny>()?.is_some() {
+            map.next_value_seed(Skip)?;
+        }
         Ok(false)
+    }
+}
+
+/// Skips a value (nothing is built), within serde_json's nesting limit.
+struct Skip;
+
+impl<'de> DeserializeSeed<'de> for Skip {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Skip {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Skip)?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_key::<IgnoredAny>()?.is_some() {
+            map.next_value_seed(Skip)?;
+        }
+        Ok(())
     }
 }
 
@@ -383,7 +443,7 @@ impl<'de> Visitor<'de> for LeafCount {
         Ok(1)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<u32, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        while seq.next_element_seed(Skip)?.is_some() {}
         Ok(1)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<u32, A::Error> {

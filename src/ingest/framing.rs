@@ -130,6 +130,7 @@ impl<'t> BodyReader<'t, '_> {
         }
         self.batch.records.push(Record {
             time_ms: self.scratch.time_ms,
+            time_missing: !self.scratch.found(self.wanted.time_slot),
             values: std::mem::take(&mut self.scratch.values),
             // ES: "time field doesn't count", whether or not the record has one.
             input_fields: self.scratch.leaves.saturating_sub(1),
@@ -353,11 +354,31 @@ mod tests {
                 &body[..20]
             );
         }
-        // Within serde_json's limit, deep values are fine; skipped values are skipped without
-        // recursion, so their depth does not matter.
+        // Within serde_json's limit (128), deep values are fine, wanted or skipped...
         let ok = format!("{{\"a\":{}1{}}}", "{\"a\":".repeat(100), "}".repeat(100));
         assert_eq!(read(&r, &ok).records.len(), 1);
-        let skipped = format!("{{\"x\":{}1{}}}", "[".repeat(100_000), "]".repeat(100_000));
+        let skipped = format!("{{\"x\":{}1{}}}", "[".repeat(100), "]".repeat(100));
         assert_eq!(read(&r, &skipped).records.len(), 1);
+        // ...and beyond it, a value is refused whether a wanted field needs it or not: arrays
+        // and objects no field asks for, in any position.
+        for deep in [
+            format!("{{\"x\":{}1{}}}", "[".repeat(200_000), "]".repeat(200_000)),
+            format!("{{\"a\":[{}1{}]}}", "[".repeat(200), "]".repeat(200)),
+            format!("{{\"x\":{}1{}}}", "{\"y\":".repeat(200), "}".repeat(200)),
+            format!(
+                "{{\"a\":{{\"z\":{}1{}}}}}",
+                "[".repeat(200),
+                "]".repeat(200)
+            ),
+        ] {
+            assert!(
+                matches!(
+                    r.read_body(deep.as_bytes()),
+                    Err(IngestError::Malformed { .. })
+                ),
+                "{}",
+                &deep[..30]
+            );
+        }
     }
 }

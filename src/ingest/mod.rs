@@ -30,7 +30,7 @@ mod reader;
 pub mod time;
 mod time_pattern;
 
-pub use counts::{DataCounts, SparseBucketWindow};
+pub use counts::{BucketDiagnostics, DataCounts};
 pub use description::DataDescription;
 pub use error::IngestError;
 pub use reader::RecordReader;
@@ -72,6 +72,8 @@ pub struct Record {
     /// Epoch milliseconds; `None` when the time field is missing or cannot be parsed
     /// (counted as `invalid_date_count`, never analysed).
     pub time_ms: Option<i64>,
+    /// The record has no time field at all (ES counts that in `missing_field_count` too).
+    pub time_missing: bool,
     /// One slot per analysis field, in the order given to [`RecordReader::new`]; `None` = absent,
     /// null, an object, or an array without scalars. Strings are `Text`, numbers `Num`, booleans
     /// `Text("true"/"false")`, an array of scalars `Text` of them joined with `,` (as ES does).

@@ -70,8 +70,14 @@ impl TimeFormat {
         }
     }
 
-    /// Epoch milliseconds for one time value, `None` if it cannot be read (an `invalid_date_count`).
+    /// Epoch milliseconds for one time value, `None` if it cannot be read or lies outside
+    /// 1970-01-01 ..= 9999-12-31T23:59:59.999Z (an `invalid_date_count`, as in Elasticsearch).
     pub fn parse_value(&self, value: TimeValue<'_>) -> Option<i64> {
+        self.read_value(value)
+            .filter(|ms| (0..=LATEST_VALID_MS).contains(ms))
+    }
+
+    fn read_value(&self, value: TimeValue<'_>) -> Option<i64> {
         match (self, value) {
             (TimeFormat::EpochSeconds, TimeValue::Int(s)) => s.checked_mul(1000),
             (TimeFormat::EpochSeconds, TimeValue::UInt(s)) => {
@@ -96,6 +102,9 @@ impl TimeFormat {
         }
     }
 }
+
+/// The last millisecond of the year 9999: later dates are invalid.
+pub const LATEST_VALID_MS: i64 = 253_402_300_799_999;
 
 /// Java's `String.trim`: strips every char up to and including space.
 fn java_trim(text: &str) -> &str {
@@ -168,7 +177,11 @@ mod tests {
         let cases: &[(TimeValue, Option<i64>)] = &[
             (TimeValue::Int(1_403_481_600), Some(1_403_481_600_000)),
             (TimeValue::UInt(1_403_481_600), Some(1_403_481_600_000)),
-            (TimeValue::Int(-1), Some(-1000)),
+            (TimeValue::Int(-1), None),
+            (TimeValue::Int(0), Some(0)),
+            (TimeValue::Int(253_402_300_799), Some(253_402_300_799_000)),
+            (TimeValue::Int(253_402_300_800), None),
+            (TimeValue::Int(9_223_372_036_854_775), None),
             (TimeValue::Float(1_403_481_600.5), Some(1_403_481_600_500)),
             (TimeValue::Float(1_403_481_600.123), Some(1_403_481_600_123)),
             (TimeValue::Float(1.0015), Some(1001)),
@@ -177,7 +190,7 @@ mod tests {
             (TimeValue::Text("1403481600.123"), Some(1_403_481_600_123)),
             (TimeValue::Text("1403481600.1239"), Some(1_403_481_600_123)),
             (TimeValue::Text("1403481600."), Some(1_403_481_600_000)),
-            (TimeValue::Text("-1.5"), Some(-1500)),
+            (TimeValue::Text("-1.5"), None),
             (TimeValue::Text("+2"), Some(2000)),
             (TimeValue::Text("1.4034816e9"), Some(1_403_481_600_000)),
             (TimeValue::Text(""), None),
@@ -204,7 +217,9 @@ mod tests {
         let cases: &[(TimeValue, Option<i64>)] = &[
             (TimeValue::Int(1_700_000_000_000), Some(1_700_000_000_000)),
             (TimeValue::UInt(1_700_000_000_000), Some(1_700_000_000_000)),
-            (TimeValue::Int(i64::MIN), Some(i64::MIN)),
+            (TimeValue::Int(i64::MIN), None),
+            (TimeValue::Int(LATEST_VALID_MS), Some(LATEST_VALID_MS)),
+            (TimeValue::Int(LATEST_VALID_MS + 1), None),
             (
                 TimeValue::Float(1_700_000_000_000.9),
                 Some(1_700_000_000_000),
@@ -212,7 +227,7 @@ mod tests {
             (TimeValue::Text("1700000000000"), Some(1_700_000_000_000)),
             (TimeValue::Text("\t1700000000000 "), Some(1_700_000_000_000)),
             (TimeValue::Text("1.7e12"), Some(1_700_000_000_000)),
-            (TimeValue::Text("-5"), Some(-5)),
+            (TimeValue::Text("-5"), None),
             (TimeValue::Text(""), None),
             (TimeValue::Text("12ab"), None),
             (TimeValue::Text("nan"), None),
@@ -238,6 +253,15 @@ mod tests {
         assert_eq!(
             parsed("yyyy-MM-dd HH:mm:ss", TimeValue::Int(1_403_481_600)),
             None
+        );
+        // Before 1970: an invalid date, as in Elasticsearch.
+        assert_eq!(
+            parsed("yyyy-MM-dd HH:mm:ss", "1969-12-31 23:59:59".into()),
+            None
+        );
+        assert_eq!(
+            parsed("yyyy-MM-dd HH:mm:ss", "9999-12-31 23:59:59".into()),
+            Some(253_402_300_799_000)
         );
     }
 

@@ -229,7 +229,12 @@ impl JobHandle {
 
 /// Starts the actor thread: restores the job from the store (snapshot + replay), marks it opened on
 /// disk, and answers once it is ready to take commands.
-pub async fn spawn(config: Arc<JobConfig>, store: Store) -> Result<JobHandle, JobError> {
+/// `max_empty_buckets` is the gap bound of new input (`job::pipeline`).
+pub async fn spawn(
+    config: Arc<JobConfig>,
+    store: Store,
+    max_empty_buckets: u64,
+) -> Result<JobHandle, JobError> {
     let (commands, inbox) = mpsc::channel(QUEUE_CAPACITY);
     let failed = Arc::new(AtomicBool::new(false));
     let mut handle = JobHandle {
@@ -246,8 +251,9 @@ pub async fn spawn(config: Arc<JobConfig>, store: Store) -> Result<JobHandle, Jo
         .spawn(move || {
             let span = tracing::info_span!("job", job_id = %config.job_id);
             let _entered = span.enter();
-            let started =
-                std::panic::catch_unwind(AssertUnwindSafe(|| JobActor::start(config, store)));
+            let started = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                JobActor::start(config, store, max_empty_buckets)
+            }));
             let (actor, note) = match started {
                 Ok(Ok(started)) => started,
                 Ok(Err(error)) => {
@@ -281,11 +287,17 @@ struct JobActor {
     broken: bool,
     /// Input sequence number the newest snapshot covers (periodic snapshots skip an idle job).
     persisted_seq: u64,
+    /// The gap bound of new input, kept for rebuilds.
+    max_empty_buckets: u64,
 }
 
 impl JobActor {
     /// The actor and the restore's note (see `snapshot::Restored`).
-    fn start(config: Arc<JobConfig>, store: Store) -> Result<(JobActor, Option<String>), JobError> {
+    fn start(
+        config: Arc<JobConfig>,
+        store: Store,
+        max_empty_buckets: u64,
+    ) -> Result<(JobActor, Option<String>), JobError> {
         let reader = Arc::new(RecordReader::new(
             &config.data_description,
             &config.analysis_config.analysis_fields(),
@@ -296,9 +308,10 @@ impl JobActor {
             persisted_seq: restored.progress.last_seq,
             config,
             store,
-            pipeline: restored.pipeline,
+            pipeline: restored.pipeline.with_max_empty_buckets(max_empty_buckets),
             progress: restored.progress,
             broken: false,
+            max_empty_buckets,
         };
         actor.apply_calendar_events()?;
         let rules = crate::job::rules::resolve(&actor.store, &actor.config)?;
@@ -442,42 +455,59 @@ impl JobActor {
         }
     }
 
+    /// Applies a body as input entries of at most `MAX_ENTRY_BYTES`, each exactly as a replay
+    /// applies it, and answers the counts of this request alone (ES's incremental stats).
     fn post_data(&mut self, body: &[u8]) -> Result<DataCounts, JobError> {
         // Parse first: a malformed body is rejected whole and changes nothing.
         let batch = self.pipeline.reader().read_body(body)?;
+        // The gap bound covers the whole request, so no piece of it can be refused midway.
+        self.pipeline.check_records(&batch.records)?;
         let received_ms = now_ms();
-        let mut entries = Vec::new();
-        let mut input_bytes = batch.input_bytes;
-        for chunk in split_lines(&batch.stored, MAX_ENTRY_BYTES) {
-            let entry = InputEntry::Data {
-                input_bytes,
-                received_ms,
-                ndjson: chunk.to_vec(),
-            };
-            input_bytes = 0;
-            entries.push(entry);
-        }
-        if entries.is_empty() {
-            entries.push(InputEntry::Data {
-                input_bytes,
-                received_ms,
-                ndjson: Vec::new(),
-            });
-        }
         let started = Instant::now();
-        let first_seq = self.progress.last_seq + 1;
-        let last_seq = first_seq + entries.len() as u64 - 1;
-        let finalized = self
-            .pipeline
-            .apply_data(last_seq, &batch, batch.input_bytes, received_ms)
-            .finalized;
-        let encoded = entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| Ok((first_seq + i as u64, store::encode(e)?)))
-            .collect::<Result<Vec<_>, JobError>>()?;
+        let before = self.pipeline.state.counts.clone();
+        let mut pieces = split_lines(&batch.stored, MAX_ENTRY_BYTES);
+        if pieces.is_empty() {
+            pieces.push(&[]);
+        }
+        let mut input_bytes = batch.input_bytes;
+        let mut records = &batch.records[..];
+        let mut encoded = Vec::with_capacity(pieces.len());
+        let mut finalized = Vec::new();
+        for piece in pieces {
+            // One record per stored line.
+            let (these, rest) = records.split_at(piece.iter().filter(|&&b| b == b'\n').count());
+            records = rest;
+            let seq = self.progress.last_seq + 1 + encoded.len() as u64;
+            let applied = self
+                .pipeline
+                .apply_data(seq, these, input_bytes, received_ms);
+            let applied = match applied {
+                Ok(applied) => applied,
+                // Earlier pieces of this body changed the pipeline: back to the store's state.
+                Err(error) => return Err(self.undo(error)),
+            };
+            finalized.extend(applied.finalized);
+            encoded.push((
+                seq,
+                store::encode(&InputEntry::Data {
+                    input_bytes,
+                    received_ms,
+                    ndjson: piece.to_vec(),
+                })?,
+            ));
+            input_bytes = 0;
+        }
         self.commit(encoded, finalized, Vec::new(), started)?;
-        Ok(self.status.counts.clone())
+        Ok(self.pipeline.state.counts.since(&before))
+    }
+
+    /// Gives up changes the pipeline made that will not be committed: rebuilds it from the store.
+    fn undo(&mut self, error: JobError) -> JobError {
+        if let Err(rebuild) = self.rebuild() {
+            tracing::error!(%rebuild, "rebuilding after a refused request failed");
+            self.broken = true;
+        }
+        error
     }
 
     fn flush(&mut self, params: &FlushParams) -> Result<Option<i64>, JobError> {
@@ -501,7 +531,7 @@ impl JobActor {
                 advance_time: params.advance_time,
             };
             let seq = self.progress.last_seq + 1;
-            finalized = self.pipeline.apply(seq, &entry)?.finalized;
+            finalized = self.pipeline.apply_checked(seq, &entry)?.finalized;
             input.push((seq, store::encode(&entry)?));
         }
         let interim = if params.calc_interim {
@@ -515,16 +545,9 @@ impl JobActor {
         Ok(self.pipeline.state.finalized_end)
     }
 
+    /// Prunes and persists: the open bucket is not finalized, it is part of the snapshot.
     fn close(&mut self) -> Result<(), JobError> {
-        let started = Instant::now();
-        let seq = self.progress.last_seq + 1;
-        let finalized = self.pipeline.apply(seq, &InputEntry::Close)?.finalized;
-        self.commit(
-            vec![(seq, store::encode(&InputEntry::Close)?)],
-            finalized,
-            Vec::new(),
-            started,
-        )?;
+        self.append_control(InputEntry::Close)?;
         self.write_snapshot(PersistedState::Closed, "State persisted due to job close")
     }
 
@@ -632,7 +655,9 @@ impl JobActor {
         let reader = self.pipeline.reader().clone();
         let restored = snapshot::restore(&self.config, &self.store, reader)?;
         self.status = JobStatus::from_progress(&restored.progress)?;
-        self.pipeline = restored.pipeline;
+        self.pipeline = restored
+            .pipeline
+            .with_max_empty_buckets(self.max_empty_buckets);
         self.progress = restored.progress;
         Ok(())
     }
@@ -740,7 +765,13 @@ mod tests {
         );
         config.background_persist_interval = Some(crate::model::TimeSpan::from_millis(1));
         assert_eq!(persist_interval(&config), std::time::Duration::from_secs(1));
-        let handle = spawn(Arc::new(config), store.clone()).await.unwrap();
+        let handle = spawn(
+            Arc::new(config),
+            store.clone(),
+            crate::job::pipeline::DEFAULT_MAX_EMPTY_BUCKETS,
+        )
+        .await
+        .unwrap();
         let tick = || async {
             tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
             // Queued behind any tick sent meanwhile, so the tick has been handled once this answers.
@@ -759,9 +790,12 @@ mod tests {
         let snapshots = store.list_snapshots("p").unwrap();
         assert_eq!(snapshots.len(), 1);
         let doc: serde_json::Value = serde_json::from_slice(&snapshots[0].json).unwrap();
-        assert_eq!(
-            doc["description"],
-            "State persisted due to periodic background persist"
+        assert!(
+            doc["description"]
+                .as_str()
+                .unwrap()
+                .starts_with("State persisted due to periodic background persist at "),
+            "{doc}"
         );
         tick().await;
         tick().await;

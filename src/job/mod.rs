@@ -39,7 +39,7 @@ pub use retention::{expired_snapshots, SnapshotAge};
 pub use status::JobStatus;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -105,6 +105,9 @@ struct JobSlot {
     /// Why the last open or restore failed (kept until an open succeeds); shown as
     /// `assignment_explanation`. An open job shows its restore note instead (`JobHandle::note`).
     note: Option<String>,
+    /// Set when the stored config could not be read: `config` is a stand-in, and the job can
+    /// only be deleted.
+    damaged: Option<String>,
 }
 
 impl JobSlot {
@@ -128,25 +131,82 @@ pub struct JobManager {
     /// `upgrade_mode`: the stored setting, read on every write request.
     upgrade_mode: AtomicBool,
     upgrade_mode_change: tokio::sync::Mutex<()>,
+    /// Jobs `shutdown` could not persist (the process must then not exit as if all went well).
+    unpersisted_at_shutdown: std::sync::atomic::AtomicUsize,
+    /// The gap bound every actor applies to new input (`pipeline::DEFAULT_MAX_EMPTY_BUCKETS`).
+    max_empty_buckets: u64,
 }
 
 impl JobManager {
-    /// Opens the registry on a store; reopens the jobs that were open when the process stopped.
+    /// [`JobManager::start_with`] the default gap bound.
     pub async fn start(store: Store) -> Result<Arc<JobManager>, JobError> {
+        JobManager::start_with(store, pipeline::DEFAULT_MAX_EMPTY_BUCKETS).await
+    }
+
+    /// Opens the registry on a store; reopens the jobs that were open when the process stopped.
+    /// `max_empty_buckets` is the gap bound of new input (`limits.max_empty_buckets`).
+    pub async fn start_with(
+        store: Store,
+        max_empty_buckets: u64,
+    ) -> Result<Arc<JobManager>, JobError> {
         let mut slots = BTreeMap::new();
         let mut to_reopen = Vec::new();
         let upgrade_mode = upgrade_mode::stored_upgrade_mode(&store)?;
-        for (job_id, bytes) in store.scan_job_configs()? {
-            let config: JobConfig = match serde_json::from_slice(&bytes) {
-                Ok(config) => config,
-                Err(error) => {
-                    tracing::error!(%job_id, %error, "stored job config unreadable; job skipped");
-                    continue;
+        let mut stored: Vec<(String, Result<JobConfig, String>)> = store
+            .scan_job_configs()?
+            .into_iter()
+            .map(|(job_id, bytes)| {
+                let config = bytes.map_err(|e| e.to_string()).and_then(|bytes| {
+                    serde_json::from_slice::<JobConfig>(&bytes)
+                        .map_err(|e| format!("the stored config is not a job config: {e}"))
+                });
+                (job_id, config)
+            })
+            .collect();
+        for job_id in store.jobs_without_config()? {
+            stored.push((
+                job_id,
+                Err("the job's config is missing from the store".into()),
+            ));
+        }
+        // A job the store lost whole (its writes after sled's last durable epoch) is still shown.
+        for (job_id, reason) in store.lost() {
+            if !job_id.starts_with('\0') && !stored.iter().any(|(id, _)| *id == job_id) {
+                stored.push((job_id, Err(reason)));
+            }
+        }
+        for (job_id, config) in stored {
+            // One damaged job is failed, with the reason; the server serves the others.
+            let (config, damaged) = match config {
+                Ok(config) => (config, None),
+                Err(reason) => {
+                    let reason = format!(
+                        "the job's stored config is damaged ({reason}); it cannot be used: delete it \
+                         (DELETE _ml/anomaly_detectors/{job_id}?force=true, or offline `auspex jobs \
+                         delete {job_id}`)"
+                    );
+                    tracing::error!(%job_id, %reason, "job config unreadable; the job is failed");
+                    match damaged_placeholder(&job_id) {
+                        Some(config) => (config, Some(reason)),
+                        None => continue,
+                    }
                 }
             };
-            // One job's damaged progress record fails that job, not the server.
-            let mut note = None;
+            let problems = match damaged {
+                Some(_) => Vec::new(),
+                None => check_stored_job(&store, &job_id).await,
+            };
+            let mut note = damaged.clone();
             let phase = match store.get_progress(&job_id).map(|p| p.map(|p| p.state)) {
+                _ if note.is_some() => Phase::Failed,
+                _ if !problems.is_empty() => {
+                    let reason = problems.join("; ");
+                    tracing::error!(%job_id, %reason, "the job's stored data is damaged; the job is failed");
+                    note = Some(format!(
+                        "the job's stored data is damaged and it is not served: {reason}"
+                    ));
+                    Phase::Failed
+                }
                 Ok(Some(PersistedState::Failed)) => Phase::Failed,
                 Ok(Some(PersistedState::Opened)) if upgrade_mode => Phase::Parked,
                 Ok(Some(PersistedState::Opened)) => {
@@ -166,6 +226,7 @@ impl JobManager {
                     config: Arc::new(config),
                     phase,
                     note,
+                    damaged,
                 },
             );
         }
@@ -175,6 +236,8 @@ impl JobManager {
             slots: Mutex::new(slots),
             upgrade_mode: AtomicBool::new(upgrade_mode),
             upgrade_mode_change: tokio::sync::Mutex::new(()),
+            unpersisted_at_shutdown: std::sync::atomic::AtomicUsize::new(0),
+            max_empty_buckets,
         });
         for job_id in to_reopen {
             manager.resume_opened_job(&job_id).await;
@@ -292,6 +355,7 @@ impl JobManager {
                     config: Arc::new(config.clone()),
                     phase,
                     note: None,
+                    damaged: None,
                 },
             );
         }
@@ -486,6 +550,12 @@ impl JobManager {
                     "Cannot open job [{job_id}] while its model state is being changed"
                 )));
             }
+            if let Some(reason) = &slot.damaged {
+                return Err(JobError::Damaged {
+                    job_id: job_id.to_string(),
+                    reason: reason.clone(),
+                });
+            }
             match slot.state() {
                 JobState::Opened => return Ok(()),
                 JobState::Closed => {}
@@ -503,7 +573,14 @@ impl JobManager {
             slot.phase = Phase::Opening;
             slot.config.clone()
         };
-        let outcome = actor::spawn(config, self.store.clone()).await;
+        let problems = check_stored_job(&self.store, job_id).await;
+        let outcome = match problems.is_empty() {
+            true => actor::spawn(config, self.store.clone(), self.max_empty_buckets).await,
+            false => Err(JobError::Damaged {
+                job_id: job_id.to_string(),
+                reason: problems.join("; "),
+            }),
+        };
         if let Some(slot) = self.lock().get_mut(job_id) {
             match &outcome {
                 Ok(handle) => {
@@ -600,19 +677,20 @@ impl JobManager {
         }
     }
 
+    /// The actor of an open job. A job that does not exist, or a wildcard, is "not open" (409)
+    /// rather than unknown: Elasticsearch's task actions look for a running task only.
     fn open_handle(&self, job_id: &str) -> Result<JobHandle, JobError> {
         let slots = self.lock();
-        let slot = slots.get(job_id).ok_or_else(|| not_found(job_id))?;
-        match &slot.phase {
-            Phase::Opened { handle, .. } if !handle.has_failed() => Ok(handle.clone()),
+        match slots.get(job_id).map(|slot| &slot.phase) {
+            Some(Phase::Opened { handle, .. }) if !handle.has_failed() => Ok(handle.clone()),
             _ => Err(JobError::NotOpen {
                 job_id: job_id.to_string(),
             }),
         }
     }
 
-    /// `_data`: returns the job's data counts after the body (ES shape, with `job_id`).
-    /// The records are durable before this returns.
+    /// `_data`: returns the counts of this body alone (ES shape, with `job_id`; `_stats` has the
+    /// running totals). The records are durable before this returns.
     pub async fn post_data(
         &self,
         job_id: &str,
@@ -654,12 +732,34 @@ impl JobManager {
         for (job_id, handle) in open {
             if let Err(error) = handle.persist().await {
                 tracing::error!(%job_id, %error, "could not persist the job at shutdown");
+                self.unpersisted_at_shutdown.fetch_add(1, Ordering::SeqCst);
             }
         }
         if let Err(error) = self.store.flush().await {
             tracing::error!(%error, "final store flush failed");
+            self.unpersisted_at_shutdown.fetch_add(1, Ordering::SeqCst);
         }
     }
+
+    /// How many jobs `shutdown` could not persist (the final flush failing counts as one).
+    pub fn unpersisted_at_shutdown(&self) -> usize {
+        self.unpersisted_at_shutdown.load(Ordering::SeqCst)
+    }
+}
+
+/// The store's cheap check of a job (`Store::check_job`), off the reactor: it counts keys.
+async fn check_stored_job(store: &Store, job_id: &str) -> Vec<String> {
+    let (store, id) = (store.clone(), job_id.to_string());
+    tokio::task::spawn_blocking(move || store.check_job(&id))
+        .await
+        .unwrap_or_else(|error| vec![format!("the check of the job's data failed: {error}")])
+}
+
+/// A stand-in config for a job whose stored one is unreadable, so the job can be listed (as
+/// failed, with the reason) and deleted; `None` when even its id is unusable.
+fn damaged_placeholder(job_id: &str) -> Option<JobConfig> {
+    let body = br#"{"description":"stand-in: the stored config of this job is damaged","analysis_config":{"bucket_span":"1h","detectors":[{"function":"count"}]},"data_description":{}}"#;
+    JobConfig::from_put_body(job_id, body, 0).ok()
 }
 
 fn not_found(job_id: &str) -> JobError {

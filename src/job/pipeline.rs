@@ -6,19 +6,28 @@
 //! in the same order always give the same results and the same state, which is what makes "load the
 //! snapshot, replay the input stored after it" restore a job exactly (store invariant I4).
 //!
-//! Time rules (NOTES.md "Flush"): a bucket is `[floor(t/L)*L, +L)`. On the first record the last
-//! finalized end is `floor(t/L)*L - latency` (rounded down to a bucket boundary so buckets stay
-//! aligned). A bucket is finalized when a record or an advance time at or after `bucket end + latency`
-//! arrives; empty buckets on the way are finalized too. A record older than the last finalized end is
-//! out of order and dropped. Skip time jumps to `ceil(t/L)*L`, dropping open buckets unscored.
+//! Time rules (NOTES.md "Flush"): a bucket is `[floor(t/L)*L, +L)`. On the first record (or a first
+//! `advance_time`) the last finalized end is `floor(t/L)*L - latency` (rounded down to a bucket
+//! boundary so buckets stay aligned). A bucket is finalized when a record or an advance time at or
+//! after `bucket end + latency` arrives; empty buckets on the way are finalized too. A record older
+//! than the last finalized end is out of order and dropped; everything from the latest record's
+//! bucket minus latency on is accepted (Elasticsearch's own rule, `latest - latency`, accepts less).
+//! Skip time jumps to `ceil(t/L)*L`, dropping open buckets unscored. Close finalizes nothing: the
+//! open buckets are part of the state a snapshot holds, and carry on after the next open.
+//!
+//! Gap bound: one request (a `_data` body, or a `_flush` with `advance_time`) may finalize at most
+//! `max_empty_buckets` buckets after the latest record's bucket that none of its records fall in
+//! (the default [`DEFAULT_MAX_EMPTY_BUCKETS`]); beyond that it is refused whole, before anything
+//! changes, with a 400 that points at `skip_time`. Every bucket a request finalizes is written in
+//! the request's one commit (store I2), so this bounds the commit's size and memory by the
+//! request's records plus that many empty buckets.
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ingest::counts::SparseBucketWindow;
-use crate::ingest::{Batch, DataCounts, IngestError, RecordReader};
-use crate::job::JobConfig;
+use crate::ingest::{BucketDiagnostics, DataCounts, Record, RecordReader};
+use crate::job::{JobConfig, JobError};
 use crate::model::model_plot::ModelPlotSpec;
 use crate::model::rules::JobRules;
 use crate::model::{AnalysisConfig, AnomalyDetector, BucketResult};
@@ -39,7 +48,8 @@ pub enum InputEntry {
         skip_time: Option<i64>,
         advance_time: Option<i64>,
     },
-    /// `_close`: finalize every open bucket and prune series idle for longer than `model_prune_window`.
+    /// `_close`: prune series idle for longer than `model_prune_window`. Nothing is finalized:
+    /// the open buckets stay open in the snapshot written next (as ml-cpp's end of input).
     Close,
     /// The scheduled events of the job's calendars from here on (written when a job opens and its
     /// calendars' events differ from the ones in force), so a replay applies exactly the events
@@ -80,7 +90,8 @@ pub struct PipelineState {
     /// Start of the latest finalized bucket that had results.
     pub latest_result_time: Option<i64>,
     pub counts: DataCounts,
-    pub sparse_window: SparseBucketWindow,
+    /// Where `bucket_count` and its kin come from (record times, as ES counts them).
+    pub diagnostics: BucketDiagnostics,
     pub detector: AnomalyDetector,
     /// The events in force (the last `InputEntry::Calendar`).
     pub scheduled_events: Vec<ScheduledEvent>,
@@ -92,12 +103,19 @@ pub struct Applied {
     pub finalized: Vec<BucketResult>,
 }
 
+/// How many empty buckets one request may finalize unless configured otherwise (see the module
+/// doc): a week of 1-minute buckets, 105 days of 15-minute ones, 14 months of hourly ones. An empty
+/// bucket costs about 6 KB while its commit is built and written (measured: 105,120 of them in one
+/// request peaked at 620 MB RSS, 3.2 s), so this keeps one such request near 60 MB.
+pub const DEFAULT_MAX_EMPTY_BUCKETS: u64 = 10_080;
+
 /// An open job's deterministic state machine.
 pub struct Pipeline {
     reader: Arc<RecordReader>,
     bucket_span: i64,
     latency: i64,
     prune_window: Option<i64>,
+    max_empty_buckets: u64,
     pub state: PipelineState,
 }
 
@@ -111,7 +129,10 @@ impl Pipeline {
             latest_record_time: None,
             latest_result_time: None,
             counts: DataCounts::default(),
-            sparse_window: SparseBucketWindow::default(),
+            diagnostics: BucketDiagnostics::new(
+                analysis.bucket_span.millis,
+                analysis.latency_millis(),
+            ),
             detector,
             scheduled_events: Vec::new(),
         };
@@ -129,8 +150,16 @@ impl Pipeline {
             bucket_span: analysis.bucket_span.millis.max(1),
             latency: analysis.latency_millis().max(0),
             prune_window: analysis.model_prune_window.as_ref().map(|w| w.millis),
+            max_empty_buckets: DEFAULT_MAX_EMPTY_BUCKETS,
             state,
         }
+    }
+
+    /// The gap bound from here on (see the module doc). Not part of the state: a replay of input
+    /// that was accepted is never refused, whatever the bound is now.
+    pub fn with_max_empty_buckets(mut self, max: u64) -> Pipeline {
+        self.max_empty_buckets = max;
+        self
     }
 
     /// Enforces the job's `analysis_limits.model_memory_limit` from here on. Every pipeline built
@@ -158,8 +187,17 @@ impl Pipeline {
         self.state.detector.set_model_plot(spec);
     }
 
-    /// Applies one input entry with sequence number `seq`.
-    pub fn apply(&mut self, seq: u64, entry: &InputEntry) -> Result<Applied, IngestError> {
+    /// Applies one input entry with sequence number `seq`. Stored entries were accepted once, so
+    /// they are applied without the gap bound.
+    pub fn apply(&mut self, seq: u64, entry: &InputEntry) -> Result<Applied, JobError> {
+        let bound = std::mem::replace(&mut self.max_empty_buckets, u64::MAX);
+        let applied = self.apply_checked(seq, entry);
+        self.max_empty_buckets = bound;
+        applied
+    }
+
+    /// [`Pipeline::apply`] for a new entry: refused whole (nothing changes) past the gap bound.
+    pub fn apply_checked(&mut self, seq: u64, entry: &InputEntry) -> Result<Applied, JobError> {
         let mut applied = Applied::default();
         match entry {
             InputEntry::Data {
@@ -168,12 +206,20 @@ impl Pipeline {
                 ndjson,
             } => {
                 let batch = self.reader.read_body(ndjson)?;
-                applied = self.apply_data(seq, &batch, *input_bytes, *received_ms);
+                applied = self.apply_data(seq, &batch.records, *input_bytes, *received_ms)?;
             }
             InputEntry::Flush {
                 skip_time,
                 advance_time,
             } => {
+                if let Some(advance) = advance_time {
+                    let skipped = skip_time.map(|t| ceil_to(t, self.bucket_span));
+                    let from = match (skipped, self.state.finalized_end) {
+                        (Some(skipped), Some(end)) => Some(skipped.max(end)),
+                        (skipped, end) => skipped.or(end),
+                    };
+                    self.check_gap(from, std::iter::empty(), Some(*advance))?;
+                }
                 if let Some(skip) = skip_time {
                     self.skip_to(*skip);
                 }
@@ -182,11 +228,6 @@ impl Pipeline {
                 }
             }
             InputEntry::Close => {
-                if let Some(latest) = self.state.latest_record_time {
-                    // Close finalizes the bucket holding the latest record, not only complete ones.
-                    let span = self.bucket_span;
-                    self.finalize_while(&mut applied, |end| end - span <= latest);
-                }
                 if let (Some(window), Some(latest)) =
                     (self.prune_window, self.state.latest_record_time)
                 {
@@ -201,19 +242,21 @@ impl Pipeline {
         Ok(applied)
     }
 
-    /// Applies records already parsed (the live path parses once; replay parses the stored NDJSON).
-    /// `seq` is the sequence number of the last input entry the batch is stored in.
+    /// Applies the records of one input entry, already parsed (the live path parses once; replay
+    /// parses the stored NDJSON), after checking them against the gap bound (an error changes
+    /// nothing). `seq` is the entry's sequence number.
     pub fn apply_data(
         &mut self,
         seq: u64,
-        batch: &Batch,
+        records: &[Record],
         input_bytes: u64,
         received_ms: i64,
-    ) -> Applied {
+    ) -> Result<Applied, JobError> {
+        self.check_records(records)?;
         let mut applied = Applied::default();
         self.state.last_seq = seq;
         self.state.counts.count_request(input_bytes, received_ms);
-        for record in &batch.records {
+        for record in records {
             let Some(time) = record.time_ms else {
                 self.state.counts.count_invalid_date(record);
                 continue;
@@ -231,11 +274,70 @@ impl Pipeline {
             self.state
                 .detector
                 .add_timed_record(bucket, time, &record.values);
-            self.state.counts.count_processed(record, time);
-            self.state.latest_record_time =
-                Some(self.state.latest_record_time.map_or(time, |t| t.max(time)));
+            let state = &mut self.state;
+            state.counts.count_processed(record, time);
+            state.diagnostics.add_record(&mut state.counts, time);
+            state.latest_record_time = Some(state.latest_record_time.map_or(time, |t| t.max(time)));
         }
-        applied
+        let state = &mut self.state;
+        state.diagnostics.end_request(&mut state.counts);
+        Ok(applied)
+    }
+
+    /// Refuses records that would finalize more than `max_empty_buckets` empty buckets (see
+    /// [`Pipeline::check_gap`]) without applying anything.
+    pub fn check_records(&self, records: &[Record]) -> Result<(), JobError> {
+        self.check_gap(None, records.iter().filter_map(|r| r.time_ms), None)
+    }
+
+    /// Refuses work that would finalize more than `max_empty_buckets` buckets after the latest
+    /// record's bucket holding none of its records: records at `times` (in order), then an
+    /// advance to `advance` (from `skipped_to` when a `skip_time` comes first). Mirrors the
+    /// watermark rules of `apply_data` and `advance_to` without changing anything; counts with
+    /// bucket arithmetic, so a gap of any length costs O(1).
+    fn check_gap(
+        &self,
+        skipped_to: Option<i64>,
+        times: impl Iterator<Item = i64>,
+        advance: Option<i64>,
+    ) -> Result<(), JobError> {
+        let span = self.bucket_span;
+        let mut finalized_end = skipped_to.or(self.state.finalized_end);
+        // Buckets up to this one may hold records already: never counted as empty.
+        let mut latest_bucket = self.state.latest_record_time.map(|t| floor_to(t, span));
+        let mut empty = 0u64;
+        let mut step = |finalized_end: &mut i64, latest_bucket: Option<i64>, time: i64| {
+            let buckets = (time - self.latency - *finalized_end)
+                .div_euclid(span)
+                .max(0);
+            let new_end = *finalized_end + buckets * span;
+            let first_empty =
+                latest_bucket.map_or(*finalized_end, |b| (b + span).max(*finalized_end));
+            empty = empty.saturating_add(((new_end - first_empty) / span).max(0) as u64);
+            *finalized_end = new_end;
+        };
+        for time in times {
+            let end =
+                finalized_end.get_or_insert_with(|| first_finalized_end(time, span, self.latency));
+            if time < *end {
+                continue;
+            }
+            step(end, latest_bucket, time);
+            latest_bucket =
+                Some(latest_bucket.map_or(floor_to(time, span), |b| b.max(floor_to(time, span))));
+        }
+        if let (Some(time), Some(end)) = (advance, finalized_end.as_mut()) {
+            step(end, latest_bucket, time);
+        }
+        if empty > self.max_empty_buckets {
+            return Err(JobError::InvalidArgument(format!(
+                "this request would finalize {empty} empty buckets after the latest record, more \
+                 than the {} one request may finalize; use _flush with skip_time to jump over a \
+                 gap in the data",
+                self.max_empty_buckets
+            )));
+        }
+        Ok(())
     }
 
     /// Finalizes every bucket whose end plus latency is at or before `time`.
@@ -254,12 +356,6 @@ impl Pipeline {
                 break;
             }
             if let Some(result) = self.finalize_one(finalized_end) {
-                let state = &mut self.state;
-                state.counts.count_bucket(
-                    &mut state.sparse_window,
-                    result.timestamp,
-                    result.event_count,
-                );
                 if !result.records.is_empty() || result.event_count > 0 {
                     self.state.latest_result_time = Some(result.timestamp);
                 }
@@ -304,9 +400,10 @@ impl Pipeline {
     /// `advance_time`: finalize every bucket that ends (plus latency) at or before `time`.
     fn advance_to(&mut self, time: i64, applied: &mut Applied) {
         if self.state.finalized_end.is_none() {
-            // Nothing seen yet: there is nothing to finalize, but time has moved on; records before it
-            // are now out of order.
-            self.state.finalized_end = Some(floor_to(time, self.bucket_span));
+            // Nothing seen yet: there is nothing to finalize, but time has moved on, as for a first
+            // record (latency included); records before it are now out of order.
+            self.state.finalized_end =
+                Some(first_finalized_end(time, self.bucket_span, self.latency));
             return;
         }
         self.finalize_through(time, applied);
@@ -449,6 +546,15 @@ mod tests {
         assert_eq!(p.state.finalized_end, Some(1403481600000));
     }
 
+    fn advance(ms: i64) -> InputEntry {
+        InputEntry::Flush {
+            skip_time: None,
+            advance_time: Some(ms),
+        }
+    }
+
+    /// Elasticsearch's REST test "Test flush with skip_time": two buckets; the bucket of the last
+    /// record is still open at close, and close finalizes nothing.
     #[test]
     fn worked_example_skip_time_then_close() {
         let mut p = airline_pipeline();
@@ -461,12 +567,19 @@ mod tests {
             }],
         ));
         assert_eq!(p.state.finalized_end, Some(1403488800000));
-        buckets.extend(run(&mut p, &[data(&[1403488800]), InputEntry::Close]));
+        buckets.extend(run(&mut p, &[data(&[1403488600, 1403488700])]));
+        assert_eq!(p.state.counts.out_of_order_timestamp_count, 2);
+        buckets.extend(run(
+            &mut p,
+            &[data(&[1403488900, 1403492400]), InputEntry::Close],
+        ));
         let seen: Vec<(i64, u64)> = buckets
             .iter()
             .map(|b| (b.timestamp, b.event_count))
             .collect();
         assert_eq!(seen, vec![(1403481600000, 1), (1403488800000, 1)]);
+        assert_eq!(p.state.finalized_end, Some(1403492400000));
+        assert_eq!(p.state.latest_record_time, Some(1403492400000));
     }
 
     #[test]
@@ -487,7 +600,14 @@ mod tests {
             vec![1514790000000, 1514793600000, 1514797200000, 1514800800000]
         );
         assert_eq!(buckets[0].event_count, 1);
-        assert_eq!(p.state.counts.empty_bucket_count, 3);
+        // Bucket counts come from record times: advancing over time without records adds none.
+        assert_eq!(
+            (
+                p.state.counts.bucket_count,
+                p.state.counts.empty_bucket_count
+            ),
+            (0, 0)
+        );
     }
 
     #[test]
@@ -502,6 +622,13 @@ mod tests {
         );
         assert!(buckets.is_empty());
         assert_eq!(p.state.finalized_end, Some(1514804400000));
+        // With latency, the watermark starts latency before the bucket, as for a first record.
+        let mut late = pipeline(serde_json::json!({"function": "count"}), Some("2h"));
+        run(&mut late, &[advance(1514804400000)]);
+        assert_eq!(late.state.finalized_end, Some(1514804400000 - 2 * HOUR));
+        let buckets = run(&mut late, &[data(&[1514797200 + 60])]);
+        assert!(buckets.is_empty());
+        assert_eq!(late.state.counts.out_of_order_timestamp_count, 0);
     }
 
     #[test]
@@ -521,7 +648,8 @@ mod tests {
         };
         let records = data(&[1403481600, 1403485200, 1403488800]);
         let all = vec![1403481600000, 1403485200000, 1403488800000];
-        assert_eq!(stamps(&[records.clone(), InputEntry::Close]), all);
+        let end = advance(1403492400000);
+        assert_eq!(stamps(&[records.clone(), end.clone()]), all);
         let without_event_hour = vec![1403481600000, 1403488800000];
         for (skip_result, skip_update, expected) in [
             (true, true, &without_event_hour),
@@ -531,7 +659,7 @@ mod tests {
             let got = stamps(&[
                 event(skip_result, skip_update),
                 records.clone(),
-                InputEntry::Close,
+                end.clone(),
             ]);
             assert_eq!(
                 &got, expected,
@@ -543,7 +671,7 @@ mod tests {
             event(true, true),
             InputEntry::Calendar { events: Vec::new() },
             records,
-            InputEntry::Close,
+            end,
         ]);
         assert_eq!(cleared, all);
     }
@@ -593,31 +721,93 @@ mod tests {
         assert_eq!(p.state.counts.input_record_count, 2);
     }
 
+    /// Split mid-bucket at several offsets (records every 900 s, 1 h buckets): the second half,
+    /// applied to the state restored from the bytes of a snapshot taken after a close, gives what
+    /// an uninterrupted run gives, the open bucket's records included.
     #[test]
     fn resuming_from_serialized_state_matches_an_uninterrupted_run() {
         let times: Vec<i64> = (0..400)
             .map(|i| 1403481600 + i * 900 + (i * 37) % 600)
             .collect();
-        let (first, second) = times.split_at(200);
-        let mut straight = airline_pipeline();
-        let expected = run(
-            &mut straight,
-            &[data(first), data(second), InputEntry::Close],
-        );
+        for split in [199, 200, 201, 202, 203] {
+            let (first, second) = times.split_at(split);
+            let mut straight = airline_pipeline();
+            let expected = run(
+                &mut straight,
+                &[data(first), data(second), advance(1_403_900_000_000)],
+            );
 
-        let mut before = airline_pipeline();
-        let mut got = run(&mut before, &[data(first)]);
-        let bytes = crate::store::encode(&before.state).unwrap();
-        let state: PipelineState = crate::store::decode(&bytes).unwrap();
-        let mut after = Pipeline::resume(
-            &serde_json::from_value(serde_json::json!({"bucket_span": "1h", "detectors": [
-                {"function": "metric", "field_name": "responsetime", "by_field_name": "airline"}]}))
-            .unwrap(),
-            before.reader().clone(),
-            state,
+            let mut before = airline_pipeline();
+            let mut got = run(&mut before, &[data(first), InputEntry::Close]);
+            let bytes = crate::store::encode(&before.state).unwrap();
+            let state: PipelineState = crate::store::decode(&bytes).unwrap();
+            let mut after = Pipeline::resume(
+                &serde_json::from_value(serde_json::json!({"bucket_span": "1h", "detectors": [
+                    {"function": "metric", "field_name": "responsetime", "by_field_name": "airline"}]}))
+                .unwrap(),
+                before.reader().clone(),
+                state,
+            );
+            assert_eq!(after.state.finalized_end, before.state.finalized_end);
+            got.extend(run(&mut after, &[data(second), advance(1_403_900_000_000)]));
+            assert_eq!(
+                after.state.counts.out_of_order_timestamp_count, 0,
+                "split {split}"
+            );
+            assert_eq!(got, expected, "split {split}");
+            assert_eq!(after.state.counts, straight.state.counts, "split {split}");
+        }
+    }
+
+    #[test]
+    fn a_gap_past_the_bound_is_refused_before_anything_changes() {
+        let quarter_hour = serde_json::json!({"bucket_span": "15m", "detectors": [
+            {"function": "mean", "field_name": "responsetime", "by_field_name": "airline"}]});
+        let analysis: AnalysisConfig = serde_json::from_value(quarter_hour).unwrap();
+        let fresh = || {
+            let description = DataDescription {
+                time_format: "epoch".into(),
+                ..DataDescription::default()
+            };
+            let reader = RecordReader::new(&description, &analysis.analysis_fields()).unwrap();
+            Pipeline::new(&analysis, Arc::new(reader)).with_max_empty_buckets(1000)
+        };
+        let mut p = fresh();
+        p.apply_checked(1, &data(&[1_600_000_000])).unwrap();
+        let before = crate::store::encode(&p.state).unwrap();
+        // Ten years later: 350,000 empty buckets.
+        let error = p.apply_checked(2, &data(&[1_915_360_000])).unwrap_err();
+        assert!(
+            matches!(&error, JobError::InvalidArgument(m) if m.contains("350") && m.contains("skip_time")),
+            "{error}"
         );
-        got.extend(run(&mut after, &[data(second), InputEntry::Close]));
-        assert_eq!(got, expected);
-        assert_eq!(after.state.counts, straight.state.counts);
+        let error = p.apply_checked(2, &advance(1_915_360_000_000)).unwrap_err();
+        assert!(matches!(error, JobError::InvalidArgument(_)), "{error}");
+        assert_eq!(
+            crate::store::encode(&p.state).unwrap(),
+            before,
+            "nothing changed"
+        );
+        // Many small gaps in one request add up; records inside the gap do not count as empty.
+        let steps: Vec<i64> = (1..=3).map(|i| 1_600_000_000 + i * 400 * 900).collect();
+        assert!(p.apply_checked(2, &data(&steps)).is_err());
+        let dense: Vec<i64> = (1..=3000).map(|i| 1_600_000_000 + i * 900).collect();
+        assert!(p.apply_checked(2, &data(&dense)).is_ok());
+        // Exactly at the bound is fine; skip_time jumps a gap of any length.
+        let mut q = fresh();
+        q.apply_checked(1, &data(&[1_600_000_000])).unwrap();
+        let at_bound = (1_600_000_000 / 900 + 1 + 1000) * 900;
+        assert!(q.apply_checked(2, &data(&[at_bound])).is_ok());
+        let far = 1_915_360_000_000;
+        let skip_then_advance = InputEntry::Flush {
+            skip_time: Some(far),
+            advance_time: Some(far + 3_600_000),
+        };
+        assert!(q.apply_checked(3, &skip_then_advance).is_ok());
+        assert!(q.apply_checked(4, &data(&[1_915_360_000 + 7200])).is_ok());
+        // A stored entry was accepted once: replaying it is never refused.
+        let mut r = fresh();
+        r.apply(1, &data(&[1_600_000_000])).unwrap();
+        assert!(r.apply(2, &data(&[1_600_000_000 + 2000 * 900])).is_ok());
     }
 }

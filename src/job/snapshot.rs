@@ -188,7 +188,7 @@ pub fn write(
         "job_id": job_id,
         "min_version": SNAPSHOT_MIN_VERSION,
         "timestamp": timestamp_ms,
-        "description": description,
+        "description": described_at(description, timestamp_ms),
         "snapshot_id": snapshot_id,
         "snapshot_doc_count": state_bytes.len().div_ceil(store::SNAPSHOT_CHUNK_LEN).max(1),
         "model_size_stats": status.model_size_stats_json(job_id, memory_limit_bytes(config)),
@@ -215,6 +215,12 @@ pub fn write(
     };
     store.put_snapshot(job_id, &snapshot, &state_bytes, &next)?;
     Ok(next)
+}
+
+/// ES's snapshot descriptions end with the time they were taken: `... at 2019-12-03T19:43:57+0000`.
+fn described_at(description: &str, timestamp_ms: i64) -> String {
+    let at = chrono::DateTime::from_timestamp_millis(timestamp_ms).unwrap_or_default();
+    format!("{description} at {}", at.format("%Y-%m-%dT%H:%M:%S%z"))
 }
 
 /// ES snapshot ids are epoch seconds; keep them increasing even for two snapshots in one second.
@@ -263,6 +269,14 @@ pub fn fresh_pipeline(config: &JobConfig, reader: Arc<RecordReader>) -> Pipeline
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn descriptions_end_with_the_time_as_elasticsearch_writes_it() {
+        assert_eq!(
+            described_at("State persisted due to job close", 1_575_402_237_000),
+            "State persisted due to job close at 2019-12-03T19:43:57+0000"
+        );
+    }
 
     #[test]
     fn snapshot_ids_increase_within_a_second() {

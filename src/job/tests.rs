@@ -75,56 +75,83 @@ fn stored_results(jobs: &JobManager, job_id: &str, kind: ResultKind) -> Vec<serd
         .collect()
 }
 
+/// Stored results of `job_id` without `job_id` itself, so two jobs' results compare.
+fn comparable(jobs: &JobManager, job_id: &str, kind: ResultKind) -> Vec<serde_json::Value> {
+    let mut docs = stored_results(jobs, job_id, kind);
+    for doc in &mut docs {
+        doc.as_object_mut().unwrap().remove("job_id");
+        if let Some(list) = doc
+            .get_mut("bucket_influencers")
+            .and_then(|b| b.as_array_mut())
+        {
+            for influencer in list {
+                influencer.as_object_mut().unwrap().remove("job_id");
+            }
+        }
+    }
+    docs
+}
+
+/// Close persists the open bucket (Elasticsearch's close finalizes nothing): split at a bucket
+/// boundary and at several points inside a bucket, a job closed and reopened there answers the
+/// same flush before and after, accepts the rest of the open bucket, and ends with exactly the
+/// results and counts of a job that never closed.
 #[tokio::test]
 async fn close_and_reopen_midway_gives_the_results_of_an_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();
     let jobs = manager_at(&dir.path().join("store")).await;
     let all = records(0, 60);
-    // Split at a bucket boundary: close finalizes the open bucket, as Elasticsearch does.
-    let split = all.len() / 2;
-
-    jobs.put_job("straight", config().as_bytes()).await.unwrap();
-    jobs.open_job("straight").await.unwrap();
-    jobs.post_data("straight", body(&all[..split]))
-        .await
-        .unwrap();
-    jobs.post_data("straight", body(&all[split..]))
-        .await
-        .unwrap();
-    jobs.close_jobs("straight", false, false).await.unwrap();
-
-    jobs.put_job("interrupted", config().as_bytes())
-        .await
-        .unwrap();
-    jobs.open_job("interrupted").await.unwrap();
-    jobs.post_data("interrupted", body(&all[..split]))
-        .await
-        .unwrap();
-    jobs.close_jobs("interrupted", false, false).await.unwrap();
-    jobs.open_job("interrupted").await.unwrap();
-    jobs.post_data("interrupted", body(&all[split..]))
-        .await
-        .unwrap();
-    jobs.close_jobs("interrupted", false, false).await.unwrap();
-
-    for kind in [ResultKind::Bucket, ResultKind::Record] {
-        let mut straight = stored_results(&jobs, "straight", kind);
-        let mut interrupted = stored_results(&jobs, "interrupted", kind);
-        for doc in straight.iter_mut().chain(interrupted.iter_mut()) {
-            doc.as_object_mut().unwrap().remove("job_id");
-            if let Some(list) = doc
-                .get_mut("bucket_influencers")
-                .and_then(|b| b.as_array_mut())
-            {
-                for influencer in list {
-                    influencer.as_object_mut().unwrap().remove("job_id");
-                }
-            }
+    // 18 records an hour: 540 is a bucket boundary, the others fall inside bucket 30.
+    for split in [540, 541, 545, 549, 557] {
+        let straight = format!("straight-{split}");
+        let interrupted = format!("interrupted-{split}");
+        for job in [&straight, &interrupted] {
+            jobs.put_job(job, config().as_bytes()).await.unwrap();
+            jobs.open_job(job).await.unwrap();
+            jobs.post_data(job, body(&all[..split])).await.unwrap();
         }
-        assert!(!straight.is_empty());
-        assert_eq!(straight, interrupted, "{kind:?} results differ");
+        let flushed = jobs
+            .flush(&interrupted, FlushParams::default())
+            .await
+            .unwrap();
+        jobs.close_jobs(&interrupted, false, false).await.unwrap();
+        jobs.open_job(&interrupted).await.unwrap();
+        assert_eq!(
+            jobs.flush(&interrupted, FlushParams::default())
+                .await
+                .unwrap(),
+            flushed,
+            "split {split}: the flush after reopening answers what it did before the close"
+        );
+        for job in [&straight, &interrupted] {
+            let rest = jobs.post_data(job, body(&all[split..])).await.unwrap();
+            assert_eq!(rest["out_of_order_timestamp_count"], 0, "split {split}");
+            assert_eq!(rest["processed_record_count"], (all.len() - split) as u64);
+            jobs.close_jobs(job, false, false).await.unwrap();
+        }
+        for kind in [
+            ResultKind::Bucket,
+            ResultKind::Record,
+            ResultKind::Influencer,
+        ] {
+            let expected = comparable(&jobs, &straight, kind);
+            assert!(kind == ResultKind::Influencer || !expected.is_empty());
+            assert_eq!(
+                expected,
+                comparable(&jobs, &interrupted, kind),
+                "split {split}: {kind:?} results differ"
+            );
+        }
+        let counts = |job: &str| {
+            let (_, status) = snapshot::stored_status(jobs.store(), job).unwrap();
+            let mut counts = status.counts;
+            counts.last_data_time = None;
+            counts.log_time = None;
+            (counts, status.finalized_end, status.latest_record_time)
+        };
+        assert_eq!(counts(&straight), counts(&interrupted), "split {split}");
     }
-    let records = stored_results(&jobs, "straight", ResultKind::Record);
+    let records = stored_results(&jobs, "straight-540", ResultKind::Record);
     assert!(
         records
             .iter()
@@ -142,8 +169,13 @@ async fn a_restart_without_shutdown_reopens_the_job_with_everything_acknowledged
         let jobs = manager_at(&path).await;
         jobs.put_job("kept", config().as_bytes()).await.unwrap();
         jobs.open_job("kept").await.unwrap();
-        jobs.post_data("kept", body(&all[..200])).await.unwrap();
-        jobs.post_data("kept", body(&all[200..])).await.unwrap()
+        let first = jobs.post_data("kept", body(&all[..200])).await.unwrap();
+        let second = jobs.post_data("kept", body(&all[200..])).await.unwrap();
+        // Each answer holds its own request's counts.
+        assert_eq!(second["processed_record_count"], (all.len() - 200) as u64);
+        assert!(first.get("earliest_record_timestamp").is_some());
+        assert!(second.get("earliest_record_timestamp").is_none());
+        first["input_bytes"].as_u64().unwrap() + second["input_bytes"].as_u64().unwrap()
         // Dropped here without `shutdown`: as if the process died after acknowledging.
     };
     let jobs = manager_at(&path).await;
@@ -153,18 +185,17 @@ async fn a_restart_without_shutdown_reopens_the_job_with_everything_acknowledged
         stats[0]["data_counts"]["processed_record_count"],
         all.len() as u64
     );
-    assert_eq!(
-        stats[0]["data_counts"]["input_bytes"],
-        expected_counts["input_bytes"]
-    );
+    assert_eq!(stats[0]["data_counts"]["input_bytes"], expected_counts);
     // The replayed model carries on: more data is accepted and finalizes buckets.
     let more = records(30, 5);
     let counts = jobs.post_data("kept", body(&more)).await.unwrap();
+    assert_eq!(counts["processed_record_count"], more.len() as u64);
+    assert_eq!(counts["out_of_order_timestamp_count"], 0);
+    let stats = jobs.job_stats("kept", false).await.unwrap();
     assert_eq!(
-        counts["processed_record_count"],
+        stats[0]["data_counts"]["processed_record_count"],
         (all.len() + more.len()) as u64
     );
-    assert_eq!(counts["out_of_order_timestamp_count"], 0);
 }
 
 #[tokio::test]
@@ -192,6 +223,18 @@ async fn lifecycle_errors() {
         jobs.flush("j1", FlushParams::default()).await,
         Err(JobError::NotOpen { .. })
     ));
+    // A job that does not exist, or a wildcard, is "not open" too (ES looks for a running task).
+    for id in ["nope", "j*", "_all"] {
+        let error = jobs.post_data(id, body(&records(0, 1))).await.unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("Cannot perform requested action because job [{id}] is not open")
+        );
+        assert!(matches!(
+            jobs.flush(id, FlushParams::default()).await,
+            Err(JobError::NotOpen { .. })
+        ));
+    }
     jobs.open_job("j1").await.unwrap();
     jobs.open_job("j1").await.unwrap();
     let delete = jobs.delete_job("j1", false).await.unwrap_err();

@@ -108,7 +108,7 @@ impl JobManager {
         let Ok(config) = self.slot_config(job_id) else {
             return;
         };
-        let outcome = actor::spawn(config, self.store.clone()).await;
+        let outcome = actor::spawn(config, self.store.clone(), self.max_empty_buckets).await;
         let mut slots = self.lock();
         let Some(slot) = slots.get_mut(job_id) else {
             return;

@@ -131,7 +131,7 @@ impl<S: Sink> Replayer<S> {
         let stored = store::encode(&entry)?;
         let finalized = self
             .pipeline
-            .apply_data(seq, batch, input_bytes, received_ms)
+            .apply_data(seq, &batch.records, input_bytes, received_ms)?
             .finalized;
         self.after(seq, stored, finalized)
     }
@@ -140,7 +140,7 @@ impl<S: Sink> Replayer<S> {
     pub fn apply_new(&mut self, entry: &InputEntry) -> Result<(), JobError> {
         let seq = self.next_seq();
         let stored = store::encode(entry)?;
-        let finalized = self.pipeline.apply(seq, entry)?.finalized;
+        let finalized = self.pipeline.apply_checked(seq, entry)?.finalized;
         self.after(seq, stored, finalized)
     }
 

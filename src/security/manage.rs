@@ -22,8 +22,15 @@ fn names_of(list: Option<&str>) -> Option<Vec<&str>> {
 }
 
 impl Security {
-    /// Creates or updates a user; returns whether it was created.
+    /// Creates or updates a user; returns whether it was created. The reserved `elastic` user is
+    /// refused, as Elasticsearch does: only its password changes (`change_password`), so the store
+    /// always keeps its superuser.
     pub fn put_user(&self, username: &str, change: UserChange) -> Result<bool, SecurityError> {
+        if username == ELASTIC {
+            return Err(SecurityError::IllegalArgument(format!(
+                "user [{username}] is reserved and only the password can be changed"
+            )));
+        }
         super::role::check_name("user", username)?;
         let (user, created) = match self.user(username)? {
             Some(mut existing) => {

@@ -6,9 +6,12 @@
 //! JSON documents holding only hashes (argon2id for passwords, BLAKE2b for API key secrets).
 //! Built-in roles (`superuser`, `machine_learning_admin`, `machine_learning_user`) are not stored.
 //!
-//! Successful password checks are cached in memory as a keyed digest of the password next to the
-//! stored hash it matched, so a client sending Basic credentials on every request pays argon2 once;
-//! changing the password (or the user) changes the stored hash and voids the entry.
+//! Successful password checks are cached in memory as a keyed digest of exactly the credential that
+//! succeeded (user, password and the stored hash it matched), compared in constant time, so a client
+//! sending Basic credentials on every request pays argon2 once. Anything else, a wrong password
+//! above all, always pays a full argon2 check: the cache never answers "no". Changing the password
+//! (or the user) changes the stored hash and voids the entry. Repeated failures per user and per
+//! client address slow further attempts down (`throttle`).
 //!
 //! Does not own: HTTP (the `api::auth` layer reads headers, picks the action per endpoint and
 //! renders 401/403), or the store format. Talks to: `store` (the `security` tree).
@@ -20,6 +23,7 @@ mod manage;
 pub mod privilege;
 mod role;
 mod secret;
+mod throttle;
 mod user;
 
 use std::collections::HashMap;
@@ -33,6 +37,7 @@ use crate::store::{SecurityKind, SecurityWrite, Store, StoreError};
 pub use api_key::{ApiKey, CreateRequest, KeyFilter};
 pub use role::{RoleDescriptor, BUILTIN as BUILTIN_ROLES};
 pub use secret::generate_password;
+pub use throttle::LoginThrottle;
 pub use user::{check_password, User, UserChange, ELASTIC};
 
 /// Why a security request failed (the API maps each to an Elasticsearch error).
@@ -168,18 +173,17 @@ impl Authentication {
     }
 }
 
-/// A password check that succeeded: the stored hash it matched and a keyed digest of the password.
-struct CachedLogin {
-    password_hash: String,
-    digest: [u8; 32],
-}
+/// The tracing target of the audit log (the api layer writes its refusals there too).
+pub const AUDIT_TARGET: &str = "auspex::audit";
 
 /// The security service: one per server (or offline command), over the store's `security` tree.
 pub struct Security {
     store: Store,
     enabled: bool,
-    logins: Mutex<HashMap<String, CachedLogin>>,
+    /// Per username, the keyed digest of the credential that last succeeded (`credential_digest`).
+    logins: Mutex<HashMap<String, [u8; 32]>>,
     cache_key: [u8; 32],
+    throttle: throttle::Throttle,
 }
 
 impl Security {
@@ -190,7 +194,82 @@ impl Security {
             enabled,
             logins: Mutex::new(HashMap::new()),
             cache_key: secret::process_key()?,
+            throttle: throttle::Throttle::new(LoginThrottle::default()),
         })
+    }
+
+    /// The same service with other login throttling settings.
+    pub fn with_login_throttle(mut self, settings: LoginThrottle) -> Security {
+        self.throttle = throttle::Throttle::new(settings);
+        self
+    }
+
+    /// [`Security::authenticate`] for a request from `client`, throttled: after repeated failures
+    /// for the user or from the address, the attempt first waits its turn (or is refused unchecked
+    /// when too many wait), and each delay or refusal is a line on the audit target. The check
+    /// itself runs on the blocking pool (argon2 is slow on purpose).
+    pub async fn authenticate_request(
+        self: &std::sync::Arc<Self>,
+        credentials: Credentials,
+        client: Option<std::net::IpAddr>,
+        now_ms: i64,
+    ) -> Result<Authentication, AuthnError> {
+        let (principal, refused) = match &credentials {
+            Credentials::Basic { username, .. } => (
+                username.clone(),
+                AuthnError::User {
+                    username: username.clone(),
+                },
+            ),
+            Credentials::ApiKey { id, .. } => (
+                id.clone(),
+                AuthnError::Token {
+                    detail: "too many failed authentication attempts".into(),
+                },
+            ),
+        };
+        let client_text = client.map(|c| c.to_string()).unwrap_or_default();
+        let keys = throttle_keys(&credentials, client);
+        match self.throttle.admit(&keys, std::time::Instant::now()) {
+            throttle::Admission::Now => {}
+            throttle::Admission::At { at, failures } => {
+                tracing::info!(
+                    target: AUDIT_TARGET,
+                    event = "authentication_delayed",
+                    principal,
+                    client = client_text,
+                    failures,
+                    delay_ms = at.saturating_duration_since(std::time::Instant::now()).as_millis() as u64,
+                    "authentication delayed after repeated failures"
+                );
+                tokio::time::sleep_until(at.into()).await;
+            }
+            throttle::Admission::Flooded { failures } => {
+                tracing::warn!(
+                    target: AUDIT_TARGET,
+                    event = "authentication_throttled",
+                    principal,
+                    client = client_text,
+                    failures,
+                    "authentication refused unchecked: too many failed attempts are waiting"
+                );
+                return Err(refused);
+            }
+        }
+        let security = std::sync::Arc::clone(self);
+        let attempt = credentials.clone();
+        let outcome = tokio::task::spawn_blocking(move || security.authenticate(&attempt, now_ms))
+            .await
+            .unwrap_or_else(|e| Err(AuthnError::Internal(e.to_string())));
+        let keys = throttle_keys(&credentials, client);
+        match &outcome {
+            Ok(_) => self.throttle.record(&keys, true, std::time::Instant::now()),
+            Err(AuthnError::Internal(_) | AuthnError::Missing) => {}
+            Err(_) => self
+                .throttle
+                .record(&keys, false, std::time::Instant::now()),
+        }
+        outcome
     }
 
     pub fn enabled(&self) -> bool {
@@ -302,16 +381,24 @@ impl Security {
         })
     }
 
-    /// argon2 once per (user, password hash); then a keyed digest compared in constant time.
+    /// argon2 once per credential that succeeds; that exact credential is then recognised by a
+    /// keyed digest compared in constant time. Anything else is a full argon2 check, so a wrong
+    /// password costs the same whether or not the user logged in before.
     fn password_matches(&self, user: &User, password: &str) -> bool {
-        let digest = secret::digest(&[&self.cache_key, password.as_bytes()]);
-        {
-            let logins = self.logins.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(cached) = logins.get(&user.username) {
-                if cached.password_hash == user.password_hash {
-                    return secret::same(&cached.digest, &digest);
-                }
-            }
+        let digest = secret::digest(&[
+            &self.cache_key,
+            user.username.as_bytes(),
+            user.password_hash.as_bytes(),
+            password.as_bytes(),
+        ]);
+        let cached = self
+            .logins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&user.username)
+            .is_some_and(|known| secret::same(known, &digest));
+        if cached {
+            return true;
         }
         if !secret::verify_password(password, &user.password_hash) {
             return false;
@@ -319,13 +406,7 @@ impl Security {
         self.logins
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(
-                user.username.clone(),
-                CachedLogin {
-                    password_hash: user.password_hash.clone(),
-                    digest,
-                },
-            );
+            .insert(user.username.clone(), digest);
         true
     }
 
@@ -405,6 +486,19 @@ impl Security {
         self.store.write_security(&also)?;
         Ok(())
     }
+}
+
+/// What a failed attempt with these credentials counts against.
+fn throttle_keys(
+    credentials: &Credentials,
+    client: Option<std::net::IpAddr>,
+) -> Vec<throttle::Key<'_>> {
+    let mut keys = Vec::with_capacity(2);
+    if let Credentials::Basic { username, .. } = credentials {
+        keys.push(throttle::Key::User(username));
+    }
+    keys.extend(client.map(throttle::Key::Address));
+    keys
 }
 
 /// A put of a JSON document.

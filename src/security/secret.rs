@@ -38,12 +38,20 @@ pub fn hash_password(password: &str) -> Result<String, SecurityError> {
 /// Whether `password` matches the PHC string `hash` (argon2's own comparison is constant-time);
 /// a malformed stored hash matches nothing.
 pub fn verify_password(password: &str, hash: &str) -> bool {
+    #[cfg(test)]
+    ARGON2_CHECKS.with(|n| n.set(n.get() + 1));
     match PasswordHash::new(hash) {
         Ok(parsed) => Argon2::default()
             .verify_password(password.as_bytes(), &parsed)
             .is_ok(),
         Err(_) => false,
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// argon2 verifications run by this thread (the login tests count them).
+    pub static ARGON2_CHECKS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 /// A hash no password matches (a random one), checked against when the user does not exist.

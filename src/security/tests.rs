@@ -211,3 +211,60 @@ fn authorization_headers() {
     let shown = format!("{:?}", basic("u", "topsecret"));
     assert!(!shown.contains("topsecret"));
 }
+
+#[test]
+fn the_reserved_elastic_user_changes_only_its_password() {
+    let security = service();
+    let password = security.bootstrap(None).unwrap().unwrap();
+    let demote =
+        UserChange::parse(&json!({"password": "another1", "roles": ["machine_learning_user"]}))
+            .unwrap();
+    match security.put_user(ELASTIC, demote) {
+        Err(SecurityError::IllegalArgument(reason)) => assert_eq!(
+            reason,
+            "user [elastic] is reserved and only the password can be changed"
+        ),
+        other => panic!("expected the reserved-user refusal, got {other:?}"),
+    }
+    let elastic = security.user(ELASTIC).unwrap().unwrap();
+    assert_eq!(elastic.roles, ["superuser"]);
+    assert!(security.authenticate(&basic(ELASTIC, &password), 0).is_ok());
+    security.change_password(ELASTIC, "another1").unwrap();
+    assert!(security
+        .authenticate(&basic(ELASTIC, "another1"), 0)
+        .is_ok());
+    assert_eq!(
+        security.user(ELASTIC).unwrap().unwrap().roles,
+        ["superuser"]
+    );
+}
+
+/// After a good login, a wrong password still costs a full argon2 check (before, a cached digest
+/// refused it in microseconds: thousands of guesses a second, and a sign the account is in use).
+#[test]
+fn a_wrong_password_always_costs_a_full_argon2_check() {
+    let security = service();
+    add_user(&security, "ann", &["machine_learning_user"]);
+    let checks = || super::secret::ARGON2_CHECKS.with(|n| n.get());
+    let start = checks();
+    let good = basic("ann", "password1");
+    assert!(security.authenticate(&good, 0).is_ok());
+    assert!(security.authenticate(&good, 0).is_ok());
+    assert_eq!(
+        checks() - start,
+        1,
+        "the second good login is served by the cache"
+    );
+    for wrong in ["password2", "password1 ", "PASSWORD1"] {
+        let before = checks();
+        assert!(security.authenticate(&basic("ann", wrong), 0).is_err());
+        assert_eq!(checks() - before, 1, "{wrong:?} was refused without argon2");
+    }
+    // The cache still holds the good credential, and only that one.
+    let before = checks();
+    assert!(security.authenticate(&good, 0).is_ok());
+    assert_eq!(checks(), before);
+    // A changed password voids it.
+    security.change_password("ann", "password3").unwrap();
+    assert!(security.authenticate(&good, 0).is_err());
+}

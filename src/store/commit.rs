@@ -8,8 +8,8 @@ use sled::{
 };
 
 use super::{
-    failpoint, frame, keys, results::kind_range, tx_error, Progress, ResultDoc, ResultKind, Store,
-    StoreError,
+    failpoint, frame, keys, results::kind_range, tally, tx_error, Progress, ResultDoc, ResultKind,
+    Store, StoreError,
 };
 
 /// Everything one unit of job work changes, committed atomically (I2).
@@ -30,6 +30,8 @@ struct Prepared {
     input: Batch,
     results: Batch,
     progress: IVec,
+    /// The job's tally after the commit (I6).
+    tally: IVec,
 }
 
 impl Store {
@@ -38,7 +40,9 @@ impl Store {
     pub fn commit(&self, job_id: &str, commit: &Commit) -> Result<(), StoreError> {
         let prepared = self.prepare(job_id, commit)?;
         failpoint::failpoint(failpoint::COMMIT_BEFORE)?;
-        self.apply(keys::job_key(job_id)?, &prepared, false)?;
+        self.touched(job_id);
+        let key = keys::job_key(job_id)?;
+        super::whole_or_abort("commit", || self.apply(key, &prepared, false))?;
         failpoint::failpoint(failpoint::COMMIT_AFTER)?;
         Ok(())
     }
@@ -48,6 +52,10 @@ impl Store {
     fn prepare(&self, job_id: &str, commit: &Commit) -> Result<Prepared, StoreError> {
         let prefix = keys::job_prefix(job_id)?;
         let mut input = Batch::default();
+        let mut delta = tally::TallyDelta {
+            input: commit.input.len() as i64,
+            ..Default::default()
+        };
         if !commit.input.is_empty() {
             let mut previous = self.last_input_seq(job_id)?;
             for (seq, entry) in &commit.input {
@@ -61,6 +69,8 @@ impl Store {
             }
         }
         let mut results = Batch::default();
+        // Tallied keys this commit removes; one it writes again is rewritten, not removed.
+        let mut cleared = std::collections::HashSet::new();
         if let Some((start, end)) = commit.clear_results {
             // sled transactions cannot range-scan, so the keys to clear are collected here. No other
             // writer can add a key of this job between this scan and the transaction: the job actor
@@ -68,22 +78,39 @@ impl Store {
             for kind in ResultKind::BUCKET_TIMED {
                 if let Some((from, to)) = kind_range(&prefix, kind, Some(start), Some(end)) {
                     for entry in self.results.range(from..to) {
-                        results.remove(entry?.0);
+                        let key = entry?.0;
+                        if tally::counted(kind) {
+                            cleared.insert(key.to_vec());
+                        }
+                        results.remove(key);
                     }
                 }
             }
         }
         // The batch is a map, so a result written here replaces a removal of the same key above.
+        let mut written = std::collections::HashSet::new();
         for doc in &commit.results {
-            results.insert(
-                keys::result_key(&prefix, doc.kind, doc.timestamp_ms, doc.ordinal),
-                frame::frame(&doc.json)?,
-            );
+            let key = keys::result_key(&prefix, doc.kind, doc.timestamp_ms, doc.ordinal);
+            // A key new to the store adds to the tally; a stored one (renormalized) does not.
+            if tally::counted(doc.kind)
+                && written.insert(key.clone())
+                && !cleared.remove(&key)
+                && !self.results.contains_key(&key)?
+            {
+                delta.result(doc.kind, 1);
+            }
+            results.insert(key, frame::frame(&doc.json)?);
+        }
+        for key in &cleared {
+            if let Some((kind, _, _)) = keys::parse_result_suffix(&key[prefix.len()..]) {
+                delta.result(kind, -1);
+            }
         }
         Ok(Prepared {
             input,
             results,
             progress: IVec::from(frame::frame_bincode(&commit.progress)?),
+            tally: self.next_tally(keys::job_key(job_id)?, &delta)?,
         })
     }
 
@@ -95,14 +122,17 @@ impl Store {
         abort_before_progress: bool,
     ) -> Result<(), StoreError> {
         let _exclusive = super::gate::exclusive();
-        (&self.input, &self.results, &self.progress)
-            .transaction(|(input, results, progress)| -> Result<(), ConflictableTransactionError<StoreError>> {
+        let tally_key = tally::tally_key(job_key);
+        (&self.input, &self.results, &self.progress, &self.meta)
+            .transaction(|(input, results, progress, meta)| -> Result<(), ConflictableTransactionError<StoreError>> {
                 input.apply_batch(&prepared.input)?;
                 results.apply_batch(&prepared.results)?;
+                failpoint::failpoint(failpoint::COMMIT_MID).map_err(ConflictableTransactionError::Abort)?;
                 if abort_before_progress {
                     return abort(StoreError::Encode("aborted by test".into()));
                 }
                 progress.insert(job_key, prepared.progress.clone())?;
+                meta.insert(tally_key.as_slice(), prepared.tally.clone())?;
                 Ok(())
             })
             .map_err(tx_error)

@@ -5,7 +5,8 @@
 //!
 //! `<spec>` is `<name>` or `<name>:abort` (the process aborts there: no destructors, no flush, what
 //! a power cut leaves minus the page cache), `<name>:error` (every write through that point fails
-//! with an injected I/O error, like a full disk), or `<name>:error:<n>` (only the next `n` do).
+//! with an injected I/O error, like a full disk), `<name>:error:<n>` (only the next `n` do), or
+//! `<name>:panic` (a panic there, as sled panics when it cannot allocate an I/O buffer mid-write).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, Once};
@@ -14,6 +15,8 @@ use super::StoreError;
 
 /// Before a `commit` transaction (nothing of it is written).
 pub const COMMIT_BEFORE: &str = "commit.before";
+/// Inside the `commit` transaction, its input and results applied, its progress not yet.
+pub const COMMIT_MID: &str = "commit.mid";
 /// After a `commit` transaction, before the caller's flush.
 pub const COMMIT_AFTER: &str = "commit.after";
 /// Before a `put_snapshot` transaction (close, shutdown and periodic snapshots).
@@ -42,8 +45,9 @@ pub const PURGE_BATCH: &str = "purge.batch";
 pub const RESOURCE_BEFORE: &str = "resource.before";
 
 /// Every failpoint.
-pub const ALL: [&str; 14] = [
+pub const ALL: [&str; 15] = [
     COMMIT_BEFORE,
+    COMMIT_MID,
     COMMIT_AFTER,
     SNAPSHOT_BEFORE,
     SNAPSHOT_AFTER,
@@ -61,8 +65,9 @@ pub const ALL: [&str; 14] = [
 
 /// The points at commit boundaries the crash tests abort at (the rest guard single writes, which
 /// sled applies whole or not at all).
-pub const CRASH_POINTS: [&str; 6] = [
+pub const CRASH_POINTS: [&str; 7] = [
     COMMIT_BEFORE,
+    COMMIT_MID,
     COMMIT_AFTER,
     SNAPSHOT_BEFORE,
     SNAPSHOT_AFTER,
@@ -77,6 +82,7 @@ pub const ENV_VAR: &str = "AUSPEX_FAILPOINT";
 enum Action {
     Abort,
     Error,
+    Panic,
 }
 
 #[derive(Debug)]
@@ -112,6 +118,7 @@ fn parse(spec: &str) -> Result<Armed, String> {
     let (action, left) = match (parts.next(), parts.next(), parts.next()) {
         (None | Some("abort"), None, None) => (Action::Abort, u64::MAX),
         (Some("error"), None, None) => (Action::Error, u64::MAX),
+        (Some("panic"), None, None) => (Action::Panic, u64::MAX),
         (Some("error"), Some(times), None) => (
             Action::Error,
             times
@@ -120,7 +127,7 @@ fn parse(spec: &str) -> Result<Armed, String> {
         ),
         _ => {
             return Err(format!(
-                "failpoint [{spec}]: expected <name>[:abort|:error[:<count>]]"
+                "failpoint [{spec}]: expected <name>[:abort|:panic|:error[:<count>]]"
             ))
         }
     };
@@ -131,7 +138,7 @@ fn parse(spec: &str) -> Result<Armed, String> {
     })
 }
 
-/// Passes, aborts the process, or fails with an injected I/O error, as the armed spec says.
+/// Passes, aborts the process, panics, or fails with an injected I/O error, as the armed spec says.
 #[inline]
 pub fn failpoint(name: &'static str) -> Result<(), StoreError> {
     FROM_ENV.call_once(|| {
@@ -157,6 +164,10 @@ fn hit(name: &'static str) -> Result<(), StoreError> {
         Action::Abort => {
             tracing::error!(failpoint = name, "aborting at failpoint");
             std::process::abort();
+        }
+        // The lock is poisoned by this panic; every reader takes it over (`into_inner`).
+        Action::Panic => {
+            panic!("injected panic at failpoint [{name}]");
         }
         Action::Error => {
             let left = armed.left.load(Ordering::Acquire);
@@ -197,5 +208,6 @@ mod tests {
         assert!(parse("commit.before:error:x").is_err());
         assert!(parse("commit.before:explode").is_err());
         assert!(parse("commit.before:abort:1").is_err());
+        assert_eq!(parse("commit.mid:panic").unwrap().action, Action::Panic);
     }
 }

@@ -2,7 +2,7 @@
 //! Owns reading (an iterator, so replaying gigabytes never holds them in memory), the last stored
 //! sequence number, and pruning. Entries are written only through `commit` (I2), by the job actor.
 
-use super::{frame, jobs::purge_range, keys, tree, Store, StoreError};
+use super::{frame, keys, tree, Store, StoreError};
 
 /// Stored input entries of one job with sequence numbers above a bound, in sequence order.
 /// Yields `(seq, entry bytes)`; stops after the first error.
@@ -68,7 +68,8 @@ impl Store {
             Some(next) => keys::input_key(&prefix, next),
             None => keys::job_end(job_id.as_bytes()),
         };
-        purge_range(&self.input, &prefix, &end)
+        self.touched(job_id);
+        self.purge_job_range(tree::INPUT, &self.input, job_id.as_bytes(), &prefix, &end)
     }
 }
 

@@ -2,13 +2,9 @@
 //! in one transaction), update config, delete (unlink, then purge the job's other trees). The job
 //! manager is the only caller of the writers here (I1); the config JSON is opaque to the store.
 
-use sled::{transaction::ConflictableTransactionError, IVec, Transactional, Tree};
+use sled::{transaction::ConflictableTransactionError, IVec, Transactional};
 
-use super::{failpoint, frame, keys, tree, tx_error, Progress, Store, StoreError};
-
-/// Keys removed per batch when purging a job's data: bounds memory and the time the tree's
-/// write lock is held, while keeping the number of batches small.
-const PURGE_BATCH: usize = 4096;
+use super::{failpoint, frame, keys, tally, tree, tx_error, Progress, Store, StoreError};
 
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 
@@ -31,15 +27,21 @@ impl Store {
         self.purge_job_data(key)?;
         let config = IVec::from(frame::frame(config_json)?);
         let progress = IVec::from(frame::frame_bincode(progress)?);
+        let (tally_key, tally) = (
+            tally::tally_key(key),
+            IVec::from(frame::frame_bincode(&tally::Tally::default())?),
+        );
         failpoint::failpoint(failpoint::CREATE_JOB_BEFORE)?;
+        self.touched(job_id);
         let _exclusive = super::gate::exclusive();
-        (&self.jobs, &self.progress)
-            .transaction(|(jobs, progress_tree)| -> TxResult<bool> {
+        (&self.jobs, &self.progress, &self.meta)
+            .transaction(|(jobs, progress_tree, meta)| -> TxResult<bool> {
                 if jobs.get(key)?.is_some() {
                     return Ok(false);
                 }
                 jobs.insert(key, config.clone())?;
                 progress_tree.insert(key, progress.clone())?;
+                meta.insert(tally_key.as_slice(), tally.clone())?;
                 Ok(true)
             })
             .map_err(tx_error)
@@ -51,6 +53,7 @@ impl Store {
         let key = keys::job_key(job_id)?;
         let config = IVec::from(frame::frame(config_json)?);
         failpoint::failpoint(failpoint::JOB_CONFIG_BEFORE)?;
+        self.touched(job_id);
         let _exclusive = super::gate::exclusive();
         self.jobs
             .transaction(|jobs| -> TxResult<bool> {
@@ -72,17 +75,43 @@ impl Store {
         }
     }
 
-    /// Every job as (job id, config JSON), in job id order.
-    pub fn scan_job_configs(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    /// Every job as (job id, config JSON), in job id order; a damaged config is that job's error,
+    /// so one bad value does not hide the other jobs. `Err` only when the tree cannot be read.
+    #[allow(clippy::type_complexity)]
+    pub fn scan_job_configs(
+        &self,
+    ) -> Result<Vec<(String, Result<Vec<u8>, StoreError>)>, StoreError> {
         let mut jobs = Vec::new();
         for entry in self.jobs.iter() {
             let (key, value) = entry?;
-            let job_id = std::str::from_utf8(&key)
-                .map_err(|_| StoreError::corrupt(tree::JOBS, &key, "job id is not UTF-8"))?
-                .to_owned();
-            jobs.push((job_id, frame::unframe(tree::JOBS, &key, &value)?.to_vec()));
+            let job_id = String::from_utf8_lossy(&key).into_owned();
+            let config = match std::str::from_utf8(&key) {
+                Ok(_) => frame::unframe(tree::JOBS, &key, &value).map(<[u8]>::to_vec),
+                Err(_) => Err(StoreError::corrupt(tree::JOBS, &key, "job id is not UTF-8")),
+            };
+            jobs.push((job_id, config));
         }
         Ok(jobs)
+    }
+
+    /// Ids of jobs that have a progress record or a tally but no config: their config was lost to
+    /// damage (`delete_job` removes all three at once). They are kept for `check` to report and
+    /// `delete_job` to remove.
+    pub fn jobs_without_config(&self) -> Result<Vec<String>, StoreError> {
+        let mut ids = std::collections::BTreeSet::new();
+        for key in self.progress.iter().keys() {
+            ids.insert(key?.to_vec());
+        }
+        for key in self.meta.scan_prefix(tally::TALLY_PREFIX).keys() {
+            ids.insert(key?[tally::TALLY_PREFIX.len()..].to_vec());
+        }
+        let mut lost = Vec::new();
+        for id in ids {
+            if !self.jobs.contains_key(&id)? {
+                lost.push(String::from_utf8_lossy(&id).into_owned());
+            }
+        }
+        Ok(lost)
     }
 
     /// Removes config + progress in one transaction (the job stops existing at once), then purges
@@ -90,12 +119,17 @@ impl Store {
     /// which `open` removes. Returns whether the job existed.
     pub fn delete_job(&self, job_id: &str) -> Result<bool, StoreError> {
         let key = keys::job_key(job_id)?;
+        let tally_key = tally::tally_key(key);
         failpoint::failpoint(failpoint::DELETE_BEFORE)?;
+        if let Some(durable) = &self.durable {
+            durable.deleted(job_id);
+        }
         let exclusive = super::gate::exclusive();
-        let existed = (&self.jobs, &self.progress)
-            .transaction(|(jobs, progress)| -> TxResult<bool> {
-                progress.remove(key)?;
-                Ok(jobs.remove(key)?.is_some())
+        let existed = (&self.jobs, &self.progress, &self.meta)
+            .transaction(|(jobs, progress, meta)| -> TxResult<bool> {
+                let had_progress = progress.remove(key)?.is_some();
+                let had_tally = meta.remove(tally_key.as_slice())?.is_some();
+                Ok(jobs.remove(key)?.is_some() || had_progress || had_tally)
             })
             .map_err(tx_error)?;
         drop(exclusive);
@@ -113,40 +147,17 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let start = keys::raw_job_prefix(job);
         let end = keys::job_end(job);
-        let mut removed = purge_range(&self.input, &start, &end)?;
+        let mut removed = self.purge_job_range(tree::INPUT, &self.input, job, &start, &end)?;
         if let Some(name) = failpoint_name {
             failpoint::failpoint(name)?;
         }
-        removed += purge_range(&self.results, &start, &end)?;
-        removed += purge_range(&self.snapshots, &start, &end)?;
+        removed += self.purge_job_range(tree::RESULTS, &self.results, job, &start, &end)?;
+        removed += self.purge_job_range(tree::SNAPSHOTS, &self.snapshots, job, &start, &end)?;
         Ok(removed)
     }
 
     pub(super) fn purge_job_data(&self, job: &[u8]) -> Result<u64, StoreError> {
         self.purge_job_data_at(job, None)
-    }
-}
-
-/// Removes every key in `[start, end)` in batches, each atomic within the tree. sled has no range
-/// delete, so this pages in the values too: deleting is proportional to the data deleted.
-pub(super) fn purge_range(tree: &Tree, start: &[u8], end: &[u8]) -> Result<u64, StoreError> {
-    let mut removed = 0;
-    loop {
-        let mut batch = sled::Batch::default();
-        let mut in_batch = 0;
-        for entry in tree.range(start..end).take(PURGE_BATCH) {
-            let (key, _) = entry?;
-            batch.remove(key);
-            in_batch += 1;
-        }
-        if in_batch == 0 {
-            return Ok(removed);
-        }
-        failpoint::failpoint(failpoint::PURGE_BATCH)?;
-        let exclusive = super::gate::exclusive();
-        tree.apply_batch(batch)?;
-        drop(exclusive);
-        removed += in_batch as u64;
     }
 }
 
@@ -230,7 +241,7 @@ mod tests {
             .unwrap()
             .into_iter()
             .map(|(id, config)| {
-                assert_eq!(id.as_bytes(), config.as_slice());
+                assert_eq!(id.as_bytes(), config.unwrap().as_slice());
                 id
             })
             .collect();

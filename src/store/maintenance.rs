@@ -24,6 +24,7 @@ impl Store {
         let mut meta: SnapshotMeta = frame::unframe_bincode(tree::SNAPSHOTS, &key, &value)?;
         meta.json = json.to_vec();
         failpoint::failpoint(failpoint::SNAPSHOT_EDIT_BEFORE)?;
+        self.touched(job_id);
         // Compare-and-swap: a concurrent delete makes this a no-op instead of resurrecting metadata
         // without chunks.
         let swapped = self.snapshots.compare_and_swap(
@@ -41,8 +42,10 @@ impl Store {
     /// reset finishes.
     pub fn reset_job(&self, job_id: &str, progress: &Progress) -> Result<(), StoreError> {
         let key = keys::job_key(job_id)?;
+        self.touched(job_id);
         self.purge_job_data(key)?;
         failpoint::failpoint(failpoint::PROGRESS_BEFORE)?;
+        self.touched(job_id);
         self.progress.insert(key, frame::frame_bincode(progress)?)?;
         Ok(())
     }

@@ -16,6 +16,9 @@
 //! | tree | key | value | writer | readers |
 //! |------|-----|-------|--------|---------|
 //! | `meta` | `format_version` (ASCII) | frame(bincode `u32`) | `Store::open` | `Store::open`, check |
+//! | | `flush_epoch` (ASCII) | frame(bincode `u64`): the epoch of the last flush (`durable.rs`) | `Store::flush` | `Store::open`, check |
+//! | | `tallied` (ASCII) | frame(bincode `u32` 1): every job has a tally | `Store::open` (once) | `Store::open`, check |
+//! | | `tally 0x00 job_id` | frame(bincode `Tally`: input, buckets, records held) | every writer of `input` or bucket/record results, in its transaction (I6); `create_job`, `delete_job` | check, `check_job` |
 //! | `jobs` | `job_id` | frame(job config JSON) | job manager: `create_job`, `put_job_config`, `delete_job` | job layer |
 //! | `progress` | `job_id` | frame(bincode `Progress`) | job actor: `commit`, `put_snapshot`, `put_progress`; manager: `create_job`, `delete_job` | job layer |
 //! | `input` | `job_id 0x00 seq` | frame(input entry, opaque) | job actor: `commit`, `delete_input_through` | reopen replay, offline replay (`scan_input`) |
@@ -26,8 +29,13 @@
 //! | `security` | `kind 0x00 name` | frame(user, role or API key JSON) | `security::Security` (server) or the `users`/`roles` commands (offline): `write_security` | `security` (authentication, `_security` API) |
 //!
 //! `delete_job` and the orphan purge remove keys of every tree but `meta`, `resources` and
-//! `security` (which belong to no job); `reset_job` removes the
-//! job's `input`, `results` and `snapshots` keys and rewrites its progress.
+//! `security` (which belong to no job; `delete_job` removes the job's tally from `meta`); `reset_job`
+//! removes the job's `input`, `results` and `snapshots` keys and rewrites its progress.
+//!
+//! Beside sled's files the store directory holds `auspex.mark` (`durable.rs`): frame(bincode
+//! `Mark`), rewritten by rename after every flush: the highest flush epoch known durable, per
+//! scope (job id, `security`, `resources`) the epoch of the flush that made its last write
+//! durable, deleted jobs' epochs, and the scopes found to have lost writes.
 //!
 //! # 2. Keys
 //!
@@ -116,7 +124,23 @@
 //!   Pruning (`delete_input_through`) never removes input a restorable snapshot still needs (the
 //!   caller's rule). No stored seq exceeds `progress.last_seq`.
 //! - **I5 Every value decodes or yields `Corrupt`.** Decoding never panics and never trusts a
-//!   length it has not checked.
+//!   length it has not checked. A panic inside sled (some damage to its own files makes sled 0.34
+//!   panic) is caught at the store's entry points (`open`, `flush`, `check_integrity`, `check_job`)
+//!   and becomes `Corrupt { tree: "sled" }`.
+//! - **I6 Tallies are exact.** A job's tally counts its `input` keys and its bucket and record
+//!   result keys, and changes in the same transaction as the keys it counts (`commit`, the batched
+//!   purges of `delete_results`, `delete_kind`, `delete_input_through`, `reset_job`), so any
+//!   difference between tally and keys is keys sled lost or brought back.
+//! - **I7 The mark never runs ahead.** `flush` raises `meta.flush_epoch`, flushes sled, then
+//!   records the epoch in `auspex.mark`. A sled that opens with a lower epoch than the mark lost
+//!   flushed writes; every scope written after its epoch is reported (`Store::lost`).
+//! - **I8 A write is whole or the process stops.** No path writes results, input or snapshots
+//!   outside a transaction that also writes the progress covering them (`commit`, `put_snapshot`).
+//!   A transaction that fails with an error has written nothing; one that panics (sled does when
+//!   an allocation fails midway) aborts the process before anything else is written or flushed,
+//!   so the torn batch is never followed by a durable write and recovery drops it. The size of
+//!   one commit is bounded by the request it serves (the job layer's gap bound,
+//!   `job::pipeline`), so no commit needs memory out of proportion to its input.
 //!
 //! # 5. Durability points
 //!
@@ -125,28 +149,37 @@
 //! flush: group commit), `_flush`, `_close`, snapshot writes, `PUT`/`DELETE` job. sled's background
 //! flush is never relied on.
 //!
-//! Failpoints (`failpoint.rs`; always built, armed by `AUSPEX_FAILPOINT=<name>[:abort|:error[:n]]`):
-//! at commit boundaries `commit.before`, `commit.after`, `snapshot.before`, `snapshot.after`,
+//! Failpoints (`failpoint.rs`; always built, armed by `AUSPEX_FAILPOINT=<name>[:abort|:panic|:error[:n]]`):
+//! at commit boundaries `commit.before`, `commit.mid` (inside the transaction, between its
+//! results and its progress), `commit.after`, `snapshot.before`, `snapshot.after`,
 //! `delete.after_unlink`, `delete.mid_purge`; before single writes `delete.before`,
 //! `create_job.before`, `job_config.before`, `progress.before`, `snapshot_delete.before`,
 //! `snapshot_edit.before`, `purge.batch`, `resource.before`. A crash at any of them must leave a
 //! store that opens and passes `check_integrity`, with every flushed acknowledgement intact
 //! (`store/crash_tests.rs` crashes a child process at each commit boundary and checks exactly
-//! that); an injected write error at any of them must leave the last good state.
+//! that); an injected write error at any of them must leave the last good state, and an injected
+//! panic (`:panic`) inside a commit must stop the process with the last good state on disk (I8).
 //!
 //! # 6. Recovery on open
 //!
-//! 1. Open sled and the trees.
-//! 2. Format: `meta` missing and every tree empty -> new store, write the version. Missing with data
-//!    present -> `UnknownFormat { found: 0 }`. Another version -> `UnknownFormat { found }`.
-//!    Unreadable -> `Corrupt`.
-//! 3. Migrations: none yet.
-//! 4. Purge orphans: `progress` keys and `input`/`results`/`snapshots` keys whose job is not in
-//!    `jobs` (a crash during `delete_job`, which unlinks the job first), and keys with no job
-//!    prefix at all. Costs one seek per job per tree; a live job's data is skipped, not read.
-//! 5. `check_integrity` is not run here (it reads everything); `auspex verify` runs it. Reopening
-//!    the jobs recorded as opened (snapshot + replay, falling back to an older snapshot if the
-//!    latest is corrupt, else `failed`) is the job layer's.
+//! 1. Read `auspex.mark`. A `db` file that is missing or empty while the mark (epoch above 0) or
+//!    sled's `snap.*` files say the store held data -> `Corrupt` (sled would open it as new).
+//! 2. Open sled and the trees.
+//! 3. Format: `meta` missing and every tree empty -> new store, write the version, unless the mark
+//!    says the store held data (`Corrupt`). Missing with data present -> `UnknownFormat { found:
+//!    0 }`. Another version -> `UnknownFormat { found }`. Unreadable -> `Corrupt`.
+//! 4. Compare `meta.flush_epoch` with the mark (I7); record and log the scopes that lost writes.
+//! 5. Tallies: a store without the `tallied` marker (written before tallies) has them counted once;
+//!    the marker missing where the mark says the store had it -> `Corrupt`.
+//! 6. Purge orphans: `input`/`results`/`snapshots` keys of a job that has no config, no progress and
+//!    no tally (a crash during `delete_job`, which unlinks all three first), and keys with no job
+//!    prefix at all. A job with only some of the three lost the rest to damage: it is kept, for
+//!    `check` to report and `delete_job` to remove. Costs one seek per job per tree; a live job's
+//!    data is skipped, not read.
+//! 7. `check_integrity` is not run here (it reads everything); `auspex verify` runs it. The job
+//!    layer runs `check_job` (the cheap form) on every job at start and before every open, and
+//!    serves no job that fails it; reopening the jobs recorded as opened (snapshot + replay,
+//!    falling back to an older snapshot if the latest is corrupt, else `failed`) is the job layer's.
 //!
 //! # 7. Assumptions about sled (0.34.7, pinned in `Cargo.toml`)
 //!
@@ -172,12 +205,16 @@
 //! | 4 | series models hold a fifth predictor (level + slope: the trend candidate), narrower predictor fields, no stored slot geometry, and the search for other periods (its window and a found period's predictor) (the bincode model state changed shape). Older stores are refused with `UnknownFormat` |
 //! | 5 | each job's model keeps a ledger of its series' recent large raw scores and each series model the longest period it has predicted with, in one byte less for its active predictor's index (the bincode model state changed shape). Older stores are refused with `UnknownFormat` |
 //! | 6 | each series model remembers whether it has ever learnt a negative value (predictions of a never-negative series stay at or above 0) (the bincode model state changed shape). Older stores are refused with `UnknownFormat` |
-//! | 7 | each series model keeps how noisy each two-hour slot of the day usually is (`model::noise`) (the bincode model state changed shape). Older stores are refused with `UnknownFormat` |
+//! | 7 | each series model keeps how noisy each two-hour slot of the day usually is (`model::noise`) (the bincode model state changed shape). Older stores are refused with `UnknownFormat`. Later in version 7: the `meta` keys `flush_epoch`, `tallied` and the tallies, and `auspex.mark` (a version 7 store without them gets them at its first open: tallies counted, epoch 0) |
+//! | 8 | close no longer finalizes the open bucket (a stored `Close` entry now replays as a prune only), and the pipeline state keeps ES's bucket diagnostics window in place of the sparse-bucket window (the bincode snapshot state changed shape). Older stores are refused with `UnknownFormat` |
 
 mod check;
 mod commit;
 #[cfg(test)]
 mod crash_tests;
+#[cfg(test)]
+mod damage_tests;
+mod durable;
 mod error;
 mod failpoint;
 mod frame;
@@ -192,10 +229,12 @@ mod resources;
 mod results;
 mod security;
 mod snapshots;
+mod tally;
 pub mod tree;
 
 pub use check::{IntegrityProblem, IntegrityReport};
 pub use commit::Commit;
+pub use durable::{RESOURCES_SCOPE, SECURITY_SCOPE};
 pub use error::StoreError;
 pub use failpoint::failpoint;
 pub use frame::{decode, encode};
@@ -205,16 +244,19 @@ pub use resources::ResourceKind;
 pub use results::{ResultDoc, ResultKind};
 pub use security::{SecurityKind, SecurityWrite};
 pub use snapshots::{SnapshotDoc, SNAPSHOT_CHUNK_LEN};
+pub use tally::Tally;
 
 /// Failpoint names, for the crash tests.
 pub mod failpoints {
     pub use super::failpoint::*;
 }
 
+use std::sync::Arc;
+
 use sled::{transaction::TransactionError, Tree};
 
 /// The store format this build reads and writes (section 8).
-pub const FORMAT_VERSION: u32 = 7;
+pub const FORMAT_VERSION: u32 = 8;
 
 /// Handles to the database and its trees; cheap to clone (sled handles are reference-counted).
 #[derive(Clone)]
@@ -228,6 +270,8 @@ pub struct Store {
     snapshots: Tree,
     resources: Tree,
     security: Tree,
+    /// The durable mark (`durable.rs`); `None` for a temporary store.
+    durable: Option<Arc<durable::Durable>>,
 }
 
 /// How long opening waits for the directory's file lock to be released.
@@ -253,19 +297,27 @@ fn open_waiting_for_lock(config: &sled::Config) -> Result<sled::Db, sled::Error>
 }
 
 impl Store {
-    /// Opens (or creates) the store in `path`, then runs recovery (section 6).
+    /// Opens (or creates) the store in `path`, then runs recovery (section 6). A panic in sled
+    /// (which some damage to its files causes) is an error here, not an abort.
     pub fn open(path: &std::path::Path) -> Result<Store, StoreError> {
-        Store::from_config(sled::Config::new().path(path))
+        contain("opening the store", || {
+            let mark = durable::read_mark(path);
+            recovery::check_files(path, mark.as_ref())?;
+            Store::from_config(sled::Config::new().path(path), Some((path, mark)))
+        })
     }
 
     /// A store that lives until the last handle drops; for tests.
     pub fn temporary() -> Result<Store, StoreError> {
-        Store::from_config(sled::Config::new().temporary(true))
+        Store::from_config(sled::Config::new().temporary(true), None)
     }
 
-    fn from_config(config: sled::Config) -> Result<Store, StoreError> {
+    fn from_config(
+        config: sled::Config,
+        durable: Option<(&std::path::Path, Option<durable::Mark>)>,
+    ) -> Result<Store, StoreError> {
         let db = open_waiting_for_lock(&config)?;
-        let store = Store {
+        let mut store = Store {
             meta: db.open_tree(tree::META)?,
             jobs: db.open_tree(tree::JOBS)?,
             progress: db.open_tree(tree::PROGRESS)?,
@@ -275,8 +327,25 @@ impl Store {
             resources: db.open_tree(tree::RESOURCES)?,
             security: db.open_tree(tree::SECURITY)?,
             db,
+            durable: None,
         };
-        store.check_format()?;
+        let held_data = durable
+            .as_ref()
+            .and_then(|(_, mark)| mark.as_ref())
+            .is_some_and(|mark| mark.epoch > 0);
+        store.check_format(held_data)?;
+        if let Some((path, mark)) = durable {
+            let sled_epoch = store.flush_epoch()?;
+            store.durable = Some(Arc::new(durable::Durable::open(path, mark, sled_epoch)?));
+        }
+        for (scope, reason) in store.lost() {
+            tracing::error!(scope = %scope.trim_start_matches('\0'), %reason, "stored data may be lost");
+        }
+        if store.ensure_tallies()? {
+            tracing::info!(
+                "counted the stored input and results of every job (a store from before tallies)"
+            );
+        }
         let purged = store.purge_orphans()?;
         if purged > 0 {
             tracing::warn!(
@@ -290,15 +359,83 @@ impl Store {
     /// Makes everything written so far durable; every acknowledgement awaits this. Concurrent
     /// callers share the disk write (group commit). Runs on the blocking pool under the shared
     /// write gate (`gate.rs`: sled's flush and its transactions can deadlock otherwise).
+    /// With a durable mark, the flush first raises `meta.flush_epoch` and afterwards records the
+    /// epoch in the mark (`durable.rs`).
     pub async fn flush(&self) -> Result<(), StoreError> {
-        let db = self.db.clone();
+        let store = self.clone();
         tokio::task::spawn_blocking(move || {
-            let _shared = gate::shared();
-            db.flush()
+            contain("flushing the store", || {
+                let begun = match &store.durable {
+                    Some(durable) => {
+                        let begun = durable.begin();
+                        store.raise_flush_epoch(durable::Durable::epoch_of(&begun))?;
+                        Some(begun)
+                    }
+                    None => None,
+                };
+                {
+                    let _shared = gate::shared();
+                    store.db.flush()?;
+                }
+                if let (Some(durable), Some(begun)) = (&store.durable, begun) {
+                    durable.complete(begun);
+                }
+                Ok(())
+            })
         })
         .await
         .map_err(|e| StoreError::Sled(sled::Error::Io(std::io::Error::other(e.to_string()))))??;
         Ok(())
+    }
+
+    /// The epoch of the last flush sled holds (0: none yet).
+    fn flush_epoch(&self) -> Result<u64, StoreError> {
+        match self.meta.get(durable::FLUSH_EPOCH_KEY)? {
+            Some(value) => frame::unframe_bincode(tree::META, durable::FLUSH_EPOCH_KEY, &value),
+            None => Ok(0),
+        }
+    }
+
+    /// Sets `meta.flush_epoch` to `epoch` unless it is higher already (concurrent flushes).
+    fn raise_flush_epoch(&self, epoch: u64) -> Result<(), StoreError> {
+        let framed = frame::frame_bincode(&epoch)?;
+        self.meta
+            .fetch_and_update(durable::FLUSH_EPOCH_KEY, |old| {
+                let old: u64 = old
+                    .and_then(|v| frame::unframe_bincode(tree::META, b"", v).ok())
+                    .unwrap_or(0);
+                Some(if old > epoch {
+                    frame::frame_bincode(&old).unwrap_or_else(|_| framed.clone())
+                } else {
+                    framed.clone()
+                })
+            })?;
+        Ok(())
+    }
+
+    /// A write to `scope` (a job id, or a `durable` scope) is about to be made.
+    fn touched(&self, scope: &str) {
+        if let Some(durable) = &self.durable {
+            durable.touched(scope);
+        }
+    }
+
+    /// Scopes (job ids, or [`SECURITY_SCOPE`] / [`RESOURCES_SCOPE`]) that may have lost flushed
+    /// writes (`durable.rs`), with the reason.
+    pub fn lost(&self) -> std::collections::BTreeMap<String, String> {
+        self.durable
+            .as_ref()
+            .map(|durable| durable.lost())
+            .unwrap_or_default()
+    }
+
+    /// Forgets every recorded loss: the operator accepts the store as it now is
+    /// (`auspex verify --accept-loss`).
+    pub fn accept_loss(&self) -> Result<(), StoreError> {
+        match &self.durable {
+            Some(durable) => durable.accept_loss(),
+            None => Ok(()),
+        }
     }
 
     /// Every tree with its name, in `tree::ALL` order.
@@ -313,6 +450,49 @@ impl Store {
             (tree::RESOURCES, &self.resources),
             (tree::SECURITY, &self.security),
         ]
+    }
+}
+
+/// Runs a sled call with its panics caught: sled 0.34 panics on some damage to its own files
+/// (`tried to serialize Uninitialized`, ...), and a damaged store must be an error, never an abort.
+/// sled's state after such a panic is not trusted further by the caller: the error is final for
+/// that store handle's user (a failed job, `verify`'s exit 2).
+pub(crate) fn contain<T>(
+    what: &str,
+    call: impl FnOnce() -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)) {
+        Ok(result) => result,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_owned());
+            Err(StoreError::Corrupt {
+                tree: "sled",
+                key: String::new(),
+                reason: format!("sled failed while {what} ({message}): its files are damaged"),
+            })
+        }
+    }
+}
+
+/// Runs a progress-advancing transaction (I2, I3); a panic inside it ends the process (I8). sled
+/// panics midway through applying a transaction when it cannot allocate an I/O buffer: the part it
+/// applied is in its log, and any later write that is flushed would make that torn part durable
+/// (results without the progress that covers them). Aborting at once, before anything else is
+/// written or flushed, leaves the log ending inside the torn batch, which recovery discards.
+fn whole_or_abort<T>(what: &str, write: impl FnOnce() -> T) -> T {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(write)) {
+        Ok(done) => done,
+        Err(_) => {
+            tracing::error!(
+                "a store {what} panicked midway; stopping the process so that nothing of it is \
+                 kept (a restart recovers the last whole commit)"
+            );
+            std::process::abort();
+        }
     }
 }
 

@@ -41,6 +41,7 @@ impl Store {
     pub fn put_progress(&self, job_id: &str, progress: &Progress) -> Result<(), StoreError> {
         let key = keys::job_key(job_id)?;
         failpoint::failpoint(failpoint::PROGRESS_BEFORE)?;
+        self.touched(job_id);
         self.progress.insert(key, frame::frame_bincode(progress)?)?;
         Ok(())
     }

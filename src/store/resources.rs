@@ -59,6 +59,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let key = resource_key(kind, id, sub)?;
         failpoint::failpoint(failpoint::RESOURCE_BEFORE)?;
+        self.touched(super::RESOURCES_SCOPE);
         self.resources.insert(key, frame::frame(json)?)?;
         Ok(())
     }
@@ -120,6 +121,7 @@ impl Store {
             }
         }
         failpoint::failpoint(failpoint::RESOURCE_BEFORE)?;
+        self.touched(super::RESOURCES_SCOPE);
         let _exclusive = super::gate::exclusive();
         self.resources.apply_batch(batch)?;
         Ok(existed)

@@ -2,7 +2,7 @@
 //! kind + sign-flipped time + ordinal, so a range scan returns one kind in time order. Owns the
 //! result types, range bounds, reads and bulk deletes; writes go through `commit` (I2).
 
-use super::{failpoint, frame, jobs::purge_range, keys, tree, Store, StoreError};
+use super::{failpoint, frame, keys, tally, tree, Store, StoreError};
 
 /// Bucket timestamps whose documents `delete_results` removes per batch.
 const DELETE_BUCKETS_PER_BATCH: usize = 1024;
@@ -170,18 +170,20 @@ impl Store {
             }
             let mut batch = sled::Batch::default();
             let mut in_batch = 0u64;
+            let mut delta = tally::TallyDelta::default();
             for kind in ResultKind::BUCKET_TIMED {
                 if let Some((start, end)) = kind_range(&prefix, kind, from, until) {
                     for key in self.results.range(start..end).keys() {
                         batch.remove(key?);
+                        delta.result(kind, -1);
                         in_batch += 1;
                     }
                 }
             }
             if in_batch > 0 {
                 failpoint::failpoint(failpoint::PURGE_BATCH)?;
-                let _exclusive = super::gate::exclusive();
-                self.results.apply_batch(batch)?;
+                self.touched(job_id);
+                self.apply_counted(&self.results, job_id.as_bytes(), batch, &delta)?;
                 removed += in_batch;
             }
             if until == end_ms {
@@ -202,7 +204,16 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let prefix = keys::job_prefix(job_id)?;
         match kind_range(&prefix, kind, start_ms, end_ms) {
-            Some((start, end)) => purge_range(&self.results, &start, &end),
+            Some((start, end)) => {
+                self.touched(job_id);
+                self.purge_job_range(
+                    tree::RESULTS,
+                    &self.results,
+                    job_id.as_bytes(),
+                    &start,
+                    &end,
+                )
+            }
             None => Ok(0),
         }
     }

@@ -85,6 +85,7 @@ impl Store {
             }
         }
         let _exclusive = super::gate::exclusive();
+        self.touched(super::SECURITY_SCOPE);
         self.security.apply_batch(batch)?;
         Ok(())
     }

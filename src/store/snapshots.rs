@@ -92,14 +92,17 @@ impl Store {
         );
         let progress = IVec::from(frame::frame_bincode(progress)?);
         failpoint::failpoint(failpoint::SNAPSHOT_BEFORE)?;
-        let _exclusive = super::gate::exclusive();
-        (&self.snapshots, &self.progress)
-            .transaction(|(snapshots, progress_tree)| -> Result<(), ConflictableTransactionError<StoreError>> {
-                snapshots.apply_batch(&batch)?;
-                progress_tree.insert(job_key, progress.clone())?;
-                Ok(())
-            })
-            .map_err(tx_error)?;
+        self.touched(job_id);
+        super::whole_or_abort("snapshot", || {
+            let _exclusive = super::gate::exclusive();
+            (&self.snapshots, &self.progress)
+                .transaction(|(snapshots, progress_tree)| -> Result<(), ConflictableTransactionError<StoreError>> {
+                    snapshots.apply_batch(&batch)?;
+                    progress_tree.insert(job_key, progress.clone())?;
+                    Ok(())
+                })
+                .map_err(tx_error)
+        })?;
         failpoint::failpoint(failpoint::SNAPSHOT_AFTER)?;
         Ok(())
     }
@@ -218,6 +221,7 @@ impl Store {
             batch.remove(entry?.0);
         }
         failpoint::failpoint(failpoint::SNAPSHOT_DELETE_BEFORE)?;
+        self.touched(job_id);
         let _exclusive = super::gate::exclusive();
         self.snapshots.apply_batch(batch)?;
         Ok(existed)

@@ -82,8 +82,8 @@ async fn open_jobs(client: &Client) -> usize {
         .count()
 }
 
-/// Batch `i` of the ordering test: `5 * (i + 1)` records in its own ten minutes, so the counts in
-/// an answer name exactly which batches were applied before it.
+/// Batch `i` of the ordering test: `5 * (i + 1)` records in its own ten minutes, so a stored entry
+/// names its batch by its first record's time.
 fn ordered_batch(i: usize) -> (String, u64) {
     let mut body = String::new();
     let records = 5 * (i as u64 + 1);
@@ -98,6 +98,24 @@ fn ordered_batch(i: usize) -> (String, u64) {
 }
 
 const POSTS: usize = 12;
+
+/// The batches (`ordered_batch` numbers) of the job's stored `_data` entries, in input-log order.
+fn applied_batches(server: &TestServer, job: &str) -> Vec<usize> {
+    use auspex::job::pipeline::InputEntry;
+    let store = server.state.jobs.store();
+    let mut batches = Vec::new();
+    for stored in store.scan_input(job, 0).expect("input") {
+        let (_, bytes) = stored.expect("entry");
+        if let Ok(InputEntry::Data { ndjson, .. }) = auspex::store::decode::<InputEntry>(&bytes) {
+            let first: Value =
+                serde_json::from_slice(ndjson.split(|&b| b == b'\n').next().unwrap_or_default())
+                    .expect("a record");
+            let t = first["@timestamp"].as_i64().expect("time");
+            batches.push(((t - 1_700_000_000_000) / 600_000) as usize);
+        }
+    }
+    batches
+}
 
 async fn put_and_open(client: &Client, job: &str) {
     let config = crate::workload::job_ops(1, job, 0).remove(0);
@@ -130,14 +148,19 @@ async fn concurrent_posts_to_one_job_apply_one_at_a_time_and_match_a_serial_run(
     for task in tasks {
         answers.push(task.await.expect("post task"));
     }
-    // Each answer holds the counts right after its own batch: sorted by them, every step adds
-    // exactly that batch's records, so the posts were applied one at a time, each whole.
-    answers.sort_by_key(|(_, counts)| counts["input_record_count"].as_u64());
-    let mut total = 0;
+    // Each answer holds the counts of its own batch, whole.
     for (i, counts) in &answers {
-        total += ordered_batch(*i).1;
-        assert_eq!(counts["input_record_count"], total, "batch {i}: {counts}");
+        assert_eq!(
+            counts["input_record_count"],
+            ordered_batch(*i).1,
+            "batch {i}: {counts}"
+        );
     }
+    // The input log says in which order they were applied: one entry per batch, each whole.
+    let applied = applied_batches(&server, "order");
+    let mut sorted = applied.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (0..POSTS).collect::<Vec<_>>(), "{applied:?}");
     server.post(&format!("{}/_close", job_path("order"))).await;
     let actual = final_results(&server, "order").await;
     server.stop().await;
@@ -145,8 +168,8 @@ async fn concurrent_posts_to_one_job_apply_one_at_a_time_and_match_a_serial_run(
     // The same batches, one after the other in the order they were applied.
     let serial = TestServer::start().await;
     put_and_open(&serial, "order").await;
-    for (i, _) in &answers {
-        let (body, _) = ordered_batch(*i);
+    for &i in &applied {
+        let (body, _) = ordered_batch(i);
         let reply = serial
             .post_raw(
                 &format!("{}/_data", job_path("order")),

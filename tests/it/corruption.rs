@@ -143,6 +143,23 @@ async fn finish(client: &Client, job: &str) -> Value {
     final_results(client, job).await
 }
 
+/// The binary with `jobs` created, opened and given 20 minutes of data each, then SIGKILLed.
+async fn open_jobs_then_kill(jobs: &[&str]) -> tempfile::TempDir {
+    let server = BinaryServer::start(&[]);
+    for job in jobs {
+        ok(
+            &server,
+            reqwest::Method::PUT,
+            &job_path(job),
+            Some(config().to_string()),
+        )
+        .await;
+        lifecycle(&server, job, "_open").await;
+        post(&server, job, batch(0, 20)).await;
+    }
+    server.kill()
+}
+
 fn prefix(job: &str, tag: u8) -> Vec<u8> {
     [job.as_bytes(), &[0, tag]].concat()
 }
@@ -249,19 +266,7 @@ async fn damaged_input_the_replay_needs_fails_that_job_only_with_a_clear_reason(
 
 #[tokio::test]
 async fn damaged_progress_fails_that_job_and_the_server_still_starts() {
-    let server = BinaryServer::start(&[]);
-    for job in ["lost", "fine"] {
-        ok(
-            &server,
-            reqwest::Method::PUT,
-            &job_path(job),
-            Some(config().to_string()),
-        )
-        .await;
-        lifecycle(&server, job, "_open").await;
-        post(&server, job, batch(0, 20)).await;
-    }
-    let data = server.kill();
+    let data = open_jobs_then_kill(&["lost", "fine"]).await;
     damage(data.path(), "progress", b"lost", Damage::FlipByte);
     let server = BinaryServer::start_on(data, &[]);
     let all = server.get("/_ml/anomaly_detectors/_stats").await;
@@ -275,4 +280,186 @@ async fn damaged_progress_fails_that_job_and_the_server_still_starts() {
             .is_some_and(|r| r.contains("progress")),
         "{lost}"
     );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
+}
+
+/// A seeded damage to a `db` file: a flipped bit (three seeds in four) or a truncation.
+fn damage_sled_file(db: &Path, seed: u64) -> String {
+    let mut bytes = std::fs::read(db).expect("read db");
+    let len = bytes.len() as u64;
+    // splitmix64
+    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    let r = z ^ (z >> 31);
+    let what = if seed % 4 == 3 {
+        let keep = (r % 100) * len / 100;
+        bytes.truncate(keep as usize);
+        format!("truncated to {keep} of {len} bytes")
+    } else {
+        let at = (r % len) as usize;
+        bytes[at] ^= 1 << ((r >> 32) % 8);
+        format!("a bit flipped at byte {at} of {len}")
+    };
+    std::fs::write(db, bytes).expect("write db");
+    what
+}
+
+/// Damage to sled's own file, not to a value in it (issue 24 section 2): one flipped bit lost a
+/// job's input entries and half its buckets while `verify` said "no problems found"; truncating
+/// `db` brought a closed job back as opened with acknowledged records gone, or gave an empty store;
+/// some flips panicked both the server and `verify`. Now, for every seeded damage: `verify` exits
+/// 0, 1 or 2 (never a panic); the server either refuses to start with an error (exit 1), or starts
+/// and serves every job either exactly as it was acknowledged or as `failed` with a reason.
+#[tokio::test]
+async fn damage_to_the_sled_file_is_never_served_silently_and_never_panics() {
+    let jobs = ["one", "two", "three"];
+    let server = BinaryServer::start(&[]);
+    for (n, job) in jobs.iter().enumerate() {
+        ok(
+            &server,
+            reqwest::Method::PUT,
+            &job_path(job),
+            Some(config().to_string()),
+        )
+        .await;
+        lifecycle(&server, job, "_open").await;
+        for part in 0..4 {
+            post(&server, job, batch(part * 40, 40)).await;
+        }
+        if n < 2 {
+            lifecycle(&server, job, "_close").await;
+        }
+    }
+    let mut expected = std::collections::BTreeMap::new();
+    for job in jobs {
+        let mut results = final_results(&server, job).await;
+        results["state"] = stats(&server, job).await["state"].clone();
+        expected.insert(job, results);
+    }
+    let (status, pristine) = server.terminate();
+    assert!(status.success(), "{status}");
+
+    let seeds: u64 = std::env::var("AUSPEX_DAMAGE_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(12);
+    let (mut refused, mut failed_jobs, mut intact) = (0, 0, 0);
+    for seed in 0..seeds {
+        let data = tempfile::tempdir().expect("data path");
+        copy_dir(pristine.path(), data.path());
+        let what = damage_sled_file(&data.path().join("store").join("db"), seed);
+        let (code, report) = verify_store(data.path());
+        assert!(
+            matches!(code, Some(0..=2)),
+            "seed {seed} ({what}): verify exited {code:?}: {report}"
+        );
+        let server = match BinaryServer::try_start_on(data) {
+            Ok(server) => server,
+            Err((status, _)) => {
+                assert_eq!(
+                    status.code(),
+                    Some(1),
+                    "seed {seed} ({what}): a refused start is an error exit, not a crash"
+                );
+                refused += 1;
+                continue;
+            }
+        };
+        for job in jobs {
+            let found = stats(&server, job).await;
+            if found["state"] == "failed" {
+                let reason = found["assignment_explanation"].as_str().unwrap_or("");
+                assert!(
+                    !reason.is_empty(),
+                    "seed {seed} ({what}): [{job}] failed without a reason: {found}"
+                );
+                failed_jobs += 1;
+                continue;
+            }
+            let mut served = final_results(&server, job).await;
+            served["state"] = found["state"].clone();
+            assert_eq!(
+                served, expected[job],
+                "seed {seed} ({what}): job [{job}] is served differently from what was acknowledged, \
+                 without being failed (verify said: {report})"
+            );
+            intact += 1;
+        }
+        drop(server);
+    }
+    eprintln!("{seeds} damaged files: {refused} refused starts, {failed_jobs} failed jobs, {intact} intact jobs");
+}
+
+/// One damaged job config (issue 24 section 3) stopped the whole server ("cannot start the job
+/// manager: corrupt value in tree [jobs]"). Now that job is listed as failed with the reason, the
+/// others are served, and the job can be deleted: with `DELETE ?force=true`, or offline with
+/// `auspex jobs delete`.
+#[tokio::test]
+async fn a_damaged_job_config_fails_that_job_only_and_it_can_be_deleted() {
+    let data = open_jobs_then_kill(&["bad", "worse", "fine"]).await;
+    damage(data.path(), "jobs", b"bad", Damage::FlipByte);
+    damage(data.path(), "jobs", b"worse", Damage::Truncate);
+
+    let server = BinaryServer::start_on(data, &[]);
+    assert_eq!(stats(&server, "fine").await["state"], "opened");
+    post(&server, "fine", batch(20, 20)).await;
+    for job in ["bad", "worse"] {
+        let found = stats(&server, job).await;
+        assert_eq!(found["state"], "failed", "{found}");
+        let reason = found["assignment_explanation"].as_str().unwrap_or("");
+        assert!(
+            reason.contains("stored config is damaged") && reason.contains("corrupt value"),
+            "{found}"
+        );
+        // It cannot be opened, even after a force close.
+        lifecycle(&server, job, "_close?force=true").await;
+        let open = server.post(&format!("{}/_open", job_path(job))).await;
+        assert_eq!(open.status, 500, "{}", open.text());
+    }
+    let deleted = server
+        .delete(&format!("{}?force=true", job_path("bad")))
+        .await;
+    assert_eq!(deleted.status, 200, "{}", deleted.text());
+    let (status, data) = server.terminate();
+    assert!(status.success(), "{status}");
+
+    let (status, stderr) = crate::util::run_binary(&[
+        "jobs",
+        "delete",
+        "worse",
+        "--data",
+        data.path().to_str().expect("utf-8 path"),
+    ]);
+    assert!(status.success(), "{stderr}");
+    let (status, stderr) = crate::util::run_binary(&[
+        "jobs",
+        "delete",
+        "worse",
+        "--data",
+        data.path().to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "a second delete finds nothing: {stderr}"
+    );
+    let (code, report) = verify_store(data.path());
+    assert_eq!(code, Some(0), "{report}");
+    let server = BinaryServer::start_on(data, &[]);
+    let all = server.get("/_ml/anomaly_detectors").await.json();
+    assert_eq!(all["count"], 1, "{all}");
+    assert_eq!(all["jobs"][0]["job_id"], "fine");
 }

@@ -151,6 +151,51 @@ async fn a_crash_at_every_commit_boundary_keeps_the_job_whole() {
     }
 }
 
+/// A commit that panics midway (as sled does when it cannot allocate an I/O buffer) stops the
+/// process instead of carrying on: nothing of it is kept, and the job is not left `failed` for
+/// good (which it was when the panic was caught and the failed state written and flushed after
+/// the torn commit). After a restart it holds exactly its acknowledged records and takes the
+/// request again.
+#[tokio::test]
+async fn a_commit_that_panics_midway_leaves_nothing_of_itself() {
+    let path = job_path("torn");
+    {
+        let point = failpoints::COMMIT_MID;
+        let server = armed(&format!("{point}:panic"), &[]);
+        assert_eq!(server.put_json(&path, &config()).await.status, 200);
+        assert_eq!(server.post(&format!("{path}/_open")).await.status, 200);
+        let torn = server
+            .request(Method::POST, &format!("{path}/_data"))
+            .body(batch(0))
+            .send()
+            .await;
+        assert!(
+            torn.is_err() || torn.is_ok_and(|r| !r.status().is_success()),
+            "{point}: never acknowledged"
+        );
+        wait_for_abort(&server, point).await;
+        let data = server.kill();
+        let (code, report) = verify_store(data.path());
+        assert_eq!(code, Some(0), "{point}: {report}");
+        let server = BinaryServer::start_on(data, &[]);
+        assert_eq!(
+            job(&server, "torn").await,
+            Some(("opened".to_string(), 0)),
+            "{point}: the last whole commit"
+        );
+        let results = server.get(&format!("{path}/results/buckets")).await.json();
+        assert_eq!(
+            results["count"], 0,
+            "{point}: no results of the torn commit"
+        );
+        assert_eq!(post_data(&server, "torn", 0).await.status, 202, "{point}");
+        assert_eq!(
+            job(&server, "torn").await,
+            Some(("opened".to_string(), RECORDS))
+        );
+    }
+}
+
 /// The periodic persist (its interval shortened by the hidden testing setting) crashes before and
 /// after its snapshot transaction: the job reopens with every acknowledged record, from the
 /// periodic snapshot or from the input log, and ends with the results of a run that never crashed.
@@ -243,6 +288,12 @@ fn sites() -> Vec<Site> {
         },
         Site {
             point: failpoints::COMMIT_BEFORE,
+            setup: &job_setup[..2],
+            request: ("POST", "/_ml/anomaly_detectors/we/_data", Some("data")),
+            unchanged: stats,
+        },
+        Site {
+            point: failpoints::COMMIT_MID,
             setup: &job_setup[..2],
             request: ("POST", "/_ml/anomaly_detectors/we/_data", Some("data")),
             unchanged: stats,

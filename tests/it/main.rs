@@ -23,7 +23,8 @@
 //! `functions` the other detector functions and population analysis on seeded anomalies of their kind;
 //! `population` population influencers, model plot per member and the memory limit against new clients;
 //! `renormalize` past scores rescored as the job's history moves (window, splits, restarts, replay);
-//! `periods` a seasonal cycle found in the data (neither daily nor weekly) and its break.
+//! `periods` a seasonal cycle found in the data (neither daily nor weekly) and its break;
+//! `gaps` far-future times: the bound on empty buckets per request and invalid dates.
 
 mod categories;
 mod cli;
@@ -35,6 +36,7 @@ mod explorer;
 mod failpoints;
 mod forecast;
 mod functions;
+mod gaps;
 mod hostile;
 mod http;
 mod influencers;

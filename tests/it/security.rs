@@ -443,3 +443,95 @@ async fn users_roles_and_passwords() {
     assert_eq!(admin.delete("/_security/user/kim").await.status, 404);
     server.stop().await;
 }
+
+/// Issue 24 section 5: `PUT _security/user/elastic` with other roles answered `{"created":false}`
+/// and left the store without a superuser. Elasticsearch refuses it; only `_password` changes it.
+#[tokio::test]
+async fn the_reserved_elastic_user_cannot_be_demoted() {
+    let server = TestServer::start_secured().await;
+    let admin = server.client.clone();
+    let reply = admin
+        .put_json(
+            "/_security/user/elastic",
+            &json!({"password": "another-pw", "roles": ["machine_learning_user"]}),
+        )
+        .await;
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert_eq!(
+        reply.es_error(),
+        (
+            "illegal_argument_exception".to_string(),
+            "user [elastic] is reserved and only the password can be changed".to_string()
+        )
+    );
+    let elastic = admin.get("/_security/user/elastic").await.json();
+    assert_eq!(elastic["elastic"]["roles"], json!(["superuser"]));
+    assert_eq!(
+        admin.get("/_ml/info").await.status,
+        200,
+        "the old password still works"
+    );
+    let reply = admin
+        .put_json(
+            "/_security/user/elastic/_password",
+            &json!({"password": "another-pw"}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let renewed = admin.as_user("elastic", "another-pw");
+    assert_eq!(renewed.get("/_security/user/ann").await.status, 404);
+    server.stop().await;
+}
+
+/// Issue 24 section 4: nothing limited guessing. After the free failures, each further attempt
+/// for the user waits (250 ms, then doubling), the correct password too while the window runs;
+/// once it has passed, the legitimate user is in at once.
+#[tokio::test]
+async fn repeated_login_failures_are_slowed_and_the_window_forgets_them() {
+    let server = TestServer::start_with_security(|config| {
+        config.security.login = auspex::security::LoginThrottle {
+            free_failures: 3,
+            window: Duration::from_millis(2500),
+            max_delay: Duration::from_secs(2),
+        };
+    })
+    .await;
+    let admin = server.client.clone();
+    add_user(&admin, "ann", &["machine_learning_user"]).await;
+    let wrong = admin.as_user("ann", "not-her-password");
+    let right = admin.as_user("ann", "password1");
+    let timed = |client: Client| async move {
+        let started = std::time::Instant::now();
+        let status = client.get("/_ml/info").await.status;
+        (status, started.elapsed())
+    };
+    for _ in 0..3 {
+        assert_eq!(timed(wrong.clone()).await.0, 401);
+    }
+    // 4th failure: it waited 250 ms first; the 5th waits 500 ms after it.
+    let (status, took) = timed(wrong.clone()).await;
+    assert_eq!(status, 401);
+    assert!(
+        took >= Duration::from_millis(240),
+        "4th attempt took {took:?}"
+    );
+    let (status, took) = timed(right.clone()).await;
+    assert_eq!(status, 200, "the right password gets in, after its turn");
+    assert!(
+        took >= Duration::from_millis(480),
+        "5th attempt took {took:?}"
+    );
+    // Its success cleared the user's count; failures start from zero again.
+    assert!(timed(wrong.clone()).await.1 < Duration::from_millis(240));
+    for _ in 0..3 {
+        timed(wrong.clone()).await;
+    }
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    let (status, took) = timed(right).await;
+    assert_eq!(status, 200);
+    assert!(
+        took < Duration::from_millis(240),
+        "after the window: {took:?}"
+    );
+    server.stop().await;
+}

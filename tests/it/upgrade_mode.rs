@@ -121,7 +121,11 @@ async fn upgrade_mode_parks_open_jobs_refuses_writes_and_resumes_them() {
         )
         .await;
     assert_eq!(posted.status, 202, "{}", posted.text());
-    assert_eq!(posted.json()["processed_record_count"], 70);
+    assert_eq!(posted.json()["processed_record_count"], 10);
+    assert_eq!(
+        stats(&server).await["data_counts"]["processed_record_count"],
+        70
+    );
     server.terminate();
 }
 

@@ -191,6 +191,11 @@ impl TestServer {
 
     /// Starts with a config adjusted by `configure` (the defaults with security off, a temporary
     /// data path).
+    /// Security on (as [`TestServer::start_secured`]) with a changed config.
+    pub async fn start_with_security(configure: impl FnOnce(&mut Config)) -> TestServer {
+        TestServer::start_full(configure, None).await
+    }
+
     pub async fn start_with(configure: impl FnOnce(&mut Config)) -> TestServer {
         TestServer::start_full(
             |config| {
@@ -222,13 +227,17 @@ impl TestServer {
             Config::parse_from(["auspex", "--listen", "127.0.0.1:0", "--data", &data_arg]);
         configure(&mut config);
         let store = Store::temporary().expect("temporary store");
-        let security = Security::new(store.clone(), config.security.enabled).expect("security");
+        let security = Security::new(store.clone(), config.security.enabled)
+            .expect("security")
+            .with_login_throttle(config.security.login);
         if config.security.enabled {
             security
                 .bootstrap(Some(ELASTIC_PASSWORD))
                 .expect("the elastic user");
         }
-        let jobs = JobManager::start(store).await.expect("job manager starts");
+        let jobs = JobManager::start_with(store, config.max_empty_buckets)
+            .await
+            .expect("job manager starts");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("bound address");
         let scheme = if tls.is_some() { "https" } else { "http" };
@@ -369,11 +378,30 @@ impl BinaryServer {
 
     /// As [`BinaryServer::spawn`]; `secured` = `Some(password)` turns security on.
     pub fn spawn_with(
-        mut command: Command,
+        command: Command,
         data: TempDir,
         secured: Option<Option<&str>>,
         stderr: Stdio,
     ) -> BinaryServer {
+        match BinaryServer::try_spawn_with(command, data, secured, stderr) {
+            Ok(server) => server,
+            Err((status, _)) => panic!("auspex exited ({status}) before printing its address"),
+        }
+    }
+
+    /// As [`BinaryServer::start_on`], for a start that may fail: the exit status and the data
+    /// path back when the binary exits before printing its address.
+    pub fn try_start_on(data: TempDir) -> Result<BinaryServer, (ExitStatus, TempDir)> {
+        let command = Command::new(env!("CARGO_BIN_EXE_auspex"));
+        BinaryServer::try_spawn_with(command, data, None, Stdio::inherit())
+    }
+
+    fn try_spawn_with(
+        mut command: Command,
+        data: TempDir,
+        secured: Option<Option<&str>>,
+        stderr: Stdio,
+    ) -> Result<BinaryServer, (ExitStatus, TempDir)> {
         command.env_remove("AUSPEX_PASSWORD");
         match secured {
             None => {
@@ -412,6 +440,11 @@ impl BinaryServer {
                 panic!("auspex printed no address line within {TIMEOUT:?}");
             }
         };
+        if line.is_empty() {
+            // stdout closed without a line: the binary exited (a startup failure).
+            let status = child.wait().expect("wait on child");
+            return Err((status, data));
+        }
         let base_url = line
             .trim()
             .strip_prefix("listening on ")
@@ -420,11 +453,11 @@ impl BinaryServer {
                 panic!("unexpected first stdout line: {line:?}")
             })
             .to_string();
-        BinaryServer {
+        Ok(BinaryServer {
             client: Client::new(base_url),
             child,
             data: Some(data),
-        }
+        })
     }
 
     /// Sends SIGTERM and waits for the exit; hands back the data path (for a restart).
