@@ -9,7 +9,7 @@
 //! raw score chosen so that a correctly calibrated model rarely crosses the ES severity bands by
 //! chance (see `KNOTS`). History: what keeps happening is not anomalous. A score is lowered by a
 //! factor `e^(-n / REPEAT_SCALE)`, where `n` is how many series-buckets of this job's recent
-//! history (forgotten over weeks of time) were at least as anomalous. The rule needs no tail fit
+//! history (forgotten over weeks of time) were at least as anomalous, per series of the job. The rule needs no tail fit
 //! and no trusted part of the histogram: the first of its kind keeps its calibrated score, and
 //! every repeat costs the same factor whatever the series' noise or the job's bucket span. Only
 //! finalized buckets feed the history. Measurements: `docs/model-experiments.md`.
@@ -160,28 +160,41 @@ impl ScoreNormalizer {
         self.total *= decay.per_bucket;
     }
 
-    /// How the next bucket's raw scores are scored, given this history.
+    /// How the next bucket's raw scores are scored, given this history, for a job of one series.
     pub fn normalization(&self) -> Normalization {
-        // tail[i]: history at or above bin i.
+        self.normalization_per_series(1)
+    }
+
+    /// How the next bucket's raw scores are scored, given this history of `series` series: a
+    /// repeat is what one series keeps doing, so the comparable history is counted per series.
+    /// Three airlines spiking once each are three first spikes, not one spike and two repeats.
+    pub fn normalization_per_series(&self, series: usize) -> Normalization {
+        let share = 1.0 / series.max(1) as f64;
+        // tail[i]: history at or above bin i, per series.
         let mut tail = vec![0.0; self.counts.len() + 1];
         for i in (0..self.counts.len()).rev() {
-            tail[i] = tail[i + 1] + self.counts[i];
+            tail[i] = tail[i + 1] + self.counts[i] * share;
         }
-        Normalization { tail }
+        Normalization { tail, share }
     }
 }
 
 /// How to turn one bucket's raw scores into scores, given the job's history.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Normalization {
-    /// History at or above each bin (empty: no history).
+    /// History at or above each bin, per series (empty: no history).
     tail: Vec<f64>,
+    /// What one series-bucket weighs in `tail`.
+    share: f64,
 }
 
 impl Normalization {
     /// No history: scores are the calibrated ones.
     pub fn identity() -> Normalization {
-        Normalization { tail: Vec::new() }
+        Normalization {
+            tail: Vec::new(),
+            share: 1.0,
+        }
     }
 
     /// How many earlier series-buckets were comparably anomalous (non-increasing in `raw`).
@@ -200,7 +213,7 @@ impl Normalization {
     /// it was given unless the rest of the history moved, so renormalizing moves only what the
     /// history moved.
     pub fn score_in_hindsight(&self, probability: f64) -> f64 {
-        self.score_with_repeats(probability, 1.0)
+        self.score_with_repeats(probability, self.share)
     }
 
     /// The score with `own` of the comparable history discounted as the result itself.
@@ -287,6 +300,25 @@ mod tests {
         // Still monotone.
         assert!(n.score(1e-30) > n.score(1e-10));
         assert!(n.score(1e-10) > n.score(1e-5));
+    }
+
+    #[test]
+    fn repeats_are_counted_per_series() {
+        // Two earlier spikes as large in a job of five series: each series spiked at most once.
+        let mut normalizer = ScoreNormalizer::new();
+        normalizer.observe(12.0);
+        normalizer.observe(12.0);
+        let one_series = normalizer.normalization().score(1e-12);
+        let five_series = normalizer.normalization_per_series(5).score(1e-12);
+        assert!(one_series < 0.5 * calibrated_score(12.0), "{one_series}");
+        assert!(five_series > 0.8 * calibrated_score(12.0), "{five_series}");
+        // In hindsight, a spike is not its own repeat whatever the number of series.
+        let mut alone = ScoreNormalizer::new();
+        alone.observe(12.0);
+        assert_eq!(
+            alone.normalization_per_series(5).score_in_hindsight(1e-12),
+            calibrated_score(12.0)
+        );
     }
 
     #[test]
