@@ -3,6 +3,10 @@
 //! scores as JSON for `score.py rows FILE`. Usage (harness-less bench target):
 //! `cargo bench --bench nab_offline -- ../shared/nab /tmp/rows.json`, then
 //! `python3 ../shared/nab/score.py rows /tmp/rows.json`.
+//!
+//! With `NAB_PROBABILITIES=FILE` it also writes, per file, every row's value and its bucket's
+//! smallest probability (the `bucket_time` influencer's) and the model's 95% bounds (model plot),
+//! for studying the scores.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -27,6 +31,15 @@ fn best_score(result: &auspex::model::BucketResult) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// The bucket's smallest probability over all its series (1 when nothing was scored).
+fn smallest_probability(result: &auspex::model::BucketResult) -> f64 {
+    result
+        .bucket_influencers
+        .iter()
+        .find(|b| b.influencer_field_name == "bucket_time")
+        .map_or(1.0, |b| b.probability)
+}
+
 fn main() {
     // `cargo bench` passes `--bench` (and criterion filters) to every bench target: skip flags.
     let args: Vec<String> = std::env::args()
@@ -47,6 +60,8 @@ fn main() {
     .expect("labels json");
     let mut json = String::from("{");
     let mut first = true;
+    let probability_path = std::env::var("NAB_PROBABILITIES").ok();
+    let mut probabilities = serde_json::Map::new();
     for name in windows.keys() {
         if only.as_ref().is_some_and(|o| !name.contains(o.as_str())) {
             continue;
@@ -78,8 +93,13 @@ fn main() {
         }))
         .expect("config");
         let mut detector = AnomalyDetector::new(&config, &config.analysis_fields());
+        if probability_path.is_some() {
+            detector.set_model_plot(Some(auspex::model::model_plot::ModelPlotSpec::default()));
+        }
+        let mut bucket_bounds: BTreeMap<i64, (f64, f64, f64)> = BTreeMap::new();
         let span_ms = span * 1000;
         let mut bucket_scores: BTreeMap<i64, f64> = BTreeMap::new();
+        let mut bucket_probabilities: BTreeMap<i64, f64> = BTreeMap::new();
         let mut next_final = (times[0] * 1000).div_euclid(span_ms) * span_ms;
         let started = std::time::Instant::now();
         let debug = std::env::var("NAB_DEBUG").is_ok_and(|d| name.contains(d.as_str()));
@@ -100,12 +120,17 @@ fn main() {
                     }
                 }
                 bucket_scores.insert(next_final, best_score(&result));
+                bucket_probabilities.insert(next_final, smallest_probability(&result));
+                if let Some(bounds) = result.model_plot.first().and_then(|r| r.bounds) {
+                    bucket_bounds.insert(next_final, bounds);
+                }
                 next_final += span_ms;
             }
             detector.add_record(bucket, &[Some(FieldValue::Num(*v))]);
         }
         let result = detector.finalize_bucket(next_final);
         bucket_scores.insert(next_final, best_score(&result));
+        bucket_probabilities.insert(next_final, smallest_probability(&result));
         let scores: Vec<f64> = times
             .iter()
             .map(|t| {
@@ -119,6 +144,28 @@ fn main() {
             scores.iter().copied().fold(0.0, f64::max),
             started.elapsed()
         );
+        if probability_path.is_some() {
+            let row_probabilities: Vec<f64> = times
+                .iter()
+                .map(|t| {
+                    let b = (t * 1000).div_euclid(span_ms) * span_ms;
+                    bucket_probabilities.get(&b).copied().unwrap_or(1.0)
+                })
+                .collect();
+            let bounds: Vec<Option<(f64, f64, f64)>> = times
+                .iter()
+                .map(|t| {
+                    bucket_bounds
+                        .get(&((t * 1000).div_euclid(span_ms) * span_ms))
+                        .copied()
+                })
+                .collect();
+            probabilities.insert(
+                name.clone(),
+                serde_json::json!({"values": values, "probabilities": row_probabilities,
+                    "bounds": bounds}),
+            );
+        }
         if !first {
             json.push(',');
         }
@@ -133,4 +180,8 @@ fn main() {
     }
     json.push('}');
     std::fs::write(&out, json).expect("write rows");
+    if let Some(path) = probability_path {
+        let text = serde_json::Value::Object(probabilities).to_string();
+        std::fs::write(path, text).expect("write probabilities");
+    }
 }

@@ -14,6 +14,30 @@
 //! Determinism: the same calls in the same order give bit-identical results and state (no wall
 //! clock, no unseeded randomness, no iteration over hash maps when producing output). Replay after a
 //! restart depends on this.
+//!
+//! | file | owns |
+//! |------|------|
+//! | `detector/` | [`AnomalyDetector`]: bucket lifecycle, the job's normalizer, results; the model's behaviour tests |
+//! | `detector_model/` | one detector: records to series, function semantics, records (population ones too) |
+//! | `config.rs`, `function.rs` | `analysis_config` as Elasticsearch names it; the detector functions |
+//! | `accumulator.rs`, `input.rs`, `distinct.rs`, `geo.rs` | what records add up to in an open bucket |
+//! | `series_table.rs` | the series of one detector |
+//! | `series/` | the series model ([`series::SeriesModel`]); `periods.rs` manages found periods |
+//! | `predictor.rs`, `profile.rs` | one-step predictors (levels, trend, seasonal profiles) and a profile's storage |
+//! | `noise.rs` | the time-of-day widening of a series' spread |
+//! | `period/` | periods found in the data |
+//! | `distribution.rs`, `interval.rs` | tail probabilities; predictive intervals |
+//! | `population/` | population analysis and `rare`, `freq_rare`, `time_of_*`, `lat_long` |
+//! | `mixture.rs`, `rare.rs` | clusters over a line, circle or sphere; rarity of categories |
+//! | `score.rs`, `misfits.rs`, `renormalize.rs` | scores and the job's score history; what leaves it; renormalization |
+//! | `influence/` | influencers and their scores |
+//! | `result.rs`, `causes.rs` | result documents |
+//! | `rules/` | custom rules |
+//! | `model_plot/`, `forecast/` | model plot rows; forecasts |
+//! | `memory.rs` | `model_memory_limit` |
+//! | `categorize/` | categorization (`mlcategory`) |
+//!
+//! What was measured on the model, kept and rejected: `docs/model-experiments.md`.
 
 mod accumulator;
 pub mod categorize;

@@ -8,13 +8,11 @@
 //! residuals seen in it; where that mean is above 1, the slot's residuals have regularly been
 //! larger than the recent error claimed, and the spread is widened by that factor.
 //!
-//! Only widened, never narrowed: narrowing quiet hours by the same measure cost 2.8-3.7 NAB points
-//! (a quiet hour's occasional burst is normal in real series far more often than a narrowed
-//! spread allows). Only on buckets shorter than a slot, so every slot sees each day's data. The
-//! series model starts the slots afresh when a longer cycle takes over: a first weekend misfit by
-//! the daily profile is not noise of the hours it fell in (it cost the broken-weekly scenario 28
-//! points). On NAB's development split this took the standard score from 65.57 to 68.44 and
-//! reward-low-FP from 44.93 to 53.92.
+//! Only widened, never narrowed: a quiet hour's occasional burst is normal in real series far
+//! more often than a narrowed spread allows. Only on buckets shorter than a slot, so every slot
+//! sees each day's data. The series model starts the slots afresh when a longer cycle takes
+//! over: a first weekend misfit by the daily profile is not noise of the hours it fell in.
+//! Measurements: `docs/model-experiments.md`.
 //!
 //! Stored as twelve `u16` fixed-point values (24 bytes): the model of every series carries one.
 

@@ -32,8 +32,13 @@ const OUTLIER_SIGMAS: f64 = 4.0;
 /// This many outliers in a row on the same side are a level shift, not a spike.
 const SHIFT_RUN: i8 = 3;
 /// After a level shift the error is at least (shift / SHIFT_SPREAD)^2, so the series is not
-/// flagged again at full strength every time it moves between levels it has already visited.
+/// flagged again at full strength every time it moves between levels it has already visited...
 const SHIFT_SPREAD: f64 = 3.0;
+/// ...but at most this many times what it was: three buckets say the level moved, not that the
+/// noise grew with the size of the move. Unbounded, one three-hour burst of a hundred times the
+/// level left a spread of the burst's size for hundreds of buckets, and the series' next
+/// anomalies went unseen.
+const SHIFT_WIDENING_LIMIT: f64 = 4.0;
 /// After this many cycles a profile's per-slot counts are freed even if some slot (one the
 /// series never had data in) is still early in its learning.
 const COUNT_CYCLES: i64 = SLOT_MEMORY_CYCLES as i64 + 2;
@@ -282,7 +287,8 @@ impl Predictor {
             self.level += shift;
             // The slope learnt before the move says nothing about what follows it.
             self.slope = 0.0;
-            self.error = self.error.max(spread * spread);
+            let widest = SHIFT_WIDENING_LIMIT * variance;
+            self.error = self.error.max((spread * spread).min(widest));
             self.outlier_run = 0;
             self.run_residuals = 0.0;
             return true;

@@ -7,21 +7,12 @@
 //!
 //! Raw score: `-log10(p)`, 0..308. Calibrated score: a fixed monotone piecewise-linear map of the
 //! raw score chosen so that a correctly calibrated model rarely crosses the ES severity bands by
-//! chance (see `KNOTS`). History adjustment: if this job has produced small probabilities *more
-//! often than they claim* (`P(p <= 10^-x)` should be `10^-x`), the excess, in decades, is
-//! subtracted from raw scores above the best-supported part of the histogram (proportionally
-//! below it), so a noisy, heavy-tailed job is not a wall of critical anomalies while a well-behaved
-//! one keeps its calibrated scores. Only finalized buckets feed the history.
-//!
-//! The history counts buckets, not events: collapsing a series' run of consecutive surprising
-//! buckets to its peak (so a six-hour holiday is one anomaly, not twelve) found two more NAB
-//! windows but doubled the false positives of noisy jobs, NAB -3.4 to -6.2 for runs above raw
-//! 1.5 to 5. Counting events for the repeats alone (the excess still counting buckets): NAB
-//! 68.6-68.9 with 1-5 repeats to halve, too little for a second histogram and per-series state.
-//! Nor is the excess extrapolated from the slope of the history's tail (a line through the log
-//! frequency of raw scores above 1.5-2.5, so a heavy tail is compressed in proportion): NAB
-//! 57.8-63.8. Real anomalies sit on the tail of a noisy job's history, and a fitted slope bends
-//! with them.
+//! chance (see `KNOTS`). History: what keeps happening is not anomalous. A score is lowered by a
+//! factor `e^(-n / REPEAT_SCALE)`, where `n` is how many series-buckets of this job's recent
+//! history (forgotten over weeks of time) were at least as anomalous, per series of the job. The rule needs no tail fit
+//! and no trusted part of the histogram: the first of its kind keeps its calibrated score, and
+//! every repeat costs the same factor whatever the series' noise or the job's bucket span. Only
+//! finalized buckets feed the history. Measurements: `docs/model-experiments.md`.
 
 use serde::{Deserialize, Serialize};
 
@@ -74,36 +65,17 @@ const BIN_WIDTH: f64 = 0.25;
 const FINE_LIMIT: f64 = 40.0;
 const COARSE_WIDTH: f64 = 4.0;
 const BINS: usize = 160 + 68;
-/// The history's excess is taken out in full up to this multiple of the best-supported raw score
-/// (or the history's largest, if lower), then fades (see `Normalization::adjusted_raw`). Below
-/// 2 NAB loses points (1.5: -0.35; 1.25 lost 1.9 more) as a noisy job's rarer usual deviations go
-/// undiscounted; above it nothing changes (3.0). 1.5 was kept while a first weekend's misfits
-/// stayed in the history (a dip as deep as its worst scored 9 at 2.0); they are taken back now
-/// (`model::misfits`).
-const EXCESS_REACH: f64 = 2.0;
-/// Decades beyond the reach over which the excess correction fades by a factor `e`.
-const EXCESS_FADE: f64 = 1.0;
-/// The history forgets over this stretch of time (by a factor `e`), whatever the bucket span.
-/// What makes a job's probabilities over-confident (a season the model has not learnt, a noisy
-/// deployment, a change of traffic) comes and goes in calendar time, like Elasticsearch's
-/// renormalization window: counted in buckets (10,000 before), an hourly job remembered a noisy
-/// episode for fourteen months and kept discounting every later anomaly by it. NAB 68.4 -> 70.9
-/// (both halves up); 4-9 weeks all score 70.4-70.9, two weeks 69.0, four months 68.9.
+/// The history forgets over this stretch of time (by a factor `e`), whatever the bucket span:
+/// what makes a job's surprises ordinary (a noisy deployment, a season not yet learnt) comes and
+/// goes in calendar time, like Elasticsearch's renormalization window.
 const HISTORY_MEMORY_SECS: f64 = 42.0 * 86_400.0;
-/// ...but over at least this many buckets, so a job with long buckets still gathers the
-/// history a tail needs (`MIN_TOTAL`, `MIN_TAIL`).
+/// ...but over at least this many buckets, so a job with long buckets still has a history.
 const MIN_HISTORY_MEMORY_BUCKETS: f64 = 1_000.0;
-/// A tail of the histogram is trusted once it holds this many observations (NAB: 5 -0.1, 15
-/// -2.5; with the older bucket-counted memory 20 -4.5, 40 -7.5: the excess must come from the top
-/// of the history)...
-const MIN_TAIL: f64 = 10.0;
-/// ...and the histogram this many in all.
-const MIN_TOTAL: f64 = 200.0;
 /// Earlier series-buckets at least this fraction of a raw score count as comparable anomalies.
 const COMPARABLE: f64 = 1.0;
-/// With this many comparable anomalies in the history, a score is halved: what keeps happening
-/// is less anomalous each time, so a spiky series does not flood the top scores.
-const REPEATS_TO_HALVE: f64 = 3.0;
+/// Each comparable anomaly in the history lowers a score by a factor `e^(-1 / REPEAT_SCALE)`:
+/// three of them take it to a fifth.
+const REPEAT_SCALE: f64 = 2.0;
 
 fn bin_of(raw: f64) -> usize {
     let raw = raw.max(0.0);
@@ -113,15 +85,6 @@ fn bin_of(raw: f64) -> usize {
         FINE_LIMIT / BIN_WIDTH + (raw - FINE_LIMIT) / COARSE_WIDTH
     };
     (bin as usize).min(BINS - 1)
-}
-
-fn bin_edge(bin: usize) -> f64 {
-    let fine = (FINE_LIMIT / BIN_WIDTH) as usize;
-    if bin <= fine {
-        bin as f64 * BIN_WIDTH
-    } else {
-        FINE_LIMIT + (bin - fine) as f64 * COARSE_WIDTH
-    }
 }
 
 /// How much of the score history a finalized bucket leaves: the job's clock, set by its bucket
@@ -197,88 +160,41 @@ impl ScoreNormalizer {
         self.total *= decay.per_bucket;
     }
 
-    /// The adjustment to apply to the next bucket's raw scores.
+    /// How the next bucket's raw scores are scored, given this history, for a job of one series.
     pub fn normalization(&self) -> Normalization {
-        let mut excess: f64 = 0.0;
-        let mut pivot: f64 = 0.0;
-        // tail[i]: history at or above bin i.
+        self.normalization_per_series(1)
+    }
+
+    /// How the next bucket's raw scores are scored, given this history of `series` series: a
+    /// repeat is what one series keeps doing, so the comparable history is counted per series.
+    /// Three airlines spiking once each are three first spikes, not one spike and two repeats.
+    pub fn normalization_per_series(&self, series: usize) -> Normalization {
+        let share = 1.0 / series.max(1) as f64;
+        // tail[i]: history at or above bin i, per series.
         let mut tail = vec![0.0; self.counts.len() + 1];
         for i in (0..self.counts.len()).rev() {
-            tail[i] = tail[i + 1] + self.counts[i];
+            tail[i] = tail[i + 1] + self.counts[i] * share;
         }
-        if self.total >= MIN_TOTAL {
-            for i in (1..self.counts.len()).rev() {
-                if tail[i] < MIN_TAIL {
-                    continue;
-                }
-                let edge = bin_edge(i);
-                if pivot == 0.0 {
-                    pivot = edge;
-                }
-                excess = excess.max(edge + (tail[i] / self.total).log10());
-            }
-        }
-        // The upper edge of the largest raw score the history holds (a decayed half count or
-        // more): beyond it the history has never shown anything comparable.
-        let top = (0..self.counts.len())
-            .rev()
-            .find(|&i| self.counts[i] >= 0.5)
-            .map_or(0.0, |i| bin_edge(i + 1));
-        Normalization {
-            excess: excess.clamp(0.0, pivot),
-            pivot,
-            top,
-            tail,
-        }
+        Normalization { tail, share }
     }
 }
 
 /// How to turn one bucket's raw scores into scores, given the job's history.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Normalization {
-    /// Decades by which this job's history is more anomalous than its probabilities claim.
-    excess: f64,
-    /// The largest raw score the history supports with enough observations.
-    pivot: f64,
-    /// The largest raw score the history has shown (upper edge of its bin).
-    top: f64,
-    /// History at or above each bin (empty: no history).
+    /// History at or above each bin, per series (empty: no history).
     tail: Vec<f64>,
+    /// What one series-bucket weighs in `tail`.
+    share: f64,
 }
 
 impl Normalization {
     /// No history: scores are the calibrated ones.
     pub fn identity() -> Normalization {
         Normalization {
-            excess: 0.0,
-            pivot: 0.0,
-            top: 0.0,
             tail: Vec::new(),
+            share: 1.0,
         }
-    }
-
-    /// The raw score with the history's excess taken out; monotone and never negative.
-    ///
-    /// The excess is measured where the history has support (up to `pivot`): taken out
-    /// proportionally below the pivot and in full up to the reach: `EXCESS_REACH` times the pivot,
-    /// or the largest raw score the history holds if that is lower. Beyond the reach the history
-    /// has never shown anything comparable, so its excess says nothing about such a score and the
-    /// correction fades by `e` every `EXCESS_FADE` decades: a noisy job's usual deviations stay
-    /// discounted, while the largest it has ever shown keeps most of its score. Monotone: the
-    /// correction only shrinks as the raw score grows.
-    pub fn adjusted_raw(&self, raw: f64) -> f64 {
-        if self.excess <= 0.0 || self.pivot <= 0.0 {
-            return raw;
-        }
-        let reach = (EXCESS_REACH * self.pivot).min(self.top).max(self.pivot);
-        let fraction = if raw <= self.pivot {
-            raw / self.pivot
-        } else if raw <= reach {
-            1.0
-        } else {
-            (-(raw - reach) / EXCESS_FADE).exp()
-        };
-        raw - self.excess * fraction
     }
 
     /// How many earlier series-buckets were comparably anomalous (non-increasing in `raw`).
@@ -297,14 +213,14 @@ impl Normalization {
     /// it was given unless the rest of the history moved, so renormalizing moves only what the
     /// history moved.
     pub fn score_in_hindsight(&self, probability: f64) -> f64 {
-        self.score_with_repeats(probability, 1.0)
+        self.score_with_repeats(probability, self.share)
     }
 
     /// The score with `own` of the comparable history discounted as the result itself.
     fn score_with_repeats(&self, probability: f64, own: f64) -> f64 {
         let raw = raw_score(probability);
         let repeats = (self.comparable(raw) - own).max(0.0);
-        calibrated_score(self.adjusted_raw(raw)) / (1.0 + repeats / REPEATS_TO_HALVE)
+        calibrated_score(raw) * (-repeats / REPEAT_SCALE).exp()
     }
 }
 
@@ -345,39 +261,29 @@ mod tests {
             normalizer.observe(raw_score(rng.uniform()));
         }
         let n = normalizer.normalization();
-        assert!(n.excess < 0.4, "{n:?}");
         assert!(n.score(1e-20) > 0.95 * calibrated_score(20.0));
+        assert!(n.score(1e-12) > 0.95 * calibrated_score(12.0));
     }
 
     #[test]
-    fn the_excess_correction_fades_beyond_the_largest_score_in_the_history() {
-        let mut rng = TestRng::new(8);
+    fn every_comparable_anomaly_in_the_history_costs_the_same_factor() {
         let mut normalizer = ScoreNormalizer::new();
-        // 500 buckets of calibrated noise plus one episode of 16 large deviations (raw 5..10), as
-        // a series shows while its weekly cycle is still unknown.
-        for _ in 0..500 {
-            normalizer.observe(raw_score(rng.uniform()));
+        let first = normalizer.normalization().score(1e-12);
+        assert_eq!(first, calibrated_score(12.0));
+        let mut last = first;
+        for _ in 0..4 {
+            normalizer.observe(12.0);
+            let next = normalizer.normalization().score(1e-12);
+            assert!((next / last - (-1.0 / REPEAT_SCALE).exp()).abs() < 1e-9);
+            last = next;
         }
-        for i in 0..16 {
-            normalizer.observe(5.0 + 5.0 * f64::from(i) / 15.0);
-        }
-        let n = normalizer.normalization();
-        assert!(n.excess > 3.0, "{n:?}");
-        // Inside the history the job's deviations are discounted in full...
-        assert!(n.adjusted_raw(8.0) < 8.0 - 0.99 * n.excess);
-        // ...while one well beyond anything it has shown keeps most of its score.
-        let beyond = n.top + 2.0;
-        assert!(n.adjusted_raw(beyond) > beyond - 0.15 * n.excess, "{n:?}");
-        assert!(n.score(10f64.powf(-beyond)) > 2.0 * n.score(1e-8));
-        // Monotone throughout.
-        let mut last = 0.0;
-        let mut raw = 0.0;
-        while raw < 60.0 {
-            let adjusted = n.adjusted_raw(raw);
-            assert!(adjusted >= last, "{raw}: {adjusted} < {last}");
-            last = adjusted;
-            raw += 0.01;
-        }
+        // Smaller deviations are not comparable; one beyond anything seen keeps its score.
+        normalizer.observe(5.0);
+        assert_eq!(normalizer.normalization().score(1e-12), last);
+        assert_eq!(
+            normalizer.normalization().score(1e-30),
+            calibrated_score(30.0)
+        );
     }
 
     #[test]
@@ -385,16 +291,34 @@ mod tests {
         let mut rng = TestRng::new(6);
         let mut normalizer = ScoreNormalizer::new();
         for _ in 0..10_000 {
-            // Heavy tails: p is the square of a uniform, so small p is far too common.
+            // Heavy tails: p is a power of a uniform, so small p is far too common.
             let u = rng.uniform();
             normalizer.observe(raw_score(u * u * u * u));
         }
         let n = normalizer.normalization();
-        assert!(n.excess > 1.0, "{n:?}");
-        assert!(n.score(1e-6) < calibrated_score(6.0));
+        assert!(n.score(1e-6) < 0.01 * calibrated_score(6.0));
         // Still monotone.
         assert!(n.score(1e-30) > n.score(1e-10));
         assert!(n.score(1e-10) > n.score(1e-5));
+    }
+
+    #[test]
+    fn repeats_are_counted_per_series() {
+        // Two earlier spikes as large in a job of five series: each series spiked at most once.
+        let mut normalizer = ScoreNormalizer::new();
+        normalizer.observe(12.0);
+        normalizer.observe(12.0);
+        let one_series = normalizer.normalization().score(1e-12);
+        let five_series = normalizer.normalization_per_series(5).score(1e-12);
+        assert!(one_series < 0.5 * calibrated_score(12.0), "{one_series}");
+        assert!(five_series > 0.8 * calibrated_score(12.0), "{five_series}");
+        // In hindsight, a spike is not its own repeat whatever the number of series.
+        let mut alone = ScoreNormalizer::new();
+        alone.observe(12.0);
+        assert_eq!(
+            alone.normalization_per_series(5).score_in_hindsight(1e-12),
+            calibrated_score(12.0)
+        );
     }
 
     #[test]
@@ -457,14 +381,13 @@ mod tests {
         );
         assert!((hourly.total - left).abs() < 1.0, "{}", hourly.total);
         let (a, b) = (five_minutes.normalization(), hourly.normalization());
-        assert_eq!((a.excess, a.pivot, a.top), (b.excess, b.pivot, b.top));
-        assert!(b.excess > 9.0);
-        assert!((a.score(1e-10) - b.score(1e-10)).abs() < 1e-3);
+        assert!(b.score(1e-10) < 1e-3 * calibrated_score(10.0));
+        assert!((a.score(1e-10) - b.score(1e-10)).abs() < 1e-9);
         assert!(aged(86_400, 42).total > 950.0);
         for span in [300, 3_600] {
             let n = aged(span, 365).normalization();
-            assert_eq!((n.excess, n.pivot), (0.0, 0.0));
-            assert_eq!(n.score(1e-12), Normalization::identity().score(1e-12));
+            let identity = Normalization::identity().score(1e-12);
+            assert!(n.score(1e-12) > 0.999 * identity, "{span}");
         }
     }
 }

@@ -170,6 +170,50 @@ fn count_run(function: &str, rate: f64, last: u64, seed: u64) -> BucketResult {
     detector.finalize_bucket(start)
 }
 
+/// A brute-force attack on one of many hosts (`high_count` partitioned by host): a few failed
+/// logins per host and bucket for two weeks, spiky ones included, then one host gets 60 in a
+/// bucket. Whatever the score history does, that bucket is the job's top bucket.
+#[test]
+fn a_brute_force_burst_on_one_host_is_the_top_bucket() {
+    let cfg = config(json!({
+        "bucket_span": "5m",
+        "detectors": [{"function": "high_count", "partition_field_name": "host"}],
+        "influencers": ["host"]
+    }));
+    for seed in 40..43 {
+        let mut detector = new_detector(&cfg);
+        let mut rng = TestRng::new(seed);
+        let hosts: Vec<String> = (0..20).map(|h| format!("web-{h}")).collect();
+        let attack = 14 * 288;
+        let mut best = (f64::MIN, 0);
+        for b in 0..attack + 288 {
+            let start = b * SPAN;
+            for (h, host) in hosts.iter().enumerate() {
+                // Ordinary noise: mostly 0-4 failures, now and then a user retrying a dozen times.
+                let mut failures = rng.poisson(1.5);
+                if rng.uniform() < 0.002 {
+                    failures += 12;
+                }
+                if b == attack && h == 7 {
+                    failures += 60;
+                }
+                for _ in 0..failures {
+                    detector.add_record(start, &record(&cfg, &[("host", text(host))]));
+                }
+            }
+            let result = detector.finalize_bucket(start);
+            if b >= 288 && result.anomaly_score > best.0 {
+                best = (result.anomaly_score, b);
+            }
+            if b == attack {
+                let top = &result.records[0];
+                assert_eq!(top.partition_field_value.as_deref(), Some("web-7"));
+            }
+        }
+        assert_eq!(best.1, attack, "seed {seed}: top bucket {best:?}");
+    }
+}
+
 #[test]
 fn count_burst_drop_and_sides() {
     for seed in 30..33 {

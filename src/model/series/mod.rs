@@ -6,54 +6,9 @@
 //! the bucket's time, asks for a probability, then lets it learn. Prediction comes from
 //! `predictor` (competing level and seasonal predictors), tail maths from `distribution`, the
 //! time-of-day widening of the spread from `noise`; periods other than the fixed ones are found by
-//! `period` and managed in `series_periods`.
+//! `period` and managed in `series::periods`.
 //!
-//! Measured and left out (NAB standard on the development split against 68.44, what was here
-//! before the score history forgot in time and found periods were kept exact (71.90 now); the
-//! synthetic scenarios of `tests/it/scenarios.rs`):
-//! - A heavier residual tail (Student-t degrees of freedom capped at 10): NAB +0.2, but the
-//!   calibrated scores assume this tail: a 10 sd spike scored 6-11 instead of 43-87 (six seeds).
-//! - A separate spread above and below the prediction (skewed residuals): NAB -2.5 to -3.3.
-//! - A floor on probabilities from the series' own record of large deviations (how often it
-//!   went beyond 4, 8, 16, 32 sd): NAB -8 to -25. Real anomalies resemble earlier deviations of
-//!   their series far more often than the idea assumes.
-//! - Moving a profile a slot in time when reading it a slot early or late predicts at half the
-//!   error (time-shift detection): NAB -6 to -8. Read as learnt, the previous slot (refreshed a
-//!   bucket ago) wins by persistence alone; read as it was a cycle ago, the test still moved
-//!   clean daily patterns and missed the hourly job that moved in `cpu_utilization`.
-//! - An hourly competitor on 5-minute buckets: NAB -3.4 (it wins quiet stretches, then
-//!   mispredicts the daily edges). Seasonal predictors that do not jump at level shifts, or only
-//!   after an hour of outliers: NAB -2.6 / -5.7.
-//! - A third, slower multi-bucket view (a 12-bucket mean of standardized residuals): NAB -12.9;
-//!   long stretches of moderate deviation are everyday in real series.
-//! - A third view on the density of surprises (how many of the last 16 or 32 buckets were beyond
-//!   3-5 sd, against the series' long-run rate): NAB -1.5 to -1.9. It did not find the dense
-//!   spikes of `art_load_balancer_spikes` (the history's excess swallows its evidence) and added
-//!   false positives wherever surprises cluster.
-//! - The daily noise (`noise`) as a median of absolute residuals instead of a mean of squares:
-//!   NAB -3. What needs widening is the hour in which bursts regularly happen, not only the hour
-//!   in which most buckets are noisier. Slots of one hour instead of two: no better.
-//! - Retuning after `noise` landed: the constants sit on a noisy plateau, not on a slope. Single
-//!   steps of the outlier cut (`predictor`: 3.25 to 5 sd), error memory (120 to 255 buckets),
-//!   shift spread, multi-bucket rate and clamp, history decay, repeats to halve and tail size
-//!   move NAB between 63.7 and 69.4, a seasonal level memory capped at 24 or 48 buckets to
-//!   65.3-65.5. The one pair above 70 (3.5 sd with 150 buckets: 71.3) has neighbours at
-//!   67.6-68.9, so it is luck on this split, not a better model.
-//! - Undoing a level shift when the series returns to the level it left (a burst of three high
-//!   buckets, then back): NAB -1.8. `art_load_balancer_spikes` then scores every spike of its
-//!   dense stretch at p < 1e-80, but the normalizer's repeats (`score`) rightly silence spikes
-//!   the series has shown dozens of times; only their density is new there.
-//! - Widening the multi-bucket view's null spread for autocorrelated residuals (the EW mean of
-//!   an AR(1) series): NAB -8.6. Runs of correlated misfits are how most real anomalies show.
-//! - Volatility clustering (GARCH-like): the single-bucket spread widened after a surprise, by a
-//!   fast mean of the excess squared residual. NAB 64.3-69.6 over its rate, gain and clamp
-//!   (69.5-70.3 with outlier cuts of 3.5-4 sd, whose neighbours without it score 68.4-69.4):
-//!   noise, not a gain. Most follow-on false positives rise after a weak first bucket, which a
-//!   widened spread does not touch.
-//! - A change-in-variance view (a 12-bucket mean of squared standardized residuals against the
-//!   series' long-run mean, chi-square tail): NAB 58.7-68.9. Where it fires often (`nyc_taxi`)
-//!   it fills the job's history and its excess takes the real anomalies' scores down with it;
-//!   the variance changes it was meant for (`machine_temperature`) it did not find.
+//! What was measured and left out, with the figures: `docs/model-experiments.md`.
 
 use serde::{Deserialize, Serialize};
 
@@ -161,7 +116,7 @@ pub struct AdaptiveModel {
     /// No value learnt so far was negative: predictions and intervals stay at or above 0.
     never_negative: bool,
     /// The search for other periods and the found one's bookkeeping; `None` while a seasonal
-    /// predictor explains the data and none was found (see `series_periods`).
+    /// predictor explains the data and none was found (see `periods`).
     periods: Option<Box<Periods>>,
 }
 
@@ -477,9 +432,7 @@ impl AdaptiveModel {
         // Only a period longer than any used before: a series that flips between its daily and
         // weekly profiles is not young each time, it is noisy. And over a plain level only a
         // period found in the data: a plain level's misfits could be noise as well as a fixed
-        // cycle (reporting them cost NAB 1.4 points: the misfits of a first day held later small
-        // deviations in check), while a found period was found in those very misfits (a spike
-        // every 100 buckets scored in the job's history until the period's profile took over).
+        // cycle, while a found period was found in those very misfits.
         let period = self.active().period();
         let before = i64::from(self.longest_period);
         if period <= before {
@@ -496,7 +449,6 @@ impl AdaptiveModel {
     }
 }
 
-#[path = "series_periods.rs"]
 mod periods;
 
 /// Intervals for model plot and forecasts (`model::interval` does the quantiles).
@@ -531,9 +483,7 @@ impl AdaptiveModel {
 }
 
 #[cfg(test)]
-#[path = "trend_tests.rs"]
 mod trend_tests;
 
 #[cfg(test)]
-#[path = "series_tests.rs"]
 pub(crate) mod tests;

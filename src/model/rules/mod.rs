@@ -358,5 +358,4 @@ mod tests {
 }
 
 #[cfg(test)]
-#[path = "rules_tests.rs"]
 mod behaviour_tests;

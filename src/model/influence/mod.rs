@@ -264,11 +264,11 @@ impl InfluencerScoring {
         }
     }
 
-    /// Each field's normalization for the next bucket.
-    pub fn normalizations(&self) -> Vec<Normalization> {
+    /// Each field's normalization for the next bucket, the history shared among `series`.
+    pub fn normalizations(&self, series: usize) -> Vec<Normalization> {
         self.normalizers
             .iter()
-            .map(ScoreNormalizer::normalization)
+            .map(|normalizer| normalizer.normalization_per_series(series))
             .collect()
     }
 
@@ -296,5 +296,4 @@ impl InfluencerScoring {
 }
 
 #[cfg(test)]
-#[path = "influence_tests.rs"]
 mod tests;

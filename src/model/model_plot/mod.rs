@@ -6,7 +6,7 @@
 //! Elasticsearch gives features (`model_feature`). The bounds are those the bucket was scored
 //! against: `detector` asks for the rows after scoring and before learning, so a value outside
 //! them is exactly one whose two-sided probability was below 5%. Population detectors plot as
-//! Elasticsearch's do (`population_plot`): each attribute's bounds, one row per member with its
+//! Elasticsearch's do (`population::plot`): each attribute's bounds, one row per member with its
 //! `over_field_value` and `actual`. Pure: no I/O, no state of its own (the spec is not part of the
 //! snapshot; the job sets it from its config).
 
@@ -271,5 +271,4 @@ pub fn population_feature(function: DetectorFunction, feature: Feature) -> &'sta
 }
 
 #[cfg(test)]
-#[path = "model_plot_tests.rs"]
 pub(crate) mod tests;

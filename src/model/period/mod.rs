@@ -493,5 +493,4 @@ fn snap(period: f64, uncertainty: f64, span: i64, fits: impl Fn(f64) -> bool) ->
 }
 
 #[cfg(test)]
-#[path = "period_tests.rs"]
 mod tests;

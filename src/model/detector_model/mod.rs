@@ -667,8 +667,6 @@ impl DetectorModel {
         self.spec.as_ref().map_or(&[], FunctionSpec::features)
     }
 }
-#[path = "population_record.rs"]
 mod population_record;
 
-#[path = "population_influence.rs"]
 mod population_influence;

@@ -162,5 +162,4 @@ pub fn run(detector: &AnomalyDetector, window: ForecastWindow) -> Vec<ForecastRo
 }
 
 #[cfg(test)]
-#[path = "forecast_tests.rs"]
 mod tests;

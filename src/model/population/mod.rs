@@ -485,14 +485,10 @@ fn intern<T>(
     id
 }
 
-#[path = "population_rare.rs"]
 mod rare;
 
-#[path = "population_learn.rs"]
 mod learn;
 
-#[path = "population_memory.rs"]
 mod memory;
 
-#[path = "population_plot.rs"]
 mod plot;

@@ -209,7 +209,7 @@ fn the_field_history_discounts_values_that_keep_spiking() {
         bucket
             .results(
                 &names,
-                &scoring.normalizations(),
+                &scoring.normalizations(1),
                 &Normalization::identity(),
             )
             .1[0]

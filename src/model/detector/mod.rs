@@ -217,7 +217,7 @@ impl AnomalyDetector {
     /// Called once per bucket in time order, empty buckets included.
     pub fn finalize_bucket(&mut self, bucket_start: i64) -> BucketResult {
         let open = self.open_buckets.remove(&bucket_start);
-        let normalization = self.normalizer.normalization();
+        let normalization = self.job_normalization();
         let (mut result, observations, influences) =
             self.assess(bucket_start, open.as_ref(), &normalization, false);
         if let Some(spec) = &self.model_plot {
@@ -263,15 +263,28 @@ impl AnomalyDetector {
         result.renormalization = self
             .renormalization
             .renormalization_due(|| Renormalization {
-                job: self.normalizer.normalization(),
+                job: self.job_normalization(),
                 fields: self
                     .influencer_names
                     .iter()
                     .cloned()
-                    .zip(self.influencer_scoring.normalizations())
+                    .zip(self.influencer_scoring.normalizations(self.series_count()))
                     .collect(),
             });
         result
+    }
+
+    /// The series the detectors model: what the score history is shared among (`model::score`).
+    /// A population counts its series, not its members, whose outliers are already judged
+    /// against each other.
+    fn series_count(&self) -> usize {
+        self.detectors.iter().map(|d| d.series().count()).sum()
+    }
+
+    /// How this job's next bucket is scored, given its score history.
+    fn job_normalization(&self) -> Normalization {
+        self.normalizer
+            .normalization_per_series(self.series_count())
     }
 
     /// Turns model plot on (`Some`) or off for the buckets finalized from now on.
@@ -323,7 +336,7 @@ impl AnomalyDetector {
     /// Scores the open bucket as it stands, without learning anything (`calc_interim`).
     pub fn interim_bucket(&self, bucket_start: i64) -> BucketResult {
         let open = self.open_buckets.get(&bucket_start);
-        self.assess(bucket_start, open, &self.normalizer.normalization(), true)
+        self.assess(bucket_start, open, &self.job_normalization(), true)
             .0
     }
 
@@ -455,7 +468,7 @@ impl AnomalyDetector {
         let mut anomaly_score = 0.0;
         let (field_influencers, influencer_results) = influences.results(
             &self.influencer_names,
-            &self.influencer_scoring.normalizations(),
+            &self.influencer_scoring.normalizations(self.series_count()),
             normalization,
         );
         if let Some(p) = min_probability {
@@ -482,21 +495,16 @@ impl AnomalyDetector {
 }
 
 #[cfg(test)]
-#[path = "detector_tests.rs"]
 mod tests;
 
 #[cfg(test)]
-#[path = "detector_semantics_tests.rs"]
 mod semantics_tests;
 
 #[cfg(test)]
-#[path = "function_tests.rs"]
 mod function_tests;
 
 #[cfg(test)]
-#[path = "memory_tests.rs"]
 mod memory_tests;
 
 #[cfg(test)]
-#[path = "population_tests.rs"]
 mod population_tests;

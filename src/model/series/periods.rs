@@ -48,8 +48,8 @@ impl AdaptiveModel {
     }
 
     /// Adds a predictor for `period` seconds unless a fixed one holds it (equal to or a divisor
-    /// of its period: on NAB's `cpu_utilization_asg_misconfiguration`, an hourly predictor next
-    /// to the daily profile raised false alarms and missed the anomaly) or it is the found period
+    /// of its period: a short cycle next to the daily profile fits what the profile already
+    /// holds, and chases noise) or it is the found period
     /// or a multiple of it (the search sees multiples once its window is too coarse for the period
     /// itself); replaces a different found period.
     fn adopt(&mut self, period: i64) {
