@@ -109,9 +109,27 @@ async fn the_spiking_airline_scores_high_and_the_others_low() {
     top.sort_by_key(|(_, hour)| *hour);
     let expected: Vec<(String, i64)> = SPIKES.iter().map(|(h, a)| (a.to_string(), *h)).collect();
     assert_eq!(top, expected, "{all}");
+    // Each spike was the first of its size when it came: major at least. The job models one
+    // series (the mean over all airlines), so renormalized, a spike is a repeat of that series'
+    // larger ones after it (the model has learnt more by then, so the same 1000 ms is less
+    // probable), each costing it a factor e^(-1/2) (`model::score`): the last stays at the top,
+    // all three stay worth a warning. Split by airline, they are not repeats: see below.
     for doc in &list(&all)[..3] {
-        assert!(doc["influencer_score"].as_f64().unwrap() >= 50.0, "{doc}");
+        assert!(
+            doc["initial_influencer_score"].as_f64().unwrap() >= 50.0,
+            "{doc}"
+        );
+        assert!(doc["influencer_score"].as_f64().unwrap() >= 25.0, "{doc}");
     }
+    let latest = list(&all)[..3]
+        .iter()
+        .max_by_key(|doc| doc["timestamp"].as_i64().unwrap())
+        .cloned()
+        .unwrap();
+    assert!(
+        latest["influencer_score"].as_f64().unwrap() >= 75.0,
+        "{latest}"
+    );
     // Nobody else was behind anything worth a warning.
     for doc in &list(&all)[3..] {
         assert!(doc["influencer_score"].as_f64().unwrap() < 25.0, "{doc}");
@@ -173,6 +191,45 @@ async fn the_spiking_airline_scores_high_and_the_others_low() {
     server.stop().await;
 }
 
+/// Split `by` airline, each airline is its own series, and one spike per airline is a first for
+/// that series: renormalization leaves all three major, not discounted as repeats of each other.
+#[tokio::test]
+async fn a_spike_in_each_of_three_series_is_not_a_repeat() {
+    let server = TestServer::start().await;
+    let client = &server.client;
+    let mut config = job_config();
+    config["analysis_config"]["detectors"][0]["by_field_name"] = json!("airline");
+    ok(client
+        .put_json(&format!("{BASE}/by_airline"), &config)
+        .await)
+    .await;
+    open_with(client, "by_airline", flights(0..100, &SPIKES)).await;
+    ok(client.post(&format!("{BASE}/by_airline/_close")).await).await;
+    let page = ok(client
+        .get(&format!(
+            "{BASE}/by_airline/results/records?sort=record_score&desc=true&size=3"
+        ))
+        .await)
+    .await;
+    let records = page["records"].as_array().unwrap();
+    let mut spikes: Vec<(String, i64)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["by_field_value"].as_str().unwrap().to_string(),
+                (r["timestamp"].as_i64().unwrap() / 1000 - START) / HOUR,
+            )
+        })
+        .collect();
+    spikes.sort_by_key(|(_, hour)| *hour);
+    let expected: Vec<(String, i64)> = SPIKES.iter().map(|(h, a)| (a.to_string(), *h)).collect();
+    assert_eq!(spikes, expected, "{page}");
+    for record in records {
+        assert!(record["record_score"].as_f64().unwrap() >= 50.0, "{record}");
+    }
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn close_and_reopen_midway_gives_the_influencers_of_an_uninterrupted_run() {
     let server = TestServer::start().await;
@@ -205,14 +262,14 @@ async fn paging_sorting_filters_and_errors() {
         .unwrap();
     assert!(total >= 3);
 
-    let strong = influencers(client, "p", "?influencer_score=50").await;
+    let strong = influencers(client, "p", "?influencer_score=25").await;
     assert_eq!(strong["count"], 3, "{strong}");
 
     // Body parameters (8.x clients POST them), time order, a page of one.
     let page = ok(client
         .post_json(
             &format!("{BASE}/p/results/influencers"),
-            &json!({"influencer_score": 50, "sort": "timestamp", "desc": false,
+            &json!({"influencer_score": 25, "sort": "timestamp", "desc": false,
                     "page": {"from": 1, "size": 1}}),
         )
         .await)
@@ -225,14 +282,14 @@ async fn paging_sorting_filters_and_errors() {
         client,
         "p",
         &format!(
-            "?influencer_score=50&start={}&end={}",
+            "?influencer_score=25&start={}&end={}",
             START + 70 * HOUR,
             START + 80 * HOUR
         ),
     )
     .await;
     assert_eq!(values_and_times(&window), vec![("DAL".to_string(), 70)]);
-    let ascending = influencers(client, "p", "?influencer_score=50&desc=false").await;
+    let ascending = influencers(client, "p", "?influencer_score=25&desc=false").await;
     let scores: Vec<f64> = list(&ascending)
         .iter()
         .map(|i| i["influencer_score"].as_f64().unwrap())
@@ -241,7 +298,7 @@ async fn paging_sorting_filters_and_errors() {
     let by_value = influencers(
         client,
         "p",
-        "?influencer_score=50&sort=influencer_field_value&desc=false",
+        "?influencer_score=25&sort=influencer_field_value&desc=false",
     )
     .await;
     let names: Vec<String> = values_and_times(&by_value)

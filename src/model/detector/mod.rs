@@ -260,15 +260,20 @@ impl AnomalyDetector {
             .map(Categorizer::take_changed)
             .unwrap_or_default();
         self.check_memory(bucket_start + self.bucket_span_secs * 1000);
+        let series = self.series_count();
+        let (normalizer, influencer_names, influencer_scoring) = (
+            &self.normalizer,
+            &self.influencer_names,
+            &self.influencer_scoring,
+        );
         result.renormalization = self
             .renormalization
             .renormalization_due(|| Renormalization {
-                job: self.job_normalization(),
-                fields: self
-                    .influencer_names
+                job: normalizer.normalization_per_series(series),
+                fields: influencer_names
                     .iter()
                     .cloned()
-                    .zip(self.influencer_scoring.normalizations(self.series_count()))
+                    .zip(influencer_scoring.normalizations(series))
                     .collect(),
             });
         result
