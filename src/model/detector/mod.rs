@@ -280,8 +280,8 @@ impl AnomalyDetector {
     }
 
     /// The series the detectors model: what the score history is shared among (`model::score`).
-    /// A population counts its series, not its members, whose outliers are already judged
-    /// against each other.
+    /// Population detectors add none: their members are judged against each other, so their
+    /// outliers share the history as one series would (a job of populations alone counts as one).
     fn series_count(&self) -> usize {
         self.detectors.iter().map(|d| d.series().count()).sum()
     }
